@@ -1,0 +1,12 @@
+import { defineConfig, defaultServerConditions } from 'vite';
+
+export default defineConfig({
+  ssr: { resolve: { conditions: ['@savevm/source', ...defaultServerConditions] } },
+  resolve: { conditions: ['@savevm/source'] },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
