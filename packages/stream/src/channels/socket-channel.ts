@@ -1,0 +1,141 @@
+import type { Duplex } from 'node:stream';
+import type { ReadChannel, WriteChannel } from './channel.js';
+
+/** Bytes a socket channel buffers before it pauses the socket (back-pressure on the peer). */
+const READ_HIGH_WATER = 4 * 1024 * 1024;
+
+/**
+ * A channel on a connected stream socket (`node:net` Socket, `node:tls` TLSSocket or
+ * any Duplex). Writes honour back-pressure: a write settles once the socket has taken
+ * the bytes and, when its buffer was full, after it drained.
+ */
+export class SocketChannel implements ReadChannel, WriteChannel {
+  private readonly queue: Buffer[] = [];
+  private queued = 0;
+  private ended = false;
+  private failure: Error | undefined;
+  private waiter: (() => void) | undefined;
+
+  /** @param socket a connected duplex stream */
+  constructor(readonly socket: Duplex) {
+    socket.on('data', (chunk: Buffer) => {
+      this.queue.push(chunk);
+      this.queued += chunk.length;
+      if (this.queued >= READ_HIGH_WATER) socket.pause();
+      this.wake();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.wake();
+    });
+    socket.on('error', (err: Error) => {
+      this.failure ??= err;
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  /** Writes the chunks; settles once the socket accepted them (after `drain` if needed). */
+  writev(chunks: readonly Uint8Array[]): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.socket.destroyed || this.socket.writableEnded) {
+      return Promise.reject(Object.assign(new Error('socket is closed'), { code: 'EPIPE' }));
+    }
+    return new Promise<void>((resolve, reject) => {
+      let ok = true;
+      const last = chunks.length - 1;
+      if (last < 0) {
+        resolve();
+        return;
+      }
+      const onError = (err: Error): void => {
+        cleanup();
+        reject(err);
+      };
+      const onClose = (): void => {
+        cleanup();
+        reject(this.failure ?? Object.assign(new Error('socket closed during write'), { code: 'EPIPE' }));
+      };
+      const cleanup = (): void => {
+        this.socket.off('error', onError);
+        this.socket.off('close', onClose);
+      };
+      this.socket.once('error', onError);
+      this.socket.once('close', onClose);
+      chunks.forEach((chunk, i) => {
+        const done =
+          i === last
+            ? (err?: Error | null): void => {
+                if (err) return;
+                if (ok) {
+                  cleanup();
+                  resolve();
+                } else {
+                  this.socket.once('drain', () => {
+                    cleanup();
+                    resolve();
+                  });
+                }
+              }
+            : undefined;
+        ok = this.socket.write(chunk, done) && ok;
+      });
+    });
+  }
+
+  /** Reads what has arrived, waiting for data when none has. */
+  read(into: Uint8Array): number | Promise<number> {
+    if (this.queued > 0) return this.take(into);
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ended) return 0;
+    return new Promise<number>((resolve, reject) => {
+      this.waiter = () => {
+        if (this.queued > 0) resolve(this.take(into));
+        else if (this.failure) reject(this.failure);
+        else if (this.ended) resolve(0);
+        else resolve(this.read(into));
+      };
+    });
+  }
+
+  private take(into: Uint8Array): number {
+    let n = 0;
+    while (n < into.length && this.queue.length > 0) {
+      const head = this.queue[0] as Buffer;
+      const k = Math.min(head.length, into.length - n);
+      into.set(k === head.length ? head : head.subarray(0, k), n);
+      n += k;
+      if (k === head.length) this.queue.shift();
+      else this.queue[0] = head.subarray(k);
+    }
+    this.queued -= n;
+    if (this.queued < READ_HIGH_WATER / 2 && this.socket.isPaused()) this.socket.resume();
+    return n;
+  }
+
+  /** Ends the write side and waits for the socket to close or finish. */
+  async close(): Promise<void> {
+    if (this.socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      this.socket.end(() => resolve());
+      setTimeout(resolve, 1000).unref();
+    });
+    this.socket.destroy();
+  }
+
+  /** Destroys the socket: pending and future reads and writes end at once. */
+  shutdown(): void {
+    this.failure ??= Object.assign(new Error('channel shut down'), { code: 'ESHUTDOWN' });
+    this.socket.destroy();
+    this.wake();
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Typed errors raised by `@savevm/stream`. Every error names the byte offset in
+ * the stream where the problem was found.
+ */
+
+/** What went wrong, as a stable machine-readable code. */
+export type StreamErrorCode =
+  | 'BAD_MAGIC'
+  | 'OBSOLETE_VERSION'
+  | 'UNSUPPORTED_VERSION'
+  | 'MISSING_CONFIGURATION'
+  | 'BAD_CONFIGURATION'
+  | 'MISSING_FOOTER'
+  | 'FOOTER_MISMATCH'
+  | 'UNKNOWN_RECORD'
+  | 'UNKNOWN_COMMAND'
+  | 'BAD_COMMAND_LENGTH'
+  | 'UNKNOWN_SECTION'
+  | 'BAD_VMDESC'
+  | 'BAD_BODY'
+  | 'TOO_LARGE'
+  | 'TRUNCATED'
+  | 'IO';
+
+/** Base class of every error raised by this package. */
+export class StreamError extends Error {
+  /** The byte offset in the stream at which the problem was found. */
+  readonly offset: number;
+  /** Stable code for the cause. */
+  readonly code: StreamErrorCode;
+
+  /** @param code the cause; @param offset byte offset; @param detail human-readable cause */
+  constructor(code: StreamErrorCode, offset: number, detail: string, options?: { cause?: unknown }) {
+    super(`at byte offset ${offset}: ${detail}`, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.offset = offset;
+  }
+}
+
+/** The stream violates QEMU's migration stream grammar. */
+export class StreamFormatError extends StreamError {}
+
+/** The stream ended before a complete record (QEMU: reading past EOF sets -EIO). */
+export class StreamTruncatedError extends StreamError {
+  /** @param offset where the missing bytes should have been; @param wanted what was being read */
+  constructor(offset: number, wanted: string) {
+    super('TRUNCATED', offset, `stream truncated while reading ${wanted}`);
+  }
+}
+
+/** The underlying channel failed (write error, closed socket, shut down). */
+export class StreamIoError extends StreamError {
+  /** The errno name (`EPIPE`, `ECONNRESET`, …) when the cause had one. */
+  readonly errno: string | undefined;
+
+  /** @param offset bytes transferred when it failed; @param cause the channel's error */
+  constructor(offset: number, detail: string, cause?: unknown) {
+    super('IO', offset, detail, { cause });
+    const code = (cause as { code?: unknown } | undefined)?.code;
+    this.errno = typeof code === 'string' ? code : undefined;
+  }
+}

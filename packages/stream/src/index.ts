@@ -1,0 +1,65 @@
+/**
+ * `@savevm/stream`: QEMUFile framing and QEMU's migration stream grammar.
+ * @packageDocumentation
+ */
+export type { ByteSink, ReadChannel, WriteChannel } from './channels/channel.js';
+export { MemoryReadChannel, MemoryWriteChannel } from './channels/memory-channel.js';
+export { FdChannel, defaultFdIoMode, openFileChannel, type FdIoMode } from './channels/fd-channel.js';
+export { SocketChannel } from './channels/socket-channel.js';
+export {
+  StreamError,
+  StreamFormatError,
+  StreamIoError,
+  StreamTruncatedError,
+  type StreamErrorCode,
+} from './errors.js';
+export { RateLimiter, RATE_LIMIT_WINDOW_MS, type MillisecondClock } from './file/rate-limiter.js';
+export { QemuFileWriter, IO_BUF_SIZE, COPY_LIMIT, type QemuFileWriterOptions } from './file/qemu-file-writer.js';
+export { QemuFileReader, READ_BUF_SIZE, type CopyOptions } from './file/qemu-file-reader.js';
+export {
+  QEMU_VM_FILE_MAGIC,
+  QEMU_VM_FILE_VERSION,
+  QEMU_VM_FILE_VERSION_COMPAT,
+  RecordType,
+  MigCommand,
+  QEMU_7_2_COMMANDS,
+  NEWEST_COMMANDS,
+  MAX_IDSTR_LENGTH,
+  INSTANCE_ID_ANY,
+  type MigCommandId,
+  type CommandRule,
+} from './grammar/constants.js';
+export type {
+  HeaderRecord,
+  ConfigurationRecord,
+  ConfigurationSubsection,
+  SectionIdentity,
+  FullHeaderSectionRecord,
+  ShortHeaderSectionRecord,
+  SectionRecord,
+  CommandRecord,
+  EofRecord,
+  VmdescRecord,
+  StreamRecord,
+} from './grammar/records.js';
+export {
+  writeHeader,
+  writeConfiguration,
+  writeSectionStart,
+  writeSectionFull,
+  writeSectionPart,
+  writeSectionEnd,
+  writeSectionFooter,
+  writeCommand,
+  writeEof,
+  writeVmdesc,
+} from './grammar/stream-writer.js';
+export { StreamParser, type StreamParserOptions } from './grammar/stream-parser.js';
+export { toQemuJson } from './grammar/qemu-json.js';
+export {
+  parseVmDescription,
+  type VmDescription,
+  type VmdescDevice,
+  type VmdescField,
+  type VmdescStruct,
+} from './grammar/vmdesc.js';
