@@ -1,2 +1,102 @@
-/** Placeholder until this package's issue lands. */
-export const PACKAGE_PENDING = true;
+/**
+ * @savevm/vfio: Linux VFIO device access through the kernel ABI (koffi), and an emulated
+ * kernel device behind the same interfaces.
+ */
+export {
+  VFIO_TYPE,
+  VFIO_BASE,
+  vfioIoctl,
+  VfioIoctl,
+  vfioIoctlName,
+  VFIO_API_VERSION,
+  VfioIommuType,
+  VfioGroupFlags,
+  VfioDeviceFlags,
+  VfioRegionFlags,
+  VfioRegionCapId,
+  VFIO_PCI_NUM_REGIONS,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  vfioPciRegionOffset,
+  VfioBindFlags,
+  VfioFeatureFlags,
+  VfioFeature,
+  VfioMigrationFlags,
+  VFIO_PRECOPY_INFO_REINIT,
+  MigState,
+  MIG_STATE_COUNT,
+  migStateName,
+  isMigState,
+  VfioV1Region,
+  V1State,
+  isValidV1State,
+  isV1ErrorState,
+  OpenFlags,
+} from './uapi/constants.js';
+export { defineStruct, viewOf } from './uapi/codec.js';
+export type { FieldKind, FieldValue, FieldSpec, StructValue, StructCodec } from './uapi/codec.js';
+export {
+  GroupStatus,
+  DeviceInfo,
+  RegionInfo,
+  InfoCapHeader,
+  RegionInfoCapType,
+  RegionInfoCapSparseMmapHead,
+  SparseMmapArea,
+  DeviceFeatureHeader,
+  FeatureMigration,
+  FeatureMigState,
+  FeatureMigDataSize,
+  PrecopyInfo,
+  DmaLoggingControl,
+  DmaLoggingRange,
+  DmaLoggingReport,
+  DeviceBindIommufd,
+  BIND_IOMMUFD_ARGSZ_V1,
+  DeviceAttachIommufdPt,
+  DeviceMigrationInfoV1,
+  V1InfoOffset,
+  encodeDeviceFeature,
+  deviceFeaturePayload,
+  readU32,
+  readU64,
+} from './uapi/structs.js';
+export {
+  parseCapabilityChain,
+  encodeCapabilityChain,
+  encodedCapabilitySize,
+  CapabilityChainError,
+} from './uapi/capabilities.js';
+export type { RegionCapability, SparseArea } from './uapi/capabilities.js';
+export {
+  NEXT_STEP,
+  STATE_REQUIRED_FLAGS,
+  isStateSupported,
+  nextMigrationStep,
+  migrationPath,
+  arcOpensDataFile,
+  isSavingState,
+  isPreCopyState,
+  isRunningState,
+} from './uapi/fsm.js';
+export type { NextStep } from './uapi/fsm.js';
+export { Errno, errnoName, errnoOfNodeError, VfioError, VfioSyscallError, isErrno } from './errors.js';
+export type { ErrorContext } from './errors.js';
+export { checked } from './syscalls/syscalls.js';
+export type { Syscalls } from './syscalls/syscalls.js';
+export { LibcSyscalls, allocateAlignedBuffer, bufferAddress, PAGE_SIZE } from './syscalls/libc.js';
+export type {
+  VfioDevice,
+  VfioDataFile,
+  DataReadResult,
+  SetStateResult,
+  VfioDeviceInfo,
+  VfioRegionInfo,
+  VfioPrecopyInfo,
+} from './device/types.js';
+export { FdVfioDevice, MAX_REGION_INFO_SIZE } from './device/device.js';
+export { FdDataFile } from './device/data-file.js';
+export type { DataFileOwner } from './device/data-file.js';
+export { locateVfioDevice } from './kernel/sysfs.js';
+export type { VfioDeviceLocation, VfioDeviceSpec } from './kernel/sysfs.js';
+export { VfioContainer, IommufdContext, openVfioDevice } from './kernel/open.js';
+export type { OpenOptions, OpenVfioDeviceOptions } from './kernel/open.js';

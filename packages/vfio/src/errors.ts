@@ -1,0 +1,98 @@
+/**
+ * Typed errors of this package. A failed syscall is a {@link VfioSyscallError} (errno, its
+ * name, the syscall, the ioctl or operation, and the device); anything else that goes wrong
+ * while talking to VFIO is a {@link VfioError}.
+ */
+import { constants } from 'node:os';
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+
+/** Errno values this package relies on (Linux numbering). */
+export const Errno = {
+  EPERM: constants.errno.EPERM,
+  ENOENT: constants.errno.ENOENT,
+  EIO: constants.errno.EIO,
+  EBADF: constants.errno.EBADF,
+  EAGAIN: constants.errno.EAGAIN,
+  ENOMEM: constants.errno.ENOMEM,
+  EFAULT: constants.errno.EFAULT,
+  EBUSY: constants.errno.EBUSY,
+  EEXIST: constants.errno.EEXIST,
+  ENODEV: constants.errno.ENODEV,
+  EINVAL: constants.errno.EINVAL,
+  EMFILE: constants.errno.EMFILE,
+  ENOTTY: constants.errno.ENOTTY,
+  ESPIPE: constants.errno.ESPIPE,
+  ENOMSG: constants.errno.ENOMSG,
+  E2BIG: constants.errno.E2BIG,
+  EOVERFLOW: constants.errno.EOVERFLOW,
+} as const;
+
+/** Symbolic name of an errno value (`ENOTTY`…), or `E<n>` when unknown. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `E${errno}`;
+}
+
+/** Errno value of a Node system error's `code` (e.g. from fs), or EIO when it has none. */
+export function errnoOfNodeError(error: unknown): number {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    const value = (constants.errno as Readonly<Record<string, number>>)[code];
+    if (value !== undefined) return value;
+  }
+  return Errno.EIO;
+}
+
+/** Where an error happened: the device (name or path) and the operation. */
+export interface ErrorContext {
+  /** Device name, sysfs path or node path; `undefined` when no device is involved. */
+  readonly device?: string | undefined;
+  /** Operation: the ioctl name (`VFIO_DEVICE_FEATURE SET MIG_DEVICE_STATE`), or e.g. `open`. */
+  readonly op: string;
+}
+
+/** Base class of every error this package throws. */
+export class VfioError extends Error {
+  /** Device the operation was for, if any. */
+  readonly device: string | undefined;
+  /** The operation that failed. */
+  readonly op: string;
+  /** Creates the error; the message is prefixed with the device and operation. */
+  constructor(message: string, context: ErrorContext, options?: { cause?: unknown }) {
+    super(`${context.device !== undefined ? `${context.device}: ` : ''}${context.op}: ${message}`, options);
+    this.name = 'VfioError';
+    this.device = context.device;
+    this.op = context.op;
+  }
+}
+
+/** A syscall (ioctl, open, read, write, …) failed with an errno. */
+export class VfioSyscallError extends VfioError {
+  /** The errno value (positive). */
+  readonly errno: number;
+  /** Its symbolic name, e.g. `ENOTTY`. */
+  readonly errnoName: string;
+  /** Node-style alias of {@link errnoName}. */
+  readonly code: string;
+  /** The syscall: `ioctl`, `open`, `read`, `write`, `pread`, `pwrite`, `close`. */
+  readonly syscall: string;
+  /** Creates the error. */
+  constructor(errno: number, syscall: string, context: ErrorContext) {
+    const name = errnoName(errno);
+    super(`${syscall} failed with ${name} (${errno})`, context);
+    this.name = 'VfioSyscallError';
+    this.errno = errno;
+    this.errnoName = name;
+    this.code = name;
+    this.syscall = syscall;
+  }
+}
+
+/** Whether `error` is a {@link VfioSyscallError} with the given errno (by value or name). */
+export function isErrno(error: unknown, errno: number | string): boolean {
+  if (!(error instanceof VfioSyscallError)) return false;
+  return typeof errno === 'number' ? error.errno === errno : error.errnoName === errno;
+}

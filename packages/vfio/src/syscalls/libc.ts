@@ -1,0 +1,140 @@
+/**
+ * The real syscall layer: libc through koffi for ioctl (errno read right after the call), and
+ * Node's fs for open/close/pread/pwrite/read/write.
+ *
+ * Data-path choice, measured on this project's machine (Node 20.20, 2 vCPUs, unpinned) moving
+ * 256 MiB from `head -c` through a FIFO in 1 MiB reads into a page-aligned buffer, 5 runs
+ * each alternated: libuv `fs.read` (position null) 1.37–2.02 GB/s, koffi `read.async`
+ * 1.19–2.01 GB/s, i.e. the same within noise. `fs.read`/`fs.write` are used: no koffi async
+ * pool to size, and errors arrive with their code. Position null means read(2)/write(2); a
+ * number would be pread(2), which a data_fd answers with ESPIPE.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Syscalls } from './syscalls.js';
+import { errnoOfNodeError } from '../errors.js';
+
+/** The koffi functions this module binds (typed narrowly; koffi itself is untyped). */
+interface LibcBindings {
+  ioctlPointer(fd: number, request: number, arg: Uint8Array | null): number;
+  ioctlValue(fd: number, request: number, value: number): number;
+  /** libc memcpy(dst, src, 0): returns dst, used to learn a buffer's address. */
+  addressOf(buffer: Uint8Array): bigint;
+  errno(): number;
+}
+
+interface KoffiModule {
+  load(path: string): { func(name: string, result: string, args: string[]): (...args: unknown[]) => unknown };
+  address(value: unknown): bigint;
+  errno(): number;
+}
+
+let bindings: LibcBindings | undefined;
+
+/** Loads libc through koffi once, on first use (the emulated path never needs it). */
+function libc(): LibcBindings {
+  if (bindings !== undefined) return bindings;
+  const require = createRequire(import.meta.url);
+  const koffi = require('koffi') as KoffiModule;
+  const lib = koffi.load('libc.so.6');
+  const ioctlPtr = lib.func('ioctl', 'int', ['int', 'unsigned long', 'void *']);
+  const ioctlInt = lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']);
+  const memcpy = lib.func('memcpy', 'void *', ['void *', 'void *', 'size_t']);
+  bindings = {
+    ioctlPointer: (fd, request, arg) => ioctlPtr(fd, request, arg) as number,
+    ioctlValue: (fd, request, value) => ioctlInt(fd, request, value) as number,
+    addressOf: (buffer) => koffi.address(memcpy(buffer, buffer, 0)),
+    errno: () => koffi.errno(),
+  };
+  return bindings;
+}
+
+/** The address of a buffer's first byte (via libc memcpy through koffi). */
+export function bufferAddress(buffer: Uint8Array): bigint {
+  return libc().addressOf(buffer);
+}
+
+/** Page size assumed for data buffers. */
+export const PAGE_SIZE = 4096;
+
+/**
+ * Allocates `size` bytes whose first byte is page-aligned: over-allocates one page and returns
+ * the aligned subarray. The kernel's copy to user space is 2.5–4× slower into the
+ * 16-byte-misaligned memory Node hands out for large Buffers. Allocate once and reuse.
+ */
+export function allocateAlignedBuffer(size: number): Buffer {
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`bad buffer size ${size}`);
+  const raw = Buffer.allocUnsafeSlow(size + PAGE_SIZE);
+  const misalignment = Number(bufferAddress(raw) % BigInt(PAGE_SIZE));
+  const start = misalignment === 0 ? 0 : PAGE_SIZE - misalignment;
+  return raw.subarray(start, start + size);
+}
+
+function fsResult<T>(run: () => T): T | number {
+  try {
+    return run();
+  } catch (error) {
+    return -errnoOfNodeError(error);
+  }
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Syscalls on the real kernel (Linux, x86_64/arm64). */
+export class LibcSyscalls implements Syscalls {
+  /** open(2) with O_CLOEXEC (Node adds it). */
+  open(path: string, flags: number): number {
+    const result = fsResult(() => fs.openSync(path, flags));
+    return result;
+  }
+
+  /** close(2). */
+  close(fd: number): number {
+    const result = fsResult(() => fs.closeSync(fd));
+    return typeof result === 'number' ? result : 0;
+  }
+
+  /** ioctl(2) with a pointer argument; errno read right after a −1. */
+  ioctl(fd: number, request: number, arg: Uint8Array | null): number {
+    const lib = libc();
+    const result = lib.ioctlPointer(fd, request, arg);
+    return result === -1 ? -lib.errno() : result;
+  }
+
+  /** ioctl(2) with an integer argument; errno read right after a −1. */
+  ioctlValue(fd: number, request: number, value: number): number {
+    const lib = libc();
+    const result = lib.ioctlValue(fd, request, value);
+    return result === -1 ? -lib.errno() : result;
+  }
+
+  /** pread(2). */
+  pread(fd: number, into: Uint8Array, offset: number): number {
+    return fsResult(() => fs.readSync(fd, into, 0, into.byteLength, offset));
+  }
+
+  /** pwrite(2). */
+  pwrite(fd: number, from: Uint8Array, offset: number): number {
+    return fsResult(() => fs.writeSync(fd, from, 0, from.byteLength, offset));
+  }
+
+  /** read(2) on the libuv threadpool. */
+  read(fd: number, into: Uint8Array): Promise<number> {
+    return new Promise((resolve) => {
+      fs.read(fd, into, 0, into.byteLength, null, (error, bytesRead) => {
+        resolve(error ? -errnoOfNodeError(error) : bytesRead);
+      });
+    });
+  }
+
+  /** write(2) on the libuv threadpool. */
+  write(fd: number, from: Uint8Array): Promise<number> {
+    return new Promise((resolve) => {
+      fs.write(fd, asBuffer(from), 0, from.byteLength, null, (error, written) => {
+        resolve(error ? -errnoOfNodeError(error) : written);
+      });
+    });
+  }
+}

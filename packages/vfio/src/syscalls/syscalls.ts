@@ -1,0 +1,33 @@
+/**
+ * The syscall layer every VFIO object talks through. Two implementations: the real one
+ * ({@link LibcSyscalls}, koffi + libc) and the emulated kernel. Calls return the kernel's
+ * result (≥ 0) or a negated errno (< 0), as the raw syscall does; {@link checked} turns a
+ * negative result into a {@link VfioSyscallError}.
+ */
+import { VfioSyscallError, type ErrorContext } from '../errors.js';
+
+/** The kernel interface: file descriptors, ioctls and plain I/O. */
+export interface Syscalls {
+  /** open(2); returns an fd or −errno. */
+  open(path: string, flags: number): number;
+  /** close(2); returns 0 or −errno. */
+  close(fd: number): number;
+  /** ioctl(2) whose argument is a pointer to `arg` (passed in place) or NULL; result or −errno. */
+  ioctl(fd: number, request: number, arg: Uint8Array | null): number;
+  /** ioctl(2) whose argument is an integer value (CHECK_EXTENSION, SET_IOMMU); result or −errno. */
+  ioctlValue(fd: number, request: number, value: number): number;
+  /** pread(2) of `into.byteLength` bytes at `offset`; bytes read or −errno. */
+  pread(fd: number, into: Uint8Array, offset: number): number;
+  /** pwrite(2) of `from` at `offset`; bytes written or −errno. */
+  pwrite(fd: number, from: Uint8Array, offset: number): number;
+  /** read(2) at the current position, without blocking the event loop; bytes read or −errno. */
+  read(fd: number, into: Uint8Array): Promise<number>;
+  /** write(2) at the current position, without blocking the event loop; bytes written or −errno. */
+  write(fd: number, from: Uint8Array): Promise<number>;
+}
+
+/** Throws a {@link VfioSyscallError} when `result` is negative; returns it otherwise. */
+export function checked(result: number, syscall: string, context: ErrorContext): number {
+  if (result < 0) throw new VfioSyscallError(-result, syscall, context);
+  return result;
+}
