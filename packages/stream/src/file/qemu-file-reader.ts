@@ -38,8 +38,16 @@ export class QemuFileReader {
   private atEnd = false;
   private firstError: StreamError | undefined;
 
-  /** @param channel where the bytes come from */
-  constructor(readonly channel: ReadChannel) {}
+  /**
+   * @param channel where the bytes come from
+   * @param options.startOffset stream offset of the channel's first byte (default 0)
+   */
+  constructor(
+    readonly channel: ReadChannel,
+    options: { startOffset?: number } = {},
+  ) {
+    this.base = options.startOffset ?? 0;
+  }
 
   /** Stream offset of the next byte to be read (bytes consumed so far). */
   get offset(): number {

@@ -1,0 +1,137 @@
+import { readFile } from 'node:fs/promises';
+import {
+  type DecodedStruct,
+  type DecodedValue,
+  type InspectedRecord,
+  StreamError,
+  inspectStream,
+} from '@savevm/stream';
+import type { CliOutput } from '../cli.js';
+
+/** One record of `savevm inspect --json`. */
+export interface InspectJsonRecord {
+  offset: number;
+  type: string;
+  sectionId?: number;
+  idstr?: string;
+  instanceId?: number;
+  versionId?: number;
+  bodySize?: number;
+  machine?: string;
+}
+
+/** Maps an inspected record to the `--json` shape (fields that do not apply are left out). */
+export function toJsonRecord(item: InspectedRecord): InspectJsonRecord {
+  const r = item.record;
+  const out: InspectJsonRecord = { offset: r.offset, type: r.type };
+  if (r.type === 'configuration') out.machine = r.machine;
+  if (r.type === 'start' || r.type === 'full' || r.type === 'part' || r.type === 'end') {
+    out.sectionId = r.sectionId;
+    out.idstr = r.idstr;
+    out.instanceId = r.instanceId;
+    out.versionId = r.versionId;
+  }
+  if (item.bodySize !== undefined) out.bodySize = item.bodySize;
+  return out;
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
+}
+
+function formatValue(v: DecodedValue): string {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'string') return v.length > 64 ? `${v.slice(0, 64)}… (${v.length / 2} bytes)` : v === '' ? '(empty)' : v;
+  if (Array.isArray(v)) {
+    const items = v.map(formatValue);
+    return items.length > 16 ? `[${items.slice(0, 16).join(', ')}, … ${items.length} items]` : `[${items.join(', ')}]`;
+  }
+  if (typeof v === 'object') return `{${v.vmsdName}}`;
+  return String(v);
+}
+
+function formatStruct(s: DecodedStruct, indent: string, lines: string[]): void {
+  for (const f of s.fields) {
+    const nested = !Array.isArray(f.value) && typeof f.value === 'object' ? f.value : undefined;
+    if (nested) {
+      lines.push(`${indent}${f.name} (${f.type}, ${f.size} B):`);
+      formatStruct(nested, `${indent}  `, lines);
+    } else if (Array.isArray(f.value) && f.value.length > 0 && typeof f.value[0] === 'object' && !Array.isArray(f.value[0])) {
+      lines.push(`${indent}${f.name} (${f.type}[${f.value.length}], ${f.size} B):`);
+      f.value.forEach((el, i) => {
+        lines.push(`${indent}  [${i}]`);
+        formatStruct(el as DecodedStruct, `${indent}    `, lines);
+      });
+    } else {
+      lines.push(`${indent}${f.name} (${f.type}, ${f.size} B) = ${formatValue(f.value)}`);
+    }
+  }
+  for (const sub of s.subsections) {
+    lines.push(`${indent}subsection ${sub.vmsdName}:`);
+    formatStruct(sub, `${indent}  `, lines);
+  }
+}
+
+/** Formats one record as a text line (plus decoded fields for FULL sections). */
+export function formatRecordText(item: InspectedRecord): string {
+  const r = item.record;
+  const body = item.bodySize !== undefined ? ` body=${item.bodySize}` : '';
+  switch (r.type) {
+    case 'header':
+      return `${hex(r.offset)} HEADER version=${r.version}`;
+    case 'configuration':
+      return `${hex(r.offset)} CONFIGURATION machine='${r.machine}'${r.subsections.map((s) => ` +${s.name}`).join('')}`;
+    case 'start':
+    case 'full':
+    case 'part':
+    case 'end': {
+      const head = `${hex(r.offset)} ${r.type.toUpperCase().padEnd(5)} id=${String(r.sectionId).padEnd(3)} idstr='${r.idstr}' instance_id=${r.instanceId} version_id=${r.versionId}${body}`;
+      const lines = [head];
+      if (item.fields) formatStruct(item.fields, '    ', lines);
+      if (item.vfio) lines.push(`    vfio: ${item.vfio.tags.join(' ')}`);
+      if (item.ram) lines.push(`    ram: ${item.ram.blocks.length} blocks, ${item.ram.pages} pages, ${item.ram.zeroPages} zero pages`);
+      return lines.join('\n');
+    }
+    case 'command':
+      return `${hex(r.offset)} COMMAND ${r.name} (${r.command})${body}`;
+    case 'eof':
+      return `${hex(r.offset)} EOF`;
+    case 'vmdesc':
+      return `${hex(r.offset)} VMDESCRIPTION${body}`;
+  }
+}
+
+/** `savevm inspect FILE [--json]`: exit 0 for a valid stream, 1 with offset and cause for an invalid one. */
+export async function runInspect(args: readonly string[], out: CliOutput): Promise<number> {
+  const json = args.includes('--json');
+  const files = args.filter((a) => !a.startsWith('--'));
+  const unknown = args.filter((a) => a.startsWith('--') && a !== '--json');
+  if (files.length !== 1 || unknown.length > 0) {
+    out.stderr('usage: savevm inspect FILE [--json]\n');
+    return 2;
+  }
+  const file = files[0] as string;
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    out.stderr(`savevm inspect: cannot read ${file}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    const result = await inspectStream(bytes);
+    if (json) {
+      out.stdout(`${JSON.stringify({ records: result.records.map(toJsonRecord) })}\n`);
+    } else {
+      out.stdout(`${result.records.map(formatRecordText).join('\n')}\n`);
+    }
+    for (const w of result.warnings) out.stderr(`savevm inspect: warning: ${w}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof StreamError) {
+      out.stderr(`savevm inspect: ${file}: invalid stream at byte offset ${err.offset} (0x${err.offset.toString(16)}): ${err.message.replace(/^at byte offset \d+: /, '')}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * The example migrator: the `savevm` command line.
+ * @packageDocumentation
+ */
+export { main, USAGE, type CliOutput } from './cli.js';
+export { runInspect, toJsonRecord, formatRecordText, type InspectJsonRecord } from './commands/inspect-command.js';

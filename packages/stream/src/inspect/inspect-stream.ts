@@ -1,0 +1,168 @@
+import { MemoryReadChannel } from '../channels/memory-channel.js';
+import { StreamError, StreamTruncatedError } from '../errors.js';
+import { QemuFileReader } from '../file/qemu-file-reader.js';
+import { RecordType } from '../grammar/constants.js';
+import type { SectionRecord, StreamRecord } from '../grammar/records.js';
+import { StreamParser, type StreamParserOptions } from '../grammar/stream-parser.js';
+import { parseVmDescription, type VmDescription, type VmdescDevice } from '../grammar/vmdesc.js';
+import { decodeRamBody, type RamBodySummary } from './ram-body.js';
+import { decodeVfioBody, isVfioIdstr, type VfioBodySummary } from './vfio-body.js';
+import { decodeDeviceBody, type DecodedStruct } from './vmstate-body.js';
+
+/** How a section body's extent was found. */
+export type BodyDecoding = 'ram' | 'vfio' | 'vmdesc' | 'footer-scan';
+
+/** A record with what inspection learned about it. */
+export interface InspectedRecord {
+  /** The record as the parser yielded it. */
+  readonly record: StreamRecord;
+  /** Section body size in bytes (sections), payload size (commands) or JSON size (vmdesc). */
+  readonly bodySize?: number;
+  /** How the body was decoded (sections only). */
+  readonly decoding?: BodyDecoding;
+  /** Field-by-field contents of a FULL section described by the vmdesc. */
+  readonly fields?: DecodedStruct;
+  /** RAM records of a `ram` section. */
+  readonly ram?: RamBodySummary;
+  /** Tags of a VFIO section. */
+  readonly vfio?: VfioBodySummary;
+}
+
+/** The result of {@link inspectStream}. */
+export interface StreamInspection {
+  /** Every record in stream order. */
+  readonly records: InspectedRecord[];
+  /** The stream's own VMDESCRIPTION, when it had a valid one. */
+  readonly vmdesc: VmDescription | undefined;
+  /** Non-fatal findings (as QEMU would print them). */
+  readonly warnings: string[];
+}
+
+const RECORD_TYPES = new Set<number>([
+  RecordType.EOF,
+  RecordType.SECTION_START,
+  RecordType.SECTION_PART,
+  RecordType.SECTION_END,
+  RecordType.SECTION_FULL,
+  RecordType.COMMAND,
+]);
+
+/**
+ * Finds the VMDESCRIPTION at the end of a stream without parsing what comes before it:
+ * the last `0x06, be32 J, J bytes of JSON` that ends exactly at the end of the bytes and
+ * follows an EOF byte. Returns undefined when there is none or it does not parse.
+ */
+export function findTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): VmDescription | undefined {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lowest = Math.max(1, view.length - searchWindow);
+  for (let p = view.length - 6; p >= lowest; p--) {
+    if (view[p] !== RecordType.VMDESCRIPTION || view[p + 5] !== 0x7b || view[p - 1] !== RecordType.EOF) continue;
+    if (view.readUInt32BE(p + 1) !== view.length - p - 5) continue;
+    try {
+      return parseVmDescription(view.subarray(p + 5).toString('utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+function footerAt(bytes: Buffer, at: number, sectionId: number): boolean {
+  if (at + 5 > bytes.length || bytes[at] !== RecordType.SECTION_FOOTER) return false;
+  if (bytes.readUInt32BE(at + 1) !== sectionId) return false;
+  const next = bytes[at + 5];
+  return next === undefined || RECORD_TYPES.has(next);
+}
+
+interface BodyExtent {
+  size: number;
+  decoding: BodyDecoding;
+  fields?: DecodedStruct;
+  ram?: RamBodySummary;
+  vfio?: VfioBodySummary;
+}
+
+async function tryDecode<T>(
+  bytes: Buffer,
+  section: SectionRecord,
+  decode: (r: QemuFileReader) => Promise<T>,
+): Promise<{ size: number; value: T } | undefined> {
+  const r = new QemuFileReader(new MemoryReadChannel(bytes.subarray(section.bodyOffset)), { startOffset: section.bodyOffset });
+  try {
+    const value = await decode(r);
+    const size = r.offset - section.bodyOffset;
+    return footerAt(bytes, r.offset, section.sectionId) ? { size, value } : undefined;
+  } catch (err) {
+    if (err instanceof StreamError) return undefined;
+    throw err;
+  }
+}
+
+function scanForFooter(bytes: Buffer, section: SectionRecord): number {
+  for (let at = section.bodyOffset; at + 5 <= bytes.length; at++) {
+    const i = bytes.indexOf(RecordType.SECTION_FOOTER, at);
+    if (i < 0) break;
+    if (footerAt(bytes, i, section.sectionId)) return i - section.bodyOffset;
+    at = i;
+  }
+  throw new StreamTruncatedError(bytes.length, `the body and footer of section ${section.sectionId} (${section.idstr})`);
+}
+
+async function findBodyExtent(bytes: Buffer, section: SectionRecord, device: VmdescDevice | undefined, pageSize: number): Promise<BodyExtent> {
+  if (section.type === 'full' && device) {
+    const d = await tryDecode(bytes, section, (r) => decodeDeviceBody(r, device));
+    if (d) return { size: d.size, decoding: 'vmdesc', fields: d.value };
+  }
+  if (section.idstr === 'ram') {
+    const d = await tryDecode(bytes, section, (r) => decodeRamBody(r, pageSize));
+    if (d) return { size: d.size, decoding: 'ram', ram: d.value };
+  }
+  if (isVfioIdstr(section.idstr)) {
+    const d = await tryDecode(bytes, section, decodeVfioBody);
+    if (d) return { size: d.size, decoding: 'vfio', vfio: d.value };
+  }
+  return { size: scanForFooter(bytes, section), decoding: 'footer-scan' };
+}
+
+/**
+ * Reads a whole stream held in memory and reports every record with its body size.
+ * Section bodies are decoded where the format is known — `ram` records, VFIO tags, and
+ * FULL sections field by field from the stream's own VMDESCRIPTION — and otherwise
+ * delimited by their footer. Framing errors are thrown as typed {@link StreamError}s.
+ */
+export async function inspectStream(bytes: Uint8Array, options: StreamParserOptions = {}): Promise<StreamInspection> {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const vmdesc = findTrailingVmdesc(buf);
+  const devices = new Map<string, VmdescDevice>();
+  for (const d of vmdesc?.devices ?? []) devices.set(`${d.name}\u0000${d.instance_id}`, d);
+  const pageSize = vmdesc?.page_size ?? 4096;
+  const reader = new QemuFileReader(new MemoryReadChannel(buf));
+  const parser = new StreamParser(reader, options);
+  const records: InspectedRecord[] = [];
+  for (;;) {
+    const record = await parser.next();
+    if (!record) break;
+    switch (record.type) {
+      case 'start':
+      case 'full':
+      case 'part':
+      case 'end': {
+        const device = devices.get(`${record.idstr}\u0000${record.instanceId}`);
+        const extent = await findBodyExtent(buf, record, device, pageSize);
+        await reader.skip(extent.size, `the body of section ${record.sectionId}`);
+        const { size, ...rest } = extent;
+        records.push({ record, bodySize: size, ...rest });
+        break;
+      }
+      case 'command':
+        records.push({ record, bodySize: record.payload.length });
+        break;
+      case 'vmdesc':
+        records.push({ record, bodySize: Buffer.byteLength(record.json, 'utf8') });
+        break;
+      default:
+        records.push({ record });
+    }
+  }
+  return { records, vmdesc, warnings: parser.warnings };
+}
