@@ -1,0 +1,262 @@
+/**
+ * QEMU 7.2 as the destination: it loads streams written by `@savevm/stream`, applies the
+ * run state a globalstate section carries, and rejects every bad stream kind of issue 2
+ * with the message spec §7 gives, while our StreamParser rejects it with the matching
+ * typed error.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  MemoryReadChannel,
+  QemuFileReader,
+  StreamFormatError,
+  StreamParser,
+  StreamTruncatedError,
+  writeCommand,
+  writeSectionEnd,
+  writeSectionPart,
+  type StreamErrorCode,
+} from '@savevm/stream';
+import { expect, it } from 'vitest';
+import { describeWithQemu, loadStream, type LoadResult } from './qemu-harness.js';
+import {
+  GLOBALSTATE_VMDESC,
+  KNOWN_BODY_SIZES,
+  be32,
+  globalstateStream,
+  insertAt,
+  minimalStream,
+  overwrite,
+  removeRange,
+  timerStream,
+  truncate,
+  writeToBytes,
+  type TimerStreamLayout,
+} from './stream-builders.js';
+import { walkStream } from './stream-walk.js';
+
+const fixtures = fileURLToPath(new URL('../fixtures/qemu-7.2/', import.meta.url));
+const LOAD_FAILED = 'load of migration failed';
+
+function expectAccepted(result: LoadResult, status: string): void {
+  expect(result.stderr).not.toContain(LOAD_FAILED);
+  expect(result).toMatchObject({ accepted: true, status, exitCode: 0 });
+}
+
+describeWithQemu('QEMU 7.2 loads streams written by @savevm/stream', () => {
+  it('header + configuration + EOF + vmdesc: accepted silently, VM paused (-S)', async () => {
+    const bytes = await minimalStream('none', []);
+    const json = '{"page_size": 4096, "devices": []}';
+    expect(bytes.subarray(18)).toEqual(Buffer.concat([Buffer.of(0x06), be32(json.length), Buffer.from(json)]));
+    const result = await loadStream(bytes, { machine: 'none' });
+    expectAccepted(result, 'paused');
+    expect(result.stderr).not.toContain('Expected vmdescription');
+  });
+
+  it('the minimal 18-byte stream: accepted, with only the non-fatal vmdesc warning', async () => {
+    const bytes = await minimalStream('none');
+    expect(bytes).toEqual(Buffer.from('5145564d0000000307000000046e6f6e6500', 'hex'));
+    const parser = new StreamParser(new QemuFileReader(new MemoryReadChannel(bytes)));
+    const types: string[] = [];
+    for (let r = await parser.next(); r !== null; r = await parser.next()) types.push(r.type);
+    expect(types).toEqual(['header', 'configuration', 'eof']);
+    expect(parser.warnings).toEqual(['Expected vmdescription section, but got 0']);
+
+    const result = await loadStream(bytes, { machine: 'none' });
+    expectAccepted(result, 'paused');
+    expect(result.stderr).toContain('Expected vmdescription section, but got 0');
+  });
+
+  it('-machine pc accepts header + configuration "pc-i440fx-7.2" + EOF + vmdesc', async () => {
+    const bytes = await minimalStream('pc-i440fx-7.2', []);
+    expect(bytes.subarray(8, 26).toString('latin1')).toBe('\x07\x00\x00\x00\x0dpc-i440fx-7.2');
+    expectAccepted(await loadStream(bytes, { machine: 'pc', memoryMiB: 16 }), 'paused');
+  });
+
+  it('a FULL timer section (the base of the bad-stream cases) is accepted', async () => {
+    const { bytes } = await timerStream();
+    expect((await walkStream(bytes)).map((r) => r.type)).toEqual(['header', 'configuration', 'full', 'eof', 'vmdesc']);
+    expectAccepted(await loadStream(bytes, { machine: 'none' }), 'paused');
+  });
+});
+
+describeWithQemu('QEMU 7.2 applies the run state of a globalstate section', () => {
+  it('our globalstate section is byte-identical to the one in QEMU\'s none-running.mig', async () => {
+    const ours = await globalstateStream('running');
+    const vector = readFileSync(`${fixtures}none-running.mig`);
+    const section = (b: Buffer, at: number): Buffer => b.subarray(at, at + 25 + 104 + 5);
+    const oursAt = (await walkStream(ours)).find((r) => r.idstr === 'globalstate')?.offset ?? -1;
+    const vectorAt = (await walkStream(vector)).find((r) => r.idstr === 'globalstate')?.offset ?? -1;
+    expect(section(ours, oursAt).toString('hex')).toBe(section(vector, vectorAt).toString('hex'));
+    const vmdesc = JSON.parse(vector.subarray(vector.indexOf('{"page_size"')).toString('utf8')) as {
+      devices: { name: string }[];
+    };
+    expect(vmdesc.devices.find((d) => d.name === 'globalstate')).toEqual(GLOBALSTATE_VMDESC);
+  });
+
+  it('control: without -S and without globalstate the VM runs after the load', async () => {
+    expectAccepted(await loadStream(await minimalStream('none', []), { machine: 'none', paused: false }), 'running');
+  });
+
+  it('globalstate "paused" keeps the VM paused even without -S', async () => {
+    expectAccepted(await loadStream(await globalstateStream('paused'), { machine: 'none', paused: false }), 'paused');
+  });
+
+  it('globalstate "running" makes it run (without -S)', async () => {
+    expectAccepted(await loadStream(await globalstateStream('running'), { machine: 'none', paused: false }), 'running');
+  });
+});
+
+interface BadCase {
+  /** What is wrong. */
+  readonly name: string;
+  /** Byte surgery on the good timer stream. */
+  readonly build: (s: TimerStreamLayout) => Promise<Buffer>;
+  /** Lines QEMU must print (spec §7). */
+  readonly qemu: readonly string[];
+  /** Our parser's error class, code and offset. */
+  readonly error: typeof StreamFormatError | typeof StreamTruncatedError;
+  readonly code: StreamErrorCode;
+  readonly offset: (s: TimerStreamLayout, bad: Buffer) => number;
+}
+
+const atEof = (record: (f: Parameters<Parameters<typeof writeToBytes>[0]>[0]) => void) => async (s: TimerStreamLayout) =>
+  insertAt(s.bytes, s.eof, await writeToBytes(record));
+
+const BAD_CASES: readonly BadCase[] = [
+  {
+    name: 'bad magic',
+    build: async (s) => overwrite(s.bytes, 0, Buffer.from('QEVN')),
+    qemu: ['Not a migration stream'],
+    error: StreamFormatError,
+    code: 'BAD_MAGIC',
+    offset: () => 0,
+  },
+  {
+    name: 'version 2',
+    build: async (s) => overwrite(s.bytes, s.version, be32(2)),
+    qemu: ["SaveVM v2 format is obsolete and don't work anymore"],
+    error: StreamFormatError,
+    code: 'OBSOLETE_VERSION',
+    offset: (s) => s.version,
+  },
+  {
+    name: 'version 4',
+    build: async (s) => overwrite(s.bytes, s.version, be32(4)),
+    qemu: ['Unsupported migration stream version'],
+    error: StreamFormatError,
+    code: 'UNSUPPORTED_VERSION',
+    offset: (s) => s.version,
+  },
+  {
+    name: 'missing configuration',
+    build: async (s) => removeRange(s.bytes, s.configuration, s.timer),
+    qemu: ['Configuration section missing'],
+    error: StreamFormatError,
+    code: 'MISSING_CONFIGURATION',
+    offset: (s) => s.configuration,
+  },
+  {
+    name: 'missing footer',
+    build: async (s) => removeRange(s.bytes, s.timerFooter, s.eof),
+    qemu: ['Missing section footer for timer'],
+    error: StreamFormatError,
+    code: 'MISSING_FOOTER',
+    offset: (s) => s.timerFooter,
+  },
+  {
+    name: 'footer with the wrong id',
+    build: async (s) => overwrite(s.bytes, s.timerFooter + 1, be32(5)),
+    qemu: ['Mismatched section id in footer for timer - read 0x5 expected 0x0'],
+    error: StreamFormatError,
+    code: 'FOOTER_MISMATCH',
+    offset: (s) => s.timerFooter,
+  },
+  {
+    name: 'unknown record type 0x09',
+    build: async (s) => insertAt(s.bytes, s.eof, Buffer.of(0x09)),
+    qemu: ['Unknown savevm section type 9'],
+    error: StreamFormatError,
+    code: 'UNKNOWN_RECORD',
+    offset: (s) => s.eof,
+  },
+  {
+    name: 'unknown command 0x0b (SWITCHOVER_START)',
+    build: atEof((f) => writeCommand(f, 0x0b)),
+    qemu: ['MIG_CMD 0xb unknown (len 0x0)'],
+    error: StreamFormatError,
+    code: 'UNKNOWN_COMMAND',
+    offset: (s) => s.eof,
+  },
+  {
+    name: 'unknown command 0x00 (INVALID)',
+    build: atEof((f) => writeCommand(f, 0x00)),
+    qemu: ['MIG_CMD 0x0 unknown (len 0x0)'],
+    error: StreamFormatError,
+    code: 'UNKNOWN_COMMAND',
+    offset: (s) => s.eof,
+  },
+  {
+    name: 'PART for an unknown section id',
+    build: atEof((f) => writeSectionPart(f, 7)),
+    qemu: ['Unknown savevm section 7'],
+    error: StreamFormatError,
+    code: 'UNKNOWN_SECTION',
+    offset: (s) => s.eof,
+  },
+  {
+    name: 'END for an unknown section id',
+    build: atEof((f) => writeSectionEnd(f, 7)),
+    qemu: ['Unknown savevm section 7'],
+    error: StreamFormatError,
+    code: 'UNKNOWN_SECTION',
+    offset: (s) => s.eof,
+  },
+  {
+    name: 'truncated inside a body',
+    build: async (s) => truncate(s.bytes, s.timerBody + 10),
+    qemu: ['Failed to load timer:unused', "error while loading state for instance 0x0 of device 'timer'", 'Input/output error'],
+    error: StreamTruncatedError,
+    code: 'TRUNCATED',
+    offset: (_s, bad) => bad.length,
+  },
+  {
+    name: 'truncated before the EOF byte',
+    build: async (s) => truncate(s.bytes, s.eof),
+    qemu: [`${LOAD_FAILED}: Input/output error`],
+    error: StreamTruncatedError,
+    code: 'TRUNCATED',
+    offset: (_s, bad) => bad.length,
+  },
+  {
+    name: 'truncated in the header (6 bytes)',
+    build: async (s) => truncate(s.bytes, 6),
+    qemu: ['Unsupported migration stream version'],
+    error: StreamTruncatedError,
+    code: 'TRUNCATED',
+    offset: (_s, bad) => bad.length,
+  },
+];
+
+describeWithQemu('QEMU 7.2 and StreamParser both reject every bad stream kind', () => {
+  for (const c of BAD_CASES) {
+    it(c.name, async () => {
+      const layout = await timerStream();
+      const bad = await c.build(layout);
+      expect(bad.length).toBeGreaterThan(0);
+
+      const ours = await walkStream(bad, { fullBodySizes: KNOWN_BODY_SIZES }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(ours).toBeInstanceOf(c.error);
+      expect(ours).toMatchObject({ code: c.code, offset: c.offset(layout, bad) });
+
+      const qemu = await loadStream(bad, { machine: 'none' });
+      expect(qemu.accepted).toBe(false);
+      expect(qemu.exitCode).toBe(1);
+      expect(qemu.stderr).toContain(LOAD_FAILED);
+      for (const line of c.qemu) expect(qemu.stderr).toContain(line);
+    });
+  }
+});
