@@ -100,3 +100,26 @@ export { locateVfioDevice } from './kernel/sysfs.js';
 export type { VfioDeviceLocation, VfioDeviceSpec } from './kernel/sysfs.js';
 export { VfioContainer, IommufdContext, openVfioDevice } from './kernel/open.js';
 export type { OpenOptions, OpenVfioDeviceOptions } from './kernel/open.js';
+export { EmulatedDeviceModel, V1_DATA_OFFSET, V1_REGION_INDEX } from './emulated/device-model.js';
+export type { EmulatedDeviceConfig, EmulatedRegion, EmulatedSession, SetStateOutcome } from './emulated/device-model.js';
+export type { ArcFault, DataFault } from './emulated/faults.js';
+export { EmulatedVfioKernel } from './emulated/kernel.js';
+export type { EmulatedDeviceNode } from './emulated/kernel.js';
+export { createEmulatedDevice } from './emulated/create.js';
+export type { EmulatedDeviceSetup } from './emulated/create.js';
+export { DeviceStateBytes, Xorshift32, fillFromSeed } from './emulated/device-state.js';
+export type { DirtyListener } from './emulated/device-state.js';
+export { SaveSession } from './emulated/save-session.js';
+export { ResumeSession } from './emulated/resume-session.js';
+export { crc32 } from './emulated/checksum.js';
+export {
+  IMAGE_MAGIC,
+  IMAGE_VERSION,
+  IMAGE_HEADER_SIZE,
+  RECORD_HEADER_SIZE,
+  TAG_PAGE,
+  TAG_DONE,
+  encodeImageHeader,
+  encodeRecordHeader,
+  fullImageSize,
+} from './emulated/image-format.js';

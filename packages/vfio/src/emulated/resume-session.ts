@@ -1,0 +1,122 @@
+/**
+ * The resuming side of an emulated data session: parses the image stream as it is written, in
+ * any chunk sizes, into a staging copy of the state (never allocating from lengths in the
+ * stream), and validates it on RESUMING→STOP.
+ */
+import { Errno } from '../errors.js';
+import { crc32 } from './checksum.js';
+import {
+  IMAGE_HEADER_SIZE,
+  IMAGE_MAGIC,
+  IMAGE_VERSION,
+  RECORD_HEADER_SIZE,
+  TAG_DONE,
+  TAG_PAGE,
+} from './image-format.js';
+
+/** A resuming session (STOP→RESUMING until RESUMING→STOP). */
+export class ResumeSession {
+  /** Set once the session is over (state left, reset): writes answer ENODEV. */
+  ended = false;
+  /** Bytes accepted so far. */
+  bytesWritten = 0;
+  readonly #stateSize: number;
+  readonly #pageSize: number;
+  readonly #pageCount: number;
+  readonly #staging: Uint8Array;
+  readonly #header = new Uint8Array(IMAGE_HEADER_SIZE);
+  #headerFill = 0;
+  readonly #record = new Uint8Array(RECORD_HEADER_SIZE);
+  #recordFill = 0;
+  #pageTarget: { offset: number; remaining: number } | undefined;
+  #expectedChecksum: number | undefined;
+  #failed: number | undefined;
+
+  /** Starts a session for a device of this geometry. */
+  constructor(stateSize: number, pageSize: number) {
+    this.#stateSize = stateSize;
+    this.#pageSize = pageSize;
+    this.#pageCount = Math.ceil(stateSize / pageSize);
+    this.#staging = new Uint8Array(stateSize);
+  }
+
+  /** Ends the session (ENODEV from now on). */
+  end(): void {
+    this.ended = true;
+  }
+
+  /**
+   * Consumes `data`. Returns its length, or −errno: EFAULT for a bad header (as mtty answers),
+   * ENOMEM for bytes past the state (a page outside it, or anything after the end record).
+   */
+  write(data: Uint8Array): number {
+    if (this.#failed !== undefined) return -this.#failed;
+    let at = 0;
+    while (at < data.byteLength) {
+      if (this.#headerFill < IMAGE_HEADER_SIZE) {
+        const n = Math.min(IMAGE_HEADER_SIZE - this.#headerFill, data.byteLength - at);
+        this.#header.set(data.subarray(at, at + n), this.#headerFill);
+        this.#headerFill += n;
+        at += n;
+        if (this.#headerFill === IMAGE_HEADER_SIZE && !this.#headerValid()) return this.#fail(Errno.EFAULT);
+        continue;
+      }
+      if (this.#expectedChecksum !== undefined) return this.#fail(Errno.ENOMEM);
+      if (this.#pageTarget !== undefined) {
+        const n = Math.min(this.#pageTarget.remaining, data.byteLength - at);
+        this.#staging.set(data.subarray(at, at + n), this.#pageTarget.offset);
+        this.#pageTarget.offset += n;
+        this.#pageTarget.remaining -= n;
+        at += n;
+        if (this.#pageTarget.remaining === 0) this.#pageTarget = undefined;
+        continue;
+      }
+      const n = Math.min(RECORD_HEADER_SIZE - this.#recordFill, data.byteLength - at);
+      this.#record.set(data.subarray(at, at + n), this.#recordFill);
+      this.#recordFill += n;
+      at += n;
+      if (this.#recordFill < RECORD_HEADER_SIZE) continue;
+      this.#recordFill = 0;
+      const view = new DataView(this.#record.buffer);
+      const tag = view.getUint32(0, true);
+      const a = view.getUint32(4, true);
+      const b = view.getUint32(8, true);
+      if (tag === TAG_PAGE) {
+        const expectedLength = a < this.#pageCount ? Math.min(this.#pageSize, this.#stateSize - a * this.#pageSize) : -1;
+        if (expectedLength < 0 || b !== expectedLength) return this.#fail(Errno.ENOMEM);
+        this.#pageTarget = { offset: a * this.#pageSize, remaining: b };
+      } else if (tag === TAG_DONE) {
+        if (b !== this.#stateSize) return this.#fail(Errno.EFAULT);
+        this.#expectedChecksum = a;
+      } else {
+        return this.#fail(Errno.EFAULT);
+      }
+    }
+    this.bytesWritten += data.byteLength;
+    return data.byteLength;
+  }
+
+  /** The loaded state if the stream is complete and intact; `undefined` (→ EINVAL) otherwise. */
+  validate(): Uint8Array | undefined {
+    if (this.#failed !== undefined) return undefined;
+    if (this.#headerFill < IMAGE_HEADER_SIZE || this.#expectedChecksum === undefined) return undefined;
+    if (this.#recordFill !== 0 || this.#pageTarget !== undefined) return undefined;
+    return crc32(this.#staging) === this.#expectedChecksum ? this.#staging : undefined;
+  }
+
+  #headerValid(): boolean {
+    const view = new DataView(this.#header.buffer);
+    return (
+      view.getBigUint64(0, true) === IMAGE_MAGIC &&
+      view.getUint32(8, true) === IMAGE_VERSION &&
+      view.getUint32(12, true) === this.#stateSize &&
+      view.getUint32(16, true) === this.#pageSize &&
+      view.getUint32(20, true) === 0
+    );
+  }
+
+  #fail(errno: number): number {
+    this.#failed = errno;
+    return -errno;
+  }
+}
