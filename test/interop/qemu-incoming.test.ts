@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import {
   MemoryReadChannel,
   QemuFileReader,
+  StreamError,
   StreamFormatError,
   StreamParser,
   StreamTruncatedError,
@@ -33,7 +34,7 @@ import {
   writeToBytes,
   type TimerStreamLayout,
 } from './stream-builders.js';
-import { walkStream } from './stream-walk.js';
+import { inspectRecords, parseWithKnownBodies } from './stream-walk.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/qemu-7.2/', import.meta.url));
 const LOAD_FAILED = 'load of migration failed';
@@ -75,7 +76,7 @@ describeWithQemu('QEMU 7.2 loads streams written by @savevm/stream', () => {
 
   it('a FULL timer section (the base of the bad-stream cases) is accepted', async () => {
     const { bytes } = await timerStream();
-    expect((await walkStream(bytes)).map((r) => r.type)).toEqual(['header', 'configuration', 'full', 'eof', 'vmdesc']);
+    expect((await inspectRecords(bytes)).map((r) => r.type)).toEqual(['header', 'configuration', 'full', 'eof', 'vmdesc']);
     expectAccepted(await loadStream(bytes, { machine: 'none' }), 'paused');
   });
 });
@@ -85,8 +86,8 @@ describeWithQemu('QEMU 7.2 applies the run state of a globalstate section', () =
     const ours = await globalstateStream('running');
     const vector = readFileSync(`${fixtures}none-running.mig`);
     const section = (b: Buffer, at: number): Buffer => b.subarray(at, at + 25 + 104 + 5);
-    const oursAt = (await walkStream(ours)).find((r) => r.idstr === 'globalstate')?.offset ?? -1;
-    const vectorAt = (await walkStream(vector)).find((r) => r.idstr === 'globalstate')?.offset ?? -1;
+    const oursAt = (await inspectRecords(ours)).find((r) => r.idstr === 'globalstate')?.offset ?? -1;
+    const vectorAt = (await inspectRecords(vector)).find((r) => r.idstr === 'globalstate')?.offset ?? -1;
     expect(section(ours, oursAt).toString('hex')).toBe(section(vector, vectorAt).toString('hex'));
     const vmdesc = JSON.parse(vector.subarray(vector.indexOf('{"page_size"')).toString('utf8')) as {
       devices: { name: string }[];
@@ -245,12 +246,12 @@ describeWithQemu('QEMU 7.2 and StreamParser both reject every bad stream kind', 
       const bad = await c.build(layout);
       expect(bad.length).toBeGreaterThan(0);
 
-      const ours = await walkStream(bad, { fullBodySizes: KNOWN_BODY_SIZES }).then(
-        () => undefined,
-        (err: unknown) => err,
-      );
+      const caught = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (err: unknown) => err);
+      const ours = await caught(parseWithKnownBodies(bad, KNOWN_BODY_SIZES));
       expect(ours).toBeInstanceOf(c.error);
       expect(ours).toMatchObject({ code: c.code, offset: c.offset(layout, bad) });
+      // inspectStream (bodies found by decoding) must reject it too, with a typed error.
+      expect(await caught(inspectRecords(bad))).toBeInstanceOf(StreamError);
 
       const qemu = await loadStream(bad, { machine: 'none' });
       expect(qemu.accepted).toBe(false);

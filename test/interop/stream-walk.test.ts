@@ -1,11 +1,11 @@
 /**
- * The interop walker itself, checked against QEMU's own streams in test/fixtures: every
+ * The interop record lister (inspectStream underneath), checked against QEMU's own streams in test/fixtures: every
  * section record (offset, id, idstr, body size) matches the vector's `.sections.txt`.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { walkStream } from './stream-walk.js';
+import { inspectRecords } from './stream-walk.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/qemu-7.2/', import.meta.url));
 
@@ -28,10 +28,10 @@ function listedSections(name: string): ListedSection[] {
   }));
 }
 
-describe('walkStream on the QEMU 7.2 vectors', () => {
+describe('inspectRecords on the QEMU 7.2 vectors', () => {
   for (const name of ['none-paused', 'none-running', 'pc-paused', 'pc-running']) {
     it(`${name}: section records match ${name}.sections.txt`, async () => {
-      const records = await walkStream(readFileSync(`${fixtures}${name}.mig`));
+      const records = await inspectRecords(readFileSync(`${fixtures}${name}.mig`));
       const sections = records
         .filter((r) => r.sectionId !== undefined)
         .map((r) => ({ offset: r.offset, type: r.type, sectionId: r.sectionId, bodySize: r.bodySize }));

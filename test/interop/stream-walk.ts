@@ -1,19 +1,16 @@
 /**
- * Walks a whole migration stream with `@savevm/stream`'s StreamParser, reading every
- * section body it knows how to size: ram bodies are decoded record by record, FULL bodies
- * are sized from the stream's own vmdesc (or from sizes the caller gives). The result has
- * the shape of `savevm inspect --json` records.
+ * Record lists of whole migration streams, in the shape of `savevm inspect --json`:
+ * {@link inspectRecords} goes through `@savevm/stream`'s `inspectStream` (bodies sized by
+ * decoding ram, vfio and vmdesc-described FULL sections); {@link parseWithKnownBodies}
+ * drives the bare StreamParser, reading FULL bodies of sizes the caller knows, so a bad
+ * stream surfaces the parser's own typed error.
  */
 import {
   MemoryReadChannel,
   QemuFileReader,
   StreamParser,
-  parseVmDescription,
-  type QemuFileReader as Reader,
-  type SectionRecord,
-  type VmDescription,
-  type VmdescField,
-  type VmdescStruct,
+  inspectStream,
+  type StreamRecord,
 } from '@savevm/stream';
 
 /** One record of a walked stream. */
@@ -38,123 +35,55 @@ export interface WalkedRecord {
   readonly json?: string;
 }
 
-/** Options of {@link walkStream}. */
-export interface WalkOptions {
-  /** FULL body sizes by idstr, used before the vmdesc (e.g. for streams without one). */
-  readonly fullBodySizes?: ReadonlyMap<string, number>;
-}
-
-const RAM_FLAG = { ZERO: 0x02, MEM_SIZE: 0x04, PAGE: 0x08, EOS: 0x10, CONTINUE: 0x20 } as const;
-const PAGE_SIZE = 4096;
-
-/** Reads one ram section body (QEMU 7.2 precopy records) up to and including EOS. */
-async function skipRamBody(r: Reader): Promise<void> {
-  for (;;) {
-    const header = await r.getBe64('a ram record header');
-    const flags = Number(header & 0xfffn);
-    const addr = header & ~0xfffn;
-    if (flags & RAM_FLAG.EOS) return;
-    const kind = flags & ~RAM_FLAG.CONTINUE;
-    if (kind === RAM_FLAG.MEM_SIZE) {
-      let remaining = addr;
-      while (remaining > 0n) {
-        await r.getCountedString('a ram block idstr');
-        remaining -= await r.getBe64('a ram block length');
-      }
-    } else if (kind === RAM_FLAG.ZERO || kind === RAM_FLAG.PAGE) {
-      if (!(flags & RAM_FLAG.CONTINUE)) await r.getCountedString('a ram block idstr');
-      if (kind === RAM_FLAG.ZERO) await r.getU8('a ram fill byte');
-      else await r.skip(PAGE_SIZE, 'a ram page');
-    } else {
-      throw new Error(`ram record with unsupported flags 0x${flags.toString(16)} at ${r.offset - 8}`);
+function toWalked(rec: StreamRecord, bodySize: number | undefined): WalkedRecord {
+  const size = bodySize === undefined ? {} : { bodySize };
+  switch (rec.type) {
+    case 'header':
+    case 'eof':
+      return { type: rec.type, offset: rec.offset };
+    case 'command':
+      return { type: rec.type, offset: rec.offset, ...size };
+    case 'configuration':
+      return { type: rec.type, offset: rec.offset, machine: rec.machine };
+    case 'vmdesc':
+      return { type: rec.type, offset: rec.offset, ...size, json: rec.json };
+    default: {
+      const { type, offset, sectionId, idstr, instanceId, versionId } = rec;
+      return { type, offset, sectionId, idstr, instanceId, versionId, ...size };
     }
   }
 }
 
-function fieldsSize(fields: readonly VmdescField[] | undefined): number {
-  return (fields ?? []).reduce((sum, f) => sum + f.size * (f.array_len ?? 1), 0);
-}
-
-/** Bytes of sent subsections: 0x05, u8 length, name, be32 version, then the fields. */
-function subsectionsSize(subs: readonly VmdescStruct[] | undefined): number {
-  return (subs ?? []).reduce(
-    (sum, s) => sum + 6 + Buffer.byteLength(s.vmsd_name) + fieldsSize(s.fields) + subsectionsSize(s.subsections),
-    0,
-  );
-}
-
-/** FULL body sizes keyed by `idstr/instance`, from a vmdesc. */
-export function fullBodySizesFromVmdesc(desc: VmDescription): Map<string, number> {
-  const sizes = new Map<string, number>();
-  for (const d of desc.devices) {
-    const size = d.fields ? fieldsSize(d.fields) + subsectionsSize(d.subsections) : (d.size ?? 0);
-    sizes.set(`${d.name}/${d.instance_id}`, size);
-  }
-  return sizes;
-}
-
-/** Finds the trailing vmdesc (0x06, be32 J, J bytes of JSON ending the stream), if any. */
-export function findTrailingVmdesc(bytes: Uint8Array): VmDescription | undefined {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  for (let p = buf.length - 6; p >= 0; p--) {
-    if (buf[p] !== 0x06 || buf[p + 5] !== 0x7b || buf.readUInt32BE(p + 1) !== buf.length - p - 5) continue;
-    try {
-      return parseVmDescription(buf.subarray(p + 5).toString('utf8'));
-    } catch {
-      // not the vmdesc after all; keep looking
-    }
-  }
-  return undefined;
-}
-
-async function skipSectionBody(
-  r: Reader,
-  rec: SectionRecord,
-  given: ReadonlyMap<string, number> | undefined,
-  described: () => Map<string, number>,
-): Promise<void> {
-  if (rec.idstr === 'ram') return skipRamBody(r);
-  if (rec.type !== 'full') throw new Error(`cannot size the ${rec.type} body of live section ${rec.idstr}`);
-  const size = given?.get(rec.idstr) ?? described().get(`${rec.idstr}/${rec.instanceId}`);
-  if (size === undefined) throw new Error(`no body size for FULL section ${rec.idstr} instance ${rec.instanceId}`);
-  await r.skip(size, `the body of ${rec.idstr}`);
+/** Every record of `bytes` as `inspectStream` reports it; throws its typed error on a bad stream. */
+export async function inspectRecords(bytes: Uint8Array): Promise<WalkedRecord[]> {
+  const inspection = await inspectStream(bytes);
+  return inspection.records.map((r) => toWalked(r.record, r.bodySize));
 }
 
 /**
- * Parses every record of `bytes`, reading section bodies, and returns the records.
- * Throws the parser's typed error (StreamFormatError, StreamTruncatedError) on a bad stream.
+ * Parses `bytes` with a bare StreamParser, skipping each FULL body by the size given for
+ * its idstr (live sections are not supported). Throws the parser's typed error
+ * (StreamFormatError, StreamTruncatedError) on a bad stream.
  */
-export async function walkStream(bytes: Uint8Array, options: WalkOptions = {}): Promise<WalkedRecord[]> {
+export async function parseWithKnownBodies(bytes: Uint8Array, fullBodySizes: ReadonlyMap<string, number>): Promise<WalkedRecord[]> {
   const reader = new QemuFileReader(new MemoryReadChannel(bytes));
   const parser = new StreamParser(reader);
-  let sizes: Map<string, number> | undefined;
-  const described = (): Map<string, number> => {
-    sizes ??= (() => {
-      const desc = findTrailingVmdesc(bytes);
-      return desc ? fullBodySizesFromVmdesc(desc) : new Map<string, number>();
-    })();
-    return sizes;
-  };
   const out: WalkedRecord[] = [];
   for (let rec = await parser.next(); rec !== null; rec = await parser.next()) {
-    switch (rec.type) {
-      case 'header':
-      case 'eof':
-      case 'command':
-        out.push({ type: rec.type, offset: rec.offset });
-        break;
-      case 'configuration':
-        out.push({ type: rec.type, offset: rec.offset, machine: rec.machine });
-        break;
-      case 'vmdesc':
-        out.push({ type: rec.type, offset: rec.offset, bodySize: Buffer.byteLength(rec.json), json: rec.json });
-        break;
-      default: {
-        await skipSectionBody(reader, rec, options.fullBodySizes, described);
-        const { type, offset, sectionId, idstr, instanceId, versionId } = rec;
-        out.push({ type, offset, sectionId, idstr, instanceId, versionId, bodySize: reader.offset - rec.bodyOffset });
-      }
+    let bodySize: number | undefined;
+    if (rec.type === 'start' || rec.type === 'part' || rec.type === 'end') {
+      throw new Error(`parseWithKnownBodies: live section ${rec.idstr} at ${rec.offset} is not supported`);
     }
+    if (rec.type === 'full') {
+      bodySize = fullBodySizes.get(rec.idstr);
+      if (bodySize === undefined) throw new Error(`parseWithKnownBodies: no body size for ${rec.idstr}`);
+      await reader.skip(bodySize, `the body of ${rec.idstr}`);
+    } else if (rec.type === 'vmdesc') {
+      bodySize = Buffer.byteLength(rec.json);
+    } else if (rec.type === 'command') {
+      bodySize = rec.payload.length;
+    }
+    out.push(toWalked(rec, bodySize));
   }
   return out;
 }
