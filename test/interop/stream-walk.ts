@@ -10,6 +10,7 @@ import {
   QemuFileReader,
   StreamParser,
   inspectStream,
+  type BodyDecoding,
   type StreamRecord,
 } from '@savevm/stream';
 
@@ -33,6 +34,8 @@ export interface WalkedRecord {
   readonly machine?: string;
   /** The JSON text (vmdesc). */
   readonly json?: string;
+  /** How inspectStream found the body's extent (sections, {@link inspectRecords} only). */
+  readonly decoding?: BodyDecoding;
 }
 
 function toWalked(rec: StreamRecord, bodySize: number | undefined): WalkedRecord {
@@ -57,7 +60,7 @@ function toWalked(rec: StreamRecord, bodySize: number | undefined): WalkedRecord
 /** Every record of `bytes` as `inspectStream` reports it; throws its typed error on a bad stream. */
 export async function inspectRecords(bytes: Uint8Array): Promise<WalkedRecord[]> {
   const inspection = await inspectStream(bytes);
-  return inspection.records.map((r) => toWalked(r.record, r.bodySize));
+  return inspection.records.map((r) => ({ ...toWalked(r.record, r.bodySize), ...(r.decoding ? { decoding: r.decoding } : {}) }));
 }
 
 /**
