@@ -1,0 +1,41 @@
+/** Small helpers the drivers share to call hooks and shape their failures. */
+import { StreamError } from '@savevm/stream';
+import { MigrationError, type MigrationPhase, type SectionRef, messageOf } from '../errors.js';
+import type { SaveStateEntry } from '../registry/save-state-entry.js';
+
+/** Whether a hook result must be awaited (so synchronous hooks cost no microtask). */
+export function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/**
+ * The error for a hook that threw: a `MigrationError` naming the phase, the entry and the
+ * hook. A `MigrationError` the hook threw itself keeps its phase and detail but gains
+ * the entry and hook when it had none.
+ */
+export function hookFailure(
+  phase: MigrationPhase,
+  hook: string,
+  entry: SaveStateEntry,
+  cause: unknown,
+  where: { section?: SectionRef; offset?: number } = {},
+): MigrationError {
+  const ref = { idstr: entry.idstr, instanceId: entry.instanceId };
+  if (cause instanceof MigrationError && cause.entry) return cause;
+  const offset = cause instanceof StreamError ? cause.offset : where.offset;
+  return new MigrationError({
+    phase: cause instanceof MigrationError ? cause.phase : phase,
+    detail: cause instanceof MigrationError ? cause.detail : `${hook} failed: ${messageOf(cause)}`,
+    entry: ref,
+    hook,
+    section: where.section,
+    offset,
+    cause,
+    errno: cause instanceof MigrationError ? cause.errno : undefined,
+  });
+}
+
+/** Waits for the next turn of the event loop (so `cancel()` and I/O can run). */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

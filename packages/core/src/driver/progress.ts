@@ -1,0 +1,183 @@
+import { BehaviorSubject, type Observable } from 'rxjs';
+import { RATE_LIMIT_WINDOW_MS } from '@savevm/stream';
+import type { SaveStateEntry } from '../registry/save-state-entry.js';
+import type { EntryProgress, MigrationInfo } from '../status/migration-info.js';
+import { MigrationStatus } from '../status/migration-status.js';
+import { trace } from '../tracing/trace-points.js';
+import type { MigrationClock } from './clock.js';
+
+/** Only a few bytes moved: no expected downtime yet (QEMU requires > 10000). */
+const MIN_BYTES_FOR_EXPECTED_DOWNTIME = 10_000;
+
+/** The "nothing happened yet" value of an info stream. */
+export function idleInfo(): MigrationInfo {
+  return {
+    status: MigrationStatus.NONE,
+    totalTimeMs: 0,
+    setupTimeMs: undefined,
+    downtimeMs: undefined,
+    expectedDowntimeMs: undefined,
+    transferredBytes: 0,
+    remainingBytes: 0,
+    throughputMbps: 0,
+    iterations: 0,
+    thresholdBytes: 0,
+    iterationCapReached: false,
+    entries: [],
+    errorDescription: undefined,
+    warnings: [],
+  };
+}
+
+/**
+ * The counters of one migration (QEMU `migration_update_counters`) and the
+ * `MigrationInfo` values it pushes. Bandwidth is measured per 100 ms window; the
+ * switchover threshold is that bandwidth × the downtime limit and starts at 0.
+ */
+export class ProgressTracker {
+  /** Current status. */
+  status: MigrationStatus = MigrationStatus.NONE;
+  /** Bytes each entry moved, by list position. */
+  readonly entryBytes: Float64Array;
+  /** Rounds of iterate. */
+  iterations = 0;
+  /** Last summed pending bytes. */
+  remainingBytes = 0;
+  /** Bytes per ms of the last window (0 until measured). */
+  bandwidthBytesPerMs = 0;
+  /** Switchover threshold in bytes. */
+  thresholdBytes = 0;
+  /** Whether the iteration cap forced switchover. */
+  iterationCapReached = false;
+  /** Setup time, once known. */
+  setupTimeMs: number | undefined;
+  /** Downtime, once known. */
+  downtimeMs: number | undefined;
+  /** Error text, once failed. */
+  errorDescription: string | undefined;
+  /** Non-fatal problems (cleanup hooks that threw after a completed migration, …). */
+  readonly warnings: string[] = [];
+  private readonly startMs: number;
+  private endMs: number | undefined;
+  private windowStartMs: number;
+  private windowStartBytes = 0;
+  private transferred = 0;
+  private expectedDowntimeMs: number | undefined;
+  private throughputMbps = 0;
+
+  /**
+   * @param side which driver, for the status trace
+   * @param entries the entries taking part
+   * @param clock the time source
+   * @param subject where infos are pushed
+   * @param downtimeLimitMs for the threshold
+   * @param availSwitchoverBandwidth bytes/s to assume instead of the measured bandwidth (0 = measure)
+   */
+  constructor(
+    private readonly side: 'source' | 'destination',
+    private readonly entries: readonly SaveStateEntry[],
+    private readonly clock: MigrationClock,
+    private readonly subject: BehaviorSubject<MigrationInfo>,
+    private readonly downtimeLimitMs = 0,
+    private readonly availSwitchoverBandwidth = 0,
+  ) {
+    this.entryBytes = new Float64Array(entries.length);
+    this.startMs = this.windowStartMs = clock.now();
+  }
+
+  /** Milliseconds since the migration began. */
+  elapsedMs(): number {
+    return (this.endMs ?? this.clock.now()) - this.startMs;
+  }
+
+  /** Records the bytes moved so far (the stream's counter). */
+  setTransferred(bytes: number): void {
+    this.transferred = bytes;
+  }
+
+  /** Records the setup time as now. */
+  markSetupDone(): void {
+    this.setupTimeMs = this.elapsedMs();
+  }
+
+  /** Freezes the total time. */
+  markEnded(): void {
+    this.endMs ??= this.clock.now();
+  }
+
+  /**
+   * Closes the measuring window when 100 ms have passed: bandwidth, threshold, expected
+   * downtime and throughput (QEMU `migration_update_counters`).
+   * @returns whether a window was closed
+   */
+  updateCounters(transferred: number): boolean {
+    this.transferred = transferred;
+    const now = this.clock.now();
+    const elapsed = now - this.windowStartMs;
+    if (elapsed < RATE_LIMIT_WINDOW_MS) return false;
+    const bytes = transferred - this.windowStartBytes;
+    this.bandwidthBytesPerMs = bytes / elapsed;
+    const switchoverBandwidth =
+      this.availSwitchoverBandwidth > 0 ? this.availSwitchoverBandwidth / 1000 : this.bandwidthBytesPerMs;
+    this.thresholdBytes = switchoverBandwidth * this.downtimeLimitMs;
+    this.throughputMbps = (bytes * 8) / elapsed / 1000;
+    if (transferred > MIN_BYTES_FOR_EXPECTED_DOWNTIME && this.bandwidthBytesPerMs > 0) {
+      this.expectedDowntimeMs = this.remainingBytes / this.bandwidthBytesPerMs;
+    }
+    this.windowStartMs = now;
+    this.windowStartBytes = transferred;
+    trace('migration_update_counters', {
+      bandwidthBytesPerMs: this.bandwidthBytesPerMs,
+      thresholdBytes: this.thresholdBytes,
+      expectedDowntimeMs: this.expectedDowntimeMs ?? 0,
+    });
+    return true;
+  }
+
+  /** Sets the status (tracing it) and pushes an info. */
+  setStatus(status: MigrationStatus): void {
+    this.status = status;
+    trace('migrate_set_state', { side: this.side, status });
+    this.publish();
+  }
+
+  /** Pushes the current info. */
+  publish(): void {
+    this.subject.next(this.info());
+  }
+
+  /** The current info. */
+  info(): MigrationInfo {
+    const entries: EntryProgress[] = new Array<EntryProgress>(this.entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const e = this.entries[i] as SaveStateEntry;
+      entries[i] = { idstr: e.idstr, instanceId: e.instanceId, bytes: this.entryBytes[i] as number };
+    }
+    return {
+      status: this.status,
+      totalTimeMs: this.elapsedMs(),
+      setupTimeMs: this.setupTimeMs,
+      downtimeMs: this.downtimeMs,
+      expectedDowntimeMs: this.expectedDowntimeMs,
+      transferredBytes: this.transferred,
+      remainingBytes: this.remainingBytes,
+      throughputMbps: this.throughputMbps,
+      iterations: this.iterations,
+      thresholdBytes: this.thresholdBytes,
+      iterationCapReached: this.iterationCapReached,
+      entries,
+      errorDescription: this.errorDescription,
+      warnings: [...this.warnings],
+    };
+  }
+}
+
+/** A stream of infos that starts idle and always holds the latest value. */
+export function createInfoSubject(): BehaviorSubject<MigrationInfo> {
+  return new BehaviorSubject<MigrationInfo>(idleInfo());
+}
+
+/** The read-only view of an info subject. */
+export function asInfoObservable(subject: BehaviorSubject<MigrationInfo>): Observable<MigrationInfo> {
+  return subject.asObservable();
+}

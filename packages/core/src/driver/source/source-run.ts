@@ -1,0 +1,522 @@
+/**
+ * One outgoing migration, top-down in the order the protocol happens (QEMU
+ * migration.c + savevm.c, spec handlers-and-vfio.md §A.4):
+ *
+ * prepare → header → setup (START) → live loop (PART) → switchover (VM stop) →
+ * complete (END, FULL, EOF, vmdesc) → cleanup; on failure or cancel: restart the VM,
+ * then cleanup.
+ */
+import type { BehaviorSubject } from 'rxjs';
+import {
+  type QemuFileWriter,
+  writeConfiguration,
+  writeEof,
+  writeHeader,
+  writeSectionEnd,
+  writeSectionFooter,
+  writeSectionFull,
+  writeSectionPart,
+  writeSectionStart,
+  writeVmdesc,
+} from '@savevm/stream';
+import { MigrationCancelledError, MigrationError, type MigrationPhase, messageOf } from '../../errors.js';
+import type { PendingBytes } from '../../handlers.js';
+import type { MigrationNotifiers } from '../../lifecycle/migration-notifiers.js';
+import type { MigrationParameters } from '../../parameters.js';
+import type { SaveStateEntry } from '../../registry/save-state-entry.js';
+import { RunStateChangeError } from '../../run-state/change-handlers.js';
+import type { RunStateController } from '../../run-state/run-state-controller.js';
+import { RunState } from '../../run-state/run-state.js';
+import type { MigrationInfo } from '../../status/migration-info.js';
+import { MigrationStatus } from '../../status/migration-status.js';
+import { isTracing, trace } from '../../tracing/trace-points.js';
+import type { MigrationClock } from '../clock.js';
+import { hookFailure, isPromiseLike, nextTurn } from '../hooks.js';
+import { ProgressTracker } from '../progress.js';
+import { VmdescBuilder } from './vmdesc-builder.js';
+
+/** What a run needs from the outside. */
+export interface SourceRunContext {
+  /** The entries taking part (the registry's list when the migration began). */
+  readonly entries: readonly SaveStateEntry[];
+  /** The VM's run state. */
+  readonly runState: RunStateController;
+  /** Migration-status hooks. */
+  readonly notifiers: MigrationNotifiers;
+  /** The parameters. */
+  readonly params: MigrationParameters;
+  /** The time source. */
+  readonly clock: MigrationClock;
+  /** Where infos are pushed. */
+  readonly infos: BehaviorSubject<MigrationInfo>;
+}
+
+const ZERO_PENDING: PendingBytes = { mustPrecopy: 0, canPostcopy: 0 };
+
+/** The state of one outgoing migration. Create, `run()` once; `cancel()` any time. */
+export class SourceRun {
+  private readonly progress: ProgressTracker;
+  private readonly entries: readonly SaveStateEntry[];
+  private phase: MigrationPhase = 'save-prepare';
+  private cancelRequested = false;
+  private wakeOnCancel: (() => void) | undefined;
+  private readonly cancelled: Promise<void>;
+  private cleanedUp = false;
+  private downtimeStartMs = 0;
+  private readonly originalBandwidth: number;
+
+  /** @param f the outgoing stream; @param ctx the collaborators */
+  constructor(
+    private readonly f: QemuFileWriter,
+    private readonly ctx: SourceRunContext,
+  ) {
+    this.entries = ctx.entries;
+    this.progress = new ProgressTracker(
+      'source',
+      ctx.entries,
+      ctx.clock,
+      ctx.infos,
+      ctx.params.downtimeLimitMs,
+      ctx.params.availSwitchoverBandwidth,
+    );
+    this.cancelled = new Promise((resolve) => (this.wakeOnCancel = resolve));
+    this.originalBandwidth = f.rateLimiter.bytesPerSecond;
+  }
+
+  /** The current status. */
+  get status(): MigrationStatus {
+    return this.progress.status;
+  }
+
+  /**
+   * Asks the run to stop (QEMU `migration_cancel`): status CANCELLING, the stream is shut
+   * down so blocked writes fail, and the driver stops at its next check.
+   * @returns false when the run has already ended
+   */
+  cancel(): boolean {
+    const s = this.progress.status;
+    if (s === 'completed' || s === 'failed' || s === 'cancelled' || this.cancelRequested) return false;
+    this.cancelRequested = true;
+    this.progress.setStatus(MigrationStatus.CANCELLING);
+    this.f.shutdown();
+    this.wakeOnCancel?.();
+    return true;
+  }
+
+  /** Runs the migration to its end; resolves with the final info or rejects with a MigrationError. */
+  async run(): Promise<MigrationInfo> {
+    const runState = this.ctx.runState;
+    const wasRunning = runState.isRunning;
+    const oldState = runState.state;
+    this.progress.setStatus(MigrationStatus.SETUP);
+    try {
+      await this.prepare();
+      this.writeStreamHeader();
+      await this.setup();
+      this.progress.markSetupDone();
+      this.progress.setStatus(MigrationStatus.ACTIVE);
+      await this.iterateUntilConverged();
+      await this.switchover();
+      await this.complete();
+      this.progress.downtimeMs = this.ctx.clock.now() - this.downtimeStartMs;
+      this.progress.setTransferred(this.f.bytesWritten);
+      this.progress.setStatus(MigrationStatus.COMPLETED);
+      runState.setState(RunState.POSTMIGRATE);
+    } catch (err) {
+      throw await this.fail(err, wasRunning, oldState);
+    } finally {
+      this.f.rateLimiter.bytesPerSecond = this.originalBandwidth;
+    }
+    for (const failure of await this.cleanup()) this.progress.warnings.push(`saveCleanup: ${messageOf(failure)}`);
+    for (const failure of await this.ctx.notifiers.notify({ type: 'precopy-done' })) {
+      this.progress.warnings.push(`migration notifier: ${messageOf(failure)}`);
+    }
+    return this.finish();
+  }
+
+  // ---- prepare and setup -------------------------------------------------------------
+
+  /** `savePrepare` of active entries, then the PRECOPY_SETUP notifiers. */
+  private async prepare(): Promise<void> {
+    this.phase = 'save-prepare';
+    this.f.rateLimiter.bytesPerSecond = Number.isFinite(this.ctx.params.maxBandwidth) ? this.ctx.params.maxBandwidth : 0;
+    for (const e of this.entries) {
+      const hook = e.handlers.savePrepare;
+      if (hook === undefined || !e.isActive()) continue;
+      this.checkCancel();
+      try {
+        const r = hook.call(e.handlers, e);
+        if (isPromiseLike(r)) await r;
+      } catch (err) {
+        throw hookFailure('save-prepare', 'savePrepare', e, err);
+      }
+    }
+    this.phase = 'setup-notify';
+    this.checkCancel();
+    try {
+      await this.ctx.notifiers.notify({ type: 'precopy-setup' });
+    } catch (err) {
+      throw new MigrationError({ phase: 'setup-notify', detail: `a migration notifier refused: ${messageOf(err)}`, cause: err });
+    }
+  }
+
+  /** Magic, version and the configuration section. */
+  private writeStreamHeader(): void {
+    this.phase = 'header';
+    this.checkCancel();
+    writeHeader(this.f);
+    const machine = this.ctx.params.machine;
+    if (machine !== undefined) writeConfiguration(this.f, machine);
+    trace('savevm_state_header', { machine });
+    this.checkStream(undefined);
+  }
+
+  /** One SECTION_START per active live entry (QEMU `qemu_savevm_state_setup`). */
+  private async setup(): Promise<void> {
+    this.phase = 'save-setup';
+    const f = this.f;
+    trace('savevm_state_setup', { entries: this.entries.length });
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i] as SaveStateEntry;
+      const hook = e.handlers.saveSetup;
+      if (hook === undefined) continue;
+      if (!e.isActive()) {
+        this.traceSkip(e, 'start', 'inactive');
+        continue;
+      }
+      this.checkCancel();
+      const before = f.bytesWritten;
+      writeSectionStart(f, e);
+      this.traceStart(e, 'start');
+      try {
+        const r = hook.call(e.handlers, f, e);
+        if (isPromiseLike(r)) await r;
+      } catch (err) {
+        throw hookFailure('save-setup', 'saveSetup', e, err);
+      }
+      writeSectionFooter(f, e.sectionId);
+      this.endSection(i, e, 'start', before);
+    }
+    await this.flush();
+  }
+
+  // ---- the live loop -----------------------------------------------------------------
+
+  /**
+   * Rounds of pending + iterate until the pending bytes fit the threshold (or the cap
+   * decides), within the rate limit (QEMU `migration_iteration_run` + `migration_rate_limit`).
+   */
+  private async iterateUntilConverged(): Promise<void> {
+    this.phase = 'iterate';
+    for (;;) {
+      this.checkCancel();
+      if (!this.f.rateLimitExceeded()) {
+        if (await this.iterationRun()) return;
+      }
+      await this.flush();
+      this.progress.updateCounters(this.f.bytesWritten);
+      this.progress.publish();
+      if (this.f.rateLimitExceeded()) await Promise.race([this.f.waitForRateLimit(), this.cancelled]);
+      else await nextTurn();
+    }
+  }
+
+  /** One decision: switch over (true) or run one iterate round (false). */
+  private async iterationRun(): Promise<boolean> {
+    const threshold = this.progress.thresholdBytes;
+    let pending = await this.sumPending('estimate');
+    let total = pending.mustPrecopy + pending.canPostcopy;
+    trace('migrate_pending_estimate', { ...pending, threshold });
+    if (total <= threshold) {
+      pending = await this.sumPending('exact');
+      total = pending.mustPrecopy + pending.canPostcopy;
+      trace('migrate_pending_exact', { ...pending, threshold });
+    }
+    this.progress.remainingBytes = total;
+    const converged = total === 0 || total <= threshold;
+    if (converged && this.canSwitchover()) return true;
+    if (this.progress.iterations >= this.ctx.params.maxIterations) {
+      if (this.ctx.params.iterationCapPolicy === 'switchover') {
+        this.progress.iterationCapReached = true;
+        return true;
+      }
+      throw new MigrationError({
+        phase: 'iteration-cap',
+        detail:
+          `not converged after ${this.progress.iterations} iterations: ${total} bytes pending, ` +
+          `threshold ${Math.round(threshold)} bytes (downtime limit ${this.ctx.params.downtimeLimitMs} ms)`,
+        errno: 'ETIMEDOUT',
+      });
+    }
+    await this.iterateRound();
+    return false;
+  }
+
+  /** Whether switchover may happen now (QEMU `migration_can_switchover`). */
+  private canSwitchover(): boolean {
+    const gate = this.ctx.params.switchoverAck;
+    return gate === undefined || !this.ctx.runState.isRunning || gate.isAcknowledged();
+  }
+
+  /** Sums the pending hooks of active entries; `exact` falls back to the estimate hook. */
+  private async sumPending(kind: 'estimate' | 'exact'): Promise<PendingBytes> {
+    let mustPrecopy = 0;
+    let canPostcopy = 0;
+    for (const e of this.entries) {
+      const h = e.handlers;
+      const hook = kind === 'exact' ? (h.statePendingExact ?? h.statePendingEstimate) : h.statePendingEstimate;
+      if (hook === undefined || !e.isActive()) continue;
+      const name = kind === 'exact' && h.statePendingExact ? 'statePendingExact' : 'statePendingEstimate';
+      let p: PendingBytes;
+      try {
+        const r = hook.call(h, e);
+        p = isPromiseLike(r) ? await r : r;
+      } catch (err) {
+        throw hookFailure(kind === 'exact' ? 'pending-exact' : 'pending-estimate', name, e, err);
+      }
+      p ??= ZERO_PENDING;
+      mustPrecopy += p.mustPrecopy;
+      canPostcopy += p.canPostcopy;
+    }
+    return { mustPrecopy, canPostcopy };
+  }
+
+  /**
+   * One SECTION_PART per active, iterate-active live entry, in list order; stops in the
+   * middle of the list when the rate limit is used up (QEMU `qemu_savevm_state_iterate`).
+   */
+  private async iterateRound(): Promise<void> {
+    const f = this.f;
+    const iteration = ++this.progress.iterations;
+    trace('savevm_state_iterate', { iteration });
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i] as SaveStateEntry;
+      const h = e.handlers;
+      const hook = h.saveLiveIterate;
+      if (hook === undefined) continue;
+      if (!e.isActive() || (h.isActiveIterate !== undefined && !h.isActiveIterate())) {
+        this.traceSkip(e, 'part', 'inactive');
+        continue;
+      }
+      if (f.rateLimitExceeded()) {
+        this.traceSkip(e, 'part', 'rate-limited');
+        return;
+      }
+      this.checkCancel();
+      const before = f.bytesWritten;
+      writeSectionPart(f, e.sectionId);
+      this.traceStart(e, 'part');
+      try {
+        const r = hook.call(h, f, e);
+        if (isPromiseLike(r)) await r;
+      } catch (err) {
+        throw hookFailure('iterate', 'saveLiveIterate', e, err);
+      }
+      writeSectionFooter(f, e.sectionId);
+      this.endSection(i, e, 'part', before);
+    }
+  }
+
+  // ---- switchover and completion -----------------------------------------------------
+
+  /**
+   * Stops the VM through the run state (QEMU `vm_stop_force_state(FINISH_MIGRATE)`):
+   * prepare callbacks (VFIO RUNNING_P2P) then change callbacks, highest priority first.
+   */
+  private async switchover(): Promise<void> {
+    this.phase = 'switchover';
+    this.checkCancel();
+    this.downtimeStartMs = this.ctx.clock.now();
+    const wasRunning = this.ctx.runState.isRunning;
+    try {
+      await this.ctx.runState.stop(RunState.FINISH_MIGRATE);
+    } catch (err) {
+      const first = err instanceof RunStateChangeError ? err.failures[0] : undefined;
+      throw new MigrationError({
+        phase: 'switchover',
+        detail: `stopping the VM failed: ${messageOf(err)}`,
+        entry: first?.entry,
+        hook: first ? `run-state ${first.phase}` : undefined,
+        cause: err,
+      });
+    }
+    trace('migration_completion_vm_stop', { wasRunning });
+    this.progress.setStatus(MigrationStatus.DEVICE);
+    this.f.rateLimiter.bytesPerSecond = 0;
+  }
+
+  /**
+   * END sections, FULL sections, EOF and the vmdesc (QEMU
+   * `qemu_savevm_state_complete_precopy`), then a flush.
+   */
+  private async complete(): Promise<void> {
+    const f = this.f;
+    trace('savevm_state_complete_precopy', { entries: this.entries.length });
+    this.phase = 'complete-precopy';
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i] as SaveStateEntry;
+      const hook = e.handlers.saveLiveCompletePrecopy;
+      if (hook === undefined) continue;
+      if (!e.isActive()) {
+        this.traceSkip(e, 'end', 'inactive');
+        continue;
+      }
+      this.checkCancel();
+      const before = f.bytesWritten;
+      writeSectionEnd(f, e.sectionId);
+      this.traceStart(e, 'end');
+      try {
+        const r = hook.call(e.handlers, f, e);
+        if (isPromiseLike(r)) await r;
+      } catch (err) {
+        throw hookFailure('complete-precopy', 'saveLiveCompletePrecopy', e, err);
+      }
+      writeSectionFooter(f, e.sectionId);
+      this.endSection(i, e, 'end', before);
+    }
+    const vmdesc = await this.saveNonLive();
+    this.phase = 'finish';
+    this.checkCancel();
+    writeEof(f);
+    if (vmdesc) writeVmdesc(f, vmdesc.toJson());
+    this.checkStream(undefined);
+    await this.flush();
+  }
+
+  /** One SECTION_FULL per entry with `saveState` (no `isActive` check, as QEMU), then the vmdesc. */
+  private async saveNonLive(): Promise<VmdescBuilder | undefined> {
+    this.phase = 'save-state';
+    const f = this.f;
+    const vmdesc = this.ctx.params.sendVmdesc ? new VmdescBuilder() : undefined;
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i] as SaveStateEntry;
+      const hook = e.handlers.saveState;
+      if (hook === undefined) continue;
+      if (this.cancelRequested) this.checkCancel();
+      const before = f.bytesWritten;
+      writeSectionFull(f, e);
+      this.traceStart(e, 'full');
+      const bodyStart = f.bytesWritten;
+      try {
+        const r = hook.call(e.handlers, f, e);
+        if (isPromiseLike(r)) await r;
+      } catch (err) {
+        throw hookFailure('save-state', 'saveState', e, err);
+      }
+      vmdesc?.addOldStyle(e, f.bytesWritten - bodyStart);
+      writeSectionFooter(f, e.sectionId);
+      this.endSection(i, e, 'full', before);
+    }
+    return vmdesc;
+  }
+
+  // ---- failure, cleanup, end -----------------------------------------------------------
+
+  /**
+   * The failure path (QEMU `migration_iteration_finish` + `migration_cleanup`): status
+   * FAILED (or stay CANCELLING), restart the VM if it ran before, then `saveCleanup` of
+   * every entry, then CANCELLED, then the PRECOPY_FAILED notifiers.
+   */
+  private async fail(err: unknown, wasRunning: boolean, oldState: RunState): Promise<MigrationError> {
+    const error = this.cancelRequested
+      ? err instanceof MigrationCancelledError
+        ? err
+        : new MigrationCancelledError(this.phase)
+      : err instanceof MigrationError
+        ? err
+        : new MigrationError({ phase: this.phase, detail: messageOf(err), cause: err });
+    this.progress.errorDescription = error.message;
+    this.progress.setTransferred(this.f.bytesWritten);
+    if (!this.cancelRequested) this.progress.setStatus(MigrationStatus.FAILED);
+    const runState = this.ctx.runState;
+    try {
+      if (wasRunning) await runState.start();
+      else runState.setState(oldState);
+    } catch (restartError) {
+      error.suppressed.push(
+        new MigrationError({ phase: 'restart', detail: `restarting the VM failed: ${messageOf(restartError)}`, cause: restartError }),
+      );
+    }
+    for (const failure of await this.cleanup()) error.suppressed.push(failure);
+    if (this.cancelRequested) this.progress.setStatus(MigrationStatus.CANCELLED);
+    for (const failure of await this.ctx.notifiers.notify({ type: 'precopy-failed', error })) error.suppressed.push(failure);
+    this.finish();
+    return error;
+  }
+
+  /** `saveCleanup` of every entry, exactly once per run; returns what failed. */
+  private async cleanup(): Promise<MigrationError[]> {
+    if (this.cleanedUp) return [];
+    this.cleanedUp = true;
+    trace('savevm_state_cleanup', { entries: this.entries.length });
+    const failures: MigrationError[] = [];
+    for (const e of this.entries) {
+      const hook = e.handlers.saveCleanup;
+      if (hook === undefined) continue;
+      try {
+        const r = hook.call(e.handlers, e);
+        if (isPromiseLike(r)) await r;
+      } catch (err) {
+        failures.push(hookFailure('save-cleanup', 'saveCleanup', e, err));
+      }
+    }
+    return failures;
+  }
+
+  /** Freezes the counters and pushes the final info. */
+  private finish(): MigrationInfo {
+    this.progress.markEnded();
+    const info = this.progress.info();
+    this.ctx.infos.next(info);
+    return info;
+  }
+
+  // ---- small helpers ---------------------------------------------------------------------
+
+  private checkCancel(): void {
+    if (this.cancelRequested) throw new MigrationCancelledError(this.phase);
+  }
+
+  /** Fails on a sticky stream error, naming the entry whose section was being written. */
+  private checkStream(entry: SaveStateEntry | undefined): void {
+    const error = this.f.error;
+    if (error === undefined) return;
+    if (this.cancelRequested) throw new MigrationCancelledError(this.phase);
+    throw new MigrationError({
+      phase: this.phase,
+      detail: `stream error: ${error.message}`,
+      entry: entry && { idstr: entry.idstr, instanceId: entry.instanceId },
+      cause: error,
+      errno: error.code === 'IO' ? ((error as { errno?: string }).errno ?? 'EIO') : undefined,
+    });
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      await this.f.flush();
+    } catch {
+      this.checkStream(undefined);
+    }
+  }
+
+  private endSection(index: number, e: SaveStateEntry, type: 'start' | 'part' | 'end' | 'full', before: number): void {
+    const bytes = this.f.bytesWritten - before;
+    this.progress.entryBytes[index] = (this.progress.entryBytes[index] as number) + bytes;
+    if (this.f.error !== undefined) this.checkStream(e);
+    if (isTracing('savevm_section_end')) {
+      trace('savevm_section_end', { idstr: e.idstr, instanceId: e.instanceId, sectionId: e.sectionId, type, bytes });
+    }
+  }
+
+  private traceStart(e: SaveStateEntry, type: 'start' | 'part' | 'end' | 'full'): void {
+    if (isTracing('savevm_section_start')) {
+      trace('savevm_section_start', { idstr: e.idstr, instanceId: e.instanceId, sectionId: e.sectionId, type });
+    }
+  }
+
+  private traceSkip(e: SaveStateEntry, type: 'start' | 'part' | 'end' | 'full', reason: 'inactive' | 'rate-limited'): void {
+    if (isTracing('savevm_section_skip')) {
+      trace('savevm_section_skip', { idstr: e.idstr, instanceId: e.instanceId, sectionId: e.sectionId, type, reason });
+    }
+  }
+}

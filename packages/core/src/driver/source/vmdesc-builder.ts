@@ -1,0 +1,26 @@
+import type { SaveStateEntry } from '../../registry/save-state-entry.js';
+
+/** QEMU's target page size on x86, written as `page_size`. */
+const PAGE_SIZE = 4096;
+
+/**
+ * Builds the VMDESCRIPTION JSON as FULL sections are written: one old-style device entry
+ * per section (`name`, `instance_id`, `size`, one `data` buffer field), laid out with
+ * QEMU's `", "` and `": "` separators (spec qemu-stream.md §2).
+ */
+export class VmdescBuilder {
+  private readonly parts: string[] = [];
+
+  /** Adds a FULL section written by `saveState` with a body of `size` bytes. */
+  addOldStyle(entry: SaveStateEntry, size: number): void {
+    this.parts.push(
+      `{"name": ${JSON.stringify(entry.idstr)}, "instance_id": ${entry.instanceId}, "size": ${size}, ` +
+        `"fields": [{"name": "data", "type": "buffer", "size": ${size}}]}`,
+    );
+  }
+
+  /** The JSON text. */
+  toJson(): string {
+    return `{"page_size": ${PAGE_SIZE}, "devices": [${this.parts.join(', ')}]}`;
+  }
+}

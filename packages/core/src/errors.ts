@@ -1,0 +1,171 @@
+/**
+ * The one error type of a migration. Like cloud-hypervisor's `MigratableError`, it says
+ * where it happened: the phase, the entry (idstr, instance id) whose hook failed, the
+ * section and byte offset on the load side, the original cause and its errno name.
+ */
+
+/** Where a migration failed. Names follow the driver's order of events. */
+export type MigrationPhase =
+  /** `migrate` was called while another migration was running. */
+  | 'busy'
+  /** A registered migration blocker refused the migration (before setup). */
+  | 'blocked'
+  /** `savePrepare` (QEMU `save_prepare`) vetoed the migration. */
+  | 'save-prepare'
+  /** A migration-status notifier refused the PRECOPY_SETUP event. */
+  | 'setup-notify'
+  /** Writing the stream header or configuration. */
+  | 'header'
+  /** `saveSetup` (QEMU `save_setup`), inside a SECTION_START. */
+  | 'save-setup'
+  /** `statePendingEstimate` (QEMU `state_pending_estimate`). */
+  | 'pending-estimate'
+  /** `statePendingExact` (QEMU `state_pending_exact`). */
+  | 'pending-exact'
+  /** `saveLiveIterate` (QEMU `save_live_iterate`), inside a SECTION_PART. */
+  | 'iterate'
+  /** The iteration cap was reached and the policy says fail. */
+  | 'iteration-cap'
+  /** Stopping the VM for switchover (run-state change handlers). */
+  | 'switchover'
+  /** `saveLiveCompletePrecopy` (QEMU `save_complete`), inside a SECTION_END. */
+  | 'complete-precopy'
+  /** `saveState` (QEMU `save_state`), inside a SECTION_FULL. */
+  | 'save-state'
+  /** Writing EOF and the vmdesc, or flushing the stream. */
+  | 'finish'
+  /** `saveCleanup` (QEMU `save_cleanup`). */
+  | 'save-cleanup'
+  /** Restarting the VM after a failed or cancelled migration. */
+  | 'restart'
+  /** The migration was cancelled. */
+  | 'cancel'
+  /** Reading the stream header or configuration section. */
+  | 'load-header'
+  /** `loadSetup` (QEMU `load_setup`). */
+  | 'load-setup'
+  /** Reading a record or matching a section to an entry. */
+  | 'load-dispatch'
+  /** `loadState` (QEMU `load_state`). */
+  | 'load-state'
+  /** A section footer was missing or named another section. */
+  | 'load-footer'
+  /** `loadCleanup` (QEMU `load_cleanup`). */
+  | 'load-cleanup'
+  /** Starting the VM after a successful load (autostart). */
+  | 'load-start-vm';
+
+/** The save-state entry an error is about. */
+export interface EntryRef {
+  /** The entry's idstr. */
+  readonly idstr: string;
+  /** The entry's instance id. */
+  readonly instanceId: number;
+}
+
+/** The stream section an error is about (load side). */
+export interface SectionRef {
+  /** Record kind: start, part, end or full. */
+  readonly type: 'start' | 'part' | 'end' | 'full';
+  /** Section id as found in the stream. */
+  readonly sectionId: number;
+  /** Byte offset of the section's header in the stream. */
+  readonly offset: number;
+}
+
+/** What a {@link MigrationError} is built from. */
+export interface MigrationErrorInit {
+  /** Where it happened. */
+  phase: MigrationPhase;
+  /** What happened, in words. */
+  detail: string;
+  /** The entry whose hook failed or whose section was involved. */
+  entry?: EntryRef | undefined;
+  /** The hook that failed, by its TypeScript name (e.g. `saveLiveIterate`). */
+  hook?: string | undefined;
+  /** The section involved (load side). */
+  section?: SectionRef | undefined;
+  /** Byte offset in the stream where the problem was found. */
+  offset?: number | undefined;
+  /** The original error. */
+  cause?: unknown;
+  /** errno name (`EINVAL`, `EIO`, …); taken from the cause when not given. */
+  errno?: string | undefined;
+}
+
+const ERRNO_NAME = /^E[A-Z0-9]+$/;
+
+/** The errno name carried by an error (`errno` or `code` that looks like `EXXX`), if any. */
+export function errnoNameOf(cause: unknown): string | undefined {
+  if (typeof cause !== 'object' || cause === null) return undefined;
+  const { errno, code } = cause as { errno?: unknown; code?: unknown };
+  if (typeof errno === 'string' && ERRNO_NAME.test(errno)) return errno;
+  if (typeof code === 'string' && ERRNO_NAME.test(code)) return code;
+  return undefined;
+}
+
+function describe(init: MigrationErrorInit): string {
+  const where: string[] = [init.phase];
+  if (init.entry) where.push(`entry "${init.entry.idstr}" instance ${init.entry.instanceId}`);
+  if (init.hook) where.push(`hook ${init.hook}`);
+  if (init.section) where.push(`section ${init.section.sectionId} (${init.section.type})`);
+  if (init.offset !== undefined) where.push(`byte offset ${init.offset}`);
+  return `migration failed in ${where.join(', ')}: ${init.detail}`;
+}
+
+/**
+ * A migration failure. `phase` says where, `entry` which device, `hook` which callback,
+ * `section`/`offset` where in the stream (load side), `cause` the original error and
+ * `errno` its errno name when there is one.
+ */
+export class MigrationError extends Error {
+  /** Where it happened. */
+  readonly phase: MigrationPhase;
+  /** The entry involved, if any. */
+  readonly entry: EntryRef | undefined;
+  /** The failing hook's name, if any. */
+  readonly hook: string | undefined;
+  /** The stream section involved, if any (load side). */
+  readonly section: SectionRef | undefined;
+  /** Byte offset in the stream, if known. */
+  readonly offset: number | undefined;
+  /** errno name, if there is one. */
+  readonly errno: string | undefined;
+  /** The bare description, without the location prefix. */
+  readonly detail: string;
+  /**
+   * Later failures on the way out (restarting the VM, cleanup hooks, notifiers): they do
+   * not replace this error but are kept here.
+   */
+  readonly suppressed: unknown[] = [];
+
+  /** @param init what happened and where */
+  constructor(init: MigrationErrorInit) {
+    super(describe(init), init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = new.target.name;
+    this.phase = init.phase;
+    this.entry = init.entry;
+    this.hook = init.hook;
+    this.section = init.section;
+    this.offset = init.offset;
+    this.errno = init.errno ?? errnoNameOf(init.cause);
+    this.detail = init.detail;
+  }
+}
+
+/** The migration was cancelled (`cancel()`); `phase` is where the driver noticed it. */
+export class MigrationCancelledError extends MigrationError {
+  /** @param during the phase the driver was in when it saw the cancel */
+  constructor(during: MigrationPhase) {
+    super({ phase: 'cancel', detail: `cancelled during ${during}`, errno: 'ECANCELED' });
+    this.cancelledDuring = during;
+  }
+
+  /** The phase the driver was in when it saw the cancel. */
+  readonly cancelledDuring: MigrationPhase;
+}
+
+/** Text of any thrown value. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,77 @@
+/**
+ * Migration parameters (QMP `migrate-set-parameters`) with QEMU's defaults, plus the
+ * iteration cap this project adds.
+ */
+
+/** QEMU's default `downtime-limit`: 300 ms. */
+export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
+/** QEMU's largest `downtime-limit`: 2000 s. */
+export const MAX_DOWNTIME_LIMIT_MS = 2_000_000;
+/** QEMU's default `max-bandwidth` (MAX_THROTTLE): 128 MiB/s. */
+export const DEFAULT_MAX_BANDWIDTH = 128 * 1024 * 1024;
+
+/** What to do when the live loop reaches the iteration cap without converging. */
+export type IterationCapPolicy =
+  /** Stop the VM and send the rest anyway (downtime may exceed the limit). */
+  | 'switchover'
+  /** Fail the migration (phase `iteration-cap`); the VM keeps running. */
+  | 'fail';
+
+/** The parameters a migration runs with. */
+export interface MigrationParameters {
+  /** Longest acceptable downtime in ms (QEMU `downtime-limit`). */
+  readonly downtimeLimitMs: number;
+  /** Bandwidth limit in bytes per second; `Infinity` or 0 for unlimited (QEMU `max-bandwidth`). */
+  readonly maxBandwidth: number;
+  /**
+   * Bandwidth to assume for the switchover decision, bytes per second, instead of the
+   * measured one (QEMU `avail-switchover-bandwidth`; 0 = use the measured bandwidth).
+   */
+  readonly availSwitchoverBandwidth: number;
+  /** Most rounds of `saveLiveIterate` before the policy decides (`Infinity`: no cap, as QEMU). */
+  readonly maxIterations: number;
+  /** What happens at the cap. */
+  readonly iterationCapPolicy: IterationCapPolicy;
+  /**
+   * Machine type written in the configuration section (QEMU `send-configuration`);
+   * `undefined` writes no configuration section.
+   */
+  readonly machine: string | undefined;
+  /** Write the VMDESCRIPTION JSON after EOF (off = QEMU's `suppress-vmdesc`). */
+  readonly sendVmdesc: boolean;
+  /**
+   * Wait for the destination's switchover ACK before stopping a running VM (QEMU
+   * capability `switchover-ack`): the gate is asked every round.
+   */
+  readonly switchoverAck: SwitchoverAckGate | undefined;
+}
+
+/** Tells the source whether the destination acknowledged switchover (QEMU `switchover_acked`). */
+export interface SwitchoverAckGate {
+  /** True once the destination sent its ACK. */
+  isAcknowledged(): boolean;
+}
+
+/** The defaults: QEMU's limits, no iteration cap, machine type `none`, vmdesc on. */
+export const DEFAULT_MIGRATION_PARAMETERS: MigrationParameters = Object.freeze({
+  downtimeLimitMs: DEFAULT_DOWNTIME_LIMIT_MS,
+  maxBandwidth: DEFAULT_MAX_BANDWIDTH,
+  availSwitchoverBandwidth: 0,
+  maxIterations: Infinity,
+  iterationCapPolicy: 'switchover',
+  machine: 'none',
+  sendVmdesc: true,
+  switchoverAck: undefined,
+});
+
+/** Fills in defaults and checks ranges. */
+export function resolveParameters(overrides: Partial<MigrationParameters> = {}): MigrationParameters {
+  const p: MigrationParameters = { ...DEFAULT_MIGRATION_PARAMETERS, ...overrides };
+  if (!(p.downtimeLimitMs >= 0 && p.downtimeLimitMs <= MAX_DOWNTIME_LIMIT_MS)) {
+    throw new RangeError(`downtimeLimitMs ${p.downtimeLimitMs} is outside 0..${MAX_DOWNTIME_LIMIT_MS}`);
+  }
+  if (!(p.maxBandwidth >= 0)) throw new RangeError(`maxBandwidth ${p.maxBandwidth} must be ≥ 0`);
+  if (!(p.availSwitchoverBandwidth >= 0)) throw new RangeError(`availSwitchoverBandwidth must be ≥ 0`);
+  if (!(p.maxIterations >= 0)) throw new RangeError(`maxIterations ${p.maxIterations} must be ≥ 0`);
+  return p;
+}

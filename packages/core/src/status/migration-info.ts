@@ -1,0 +1,46 @@
+import type { MigrationStatus } from './migration-status.js';
+
+/** Bytes one entry has written so far (all its sections). */
+export interface EntryProgress {
+  /** The entry's idstr. */
+  readonly idstr: string;
+  /** The entry's instance id. */
+  readonly instanceId: number;
+  /** Bytes of section bodies this entry wrote (source) or read (destination). */
+  readonly bytes: number;
+}
+
+/**
+ * What QMP `query-migrate` reports, pushed: the status and the progress counters. Times
+ * are in milliseconds; fields not yet known are undefined.
+ */
+export interface MigrationInfo {
+  /** The migration status (QEMU's name). */
+  readonly status: MigrationStatus;
+  /** Milliseconds since the migration began (`total-time`); final once it ended. */
+  readonly totalTimeMs: number;
+  /** Milliseconds from start to the end of setup (`setup-time`). */
+  readonly setupTimeMs: number | undefined;
+  /** Milliseconds from VM stop to the last byte (`downtime`), once completed. */
+  readonly downtimeMs: number | undefined;
+  /** Expected downtime from the remaining bytes and the measured bandwidth (`expected-downtime`). */
+  readonly expectedDowntimeMs: number | undefined;
+  /** Bytes written (source) or read (destination) so far (`ram.transferred` plus device bytes). */
+  readonly transferredBytes: number;
+  /** Bytes still pending, from the last pending query (`ram.remaining`). */
+  readonly remainingBytes: number;
+  /** Throughput of the last measured window, in megabits per second (`ram.mbps`). */
+  readonly throughputMbps: number;
+  /** Rounds of `saveLiveIterate` so far (like `ram.dirty-sync-count`). */
+  readonly iterations: number;
+  /** The switchover threshold in bytes (bandwidth × downtime limit). */
+  readonly thresholdBytes: number;
+  /** Whether switchover happened because the iteration cap was reached. */
+  readonly iterationCapReached: boolean;
+  /** Bytes per entry, in list order. */
+  readonly entries: readonly EntryProgress[];
+  /** The error's message once failed (`error-desc`). */
+  readonly errorDescription: string | undefined;
+  /** Non-fatal problems, e.g. a cleanup hook that threw after a completed migration. */
+  readonly warnings: readonly string[];
+}

@@ -1,0 +1,103 @@
+import { INSTANCE_ID_ANY } from '@savevm/stream';
+import { inject, injectable } from 'inversify';
+import type { MigrationBlockers } from '../lifecycle/migration-blockers.js';
+import type { MigrationNotifiers } from '../lifecycle/migration-notifiers.js';
+import type { SaveStateRegistry } from '../registry/registry.js';
+import type { SaveStateEntry } from '../registry/save-state-entry.js';
+import type { Disposable } from '../run-state/change-handlers.js';
+import type { RunStateController } from '../run-state/run-state-controller.js';
+import type { HandlerProvider } from './handler-provider.js';
+import { NoHandlerProviderError, type ProviderSelector, type ProviderVerdict } from './provider-selector.js';
+import {
+  MIGRATION_BLOCKERS,
+  MIGRATION_NOTIFIERS,
+  PROVIDER_SELECTOR,
+  RUN_STATE_CONTROLLER,
+  SAVE_STATE_REGISTRY,
+} from './tokens.js';
+
+/** A device made migratable. */
+export interface AttachedDevice {
+  /** The provider that took it. */
+  readonly provider: HandlerProvider;
+  /** Its save-state entry. */
+  readonly entry: SaveStateEntry;
+  /** Every verdict gathered while selecting. */
+  readonly verdicts: readonly ProviderVerdict[];
+  /** Unregisters the entry, the run-state handler and the notifier. */
+  detach(): void;
+}
+
+/** A device no provider could take, with the blocker installed for it. */
+export interface BlockedDevice {
+  /** The selection error (every provider's reason). */
+  readonly error: NoHandlerProviderError;
+  /** The blocker; dispose to lift it. */
+  readonly blocker: Disposable;
+}
+
+/**
+ * Selects a provider for a device and registers what it creates: the save-state entry,
+ * the run-state change handler and the migration-status hook.
+ */
+@injectable()
+export class DeviceMigrationAttacher {
+  /** @param selector picks the provider; the rest receive the registrations */
+  constructor(
+    @inject(PROVIDER_SELECTOR) private readonly selector: ProviderSelector,
+    @inject(SAVE_STATE_REGISTRY) private readonly registry: SaveStateRegistry,
+    @inject(RUN_STATE_CONTROLLER) private readonly runState: RunStateController,
+    @inject(MIGRATION_NOTIFIERS) private readonly notifiers: MigrationNotifiers,
+    @inject(MIGRATION_BLOCKERS) private readonly blockers: MigrationBlockers,
+  ) {}
+
+  /**
+   * Makes `device` migratable.
+   * @throws NoHandlerProviderError when no provider accepts it
+   */
+  async attach<Device>(device: Device, describe: string = String(device)): Promise<AttachedDevice> {
+    const { provider, verdicts } = await this.selector.select(device, describe);
+    const spec = await provider.create(device);
+    const options = {
+      ...(spec.minimumVersionId !== undefined && { minimumVersionId: spec.minimumVersionId }),
+      ...(spec.priority !== undefined && { priority: spec.priority }),
+    };
+    const entry = this.registry.register(spec.idstr, spec.instanceId ?? INSTANCE_ID_ANY, spec.versionId, spec.handlers, options);
+    const registrations: Disposable[] = [];
+    if (spec.runStateHandler) {
+      registrations.push(
+        this.runState.addChangeHandler(spec.runStateHandler, {
+          priority: spec.runStatePriority ?? 0,
+          name: spec.idstr,
+          entry: { idstr: entry.idstr, instanceId: entry.instanceId },
+        }),
+      );
+    }
+    if (spec.migrationNotifier) registrations.push(this.notifiers.add(spec.migrationNotifier));
+    let attached = true;
+    return {
+      provider: provider as HandlerProvider,
+      entry,
+      verdicts,
+      detach: () => {
+        if (!attached) return;
+        attached = false;
+        this.registry.unregister(entry);
+        for (const r of registrations) r.dispose();
+      },
+    };
+  }
+
+  /**
+   * Like `attach`, but when no provider accepts, installs a migration blocker carrying
+   * every provider's reason instead of throwing.
+   */
+  async attachOrBlock<Device>(device: Device, describe: string = String(device)): Promise<AttachedDevice | BlockedDevice> {
+    try {
+      return await this.attach(device, describe);
+    } catch (err) {
+      if (!(err instanceof NoHandlerProviderError)) throw err;
+      return { error: err, blocker: this.blockers.add(err.message, describe) };
+    }
+  }
+}
