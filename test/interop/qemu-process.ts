@@ -1,7 +1,8 @@
 /**
  * Starting and always tearing down a QEMU process for interop tests: a private temp dir
- * holding the QMP socket and stream files, its own process group (so `exec:` children die
- * with it), a bounded wait for everything, and an exit hook that kills whatever is left.
+ * holding the QMP socket and stream files, a bounded wait for everything, and an exit hook
+ * that kills whatever is left. QEMU stays in the runner's process group, so a Ctrl-C
+ * reaches it too; its `exec:` children (`sh -c cat …`) end with it, by EOF or SIGPIPE.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,6 +82,11 @@ function installExitHook(): void {
   });
 }
 
+/** How many QEMU processes started by this harness are not disposed of yet. */
+export function liveQemuCount(): number {
+  return live.size;
+}
+
 /** A running QEMU with its temp dir; call {@link QemuProcess.dispose} (or use {@link withQemu}). */
 export class QemuProcess {
   /** Everything QEMU wrote to stderr so far. */
@@ -135,7 +141,7 @@ export class QemuProcess {
         args.push('-incoming', `exec:cat ${shellQuote(file)}`);
       }
       args.push(...(options.extraArgs ?? []));
-      const child = spawn(binary, args, { cwd: dir, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(binary, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
       const q = new QemuProcess(dir, qmpPath, child);
       live.add(q);
       installExitHook();
@@ -170,15 +176,10 @@ export class QemuProcess {
     }
   }
 
-  /** SIGKILLs the whole process group (QEMU and its exec: children) at once. */
+  /** SIGKILLs QEMU unless it has exited already. */
   killNow(): void {
-    const pid = this.child.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+    if (this.exitInfo || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGKILL');
   }
 
   /** Kills whatever still runs, closes QMP and removes the temp dir; idempotent. */
