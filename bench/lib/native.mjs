@@ -62,9 +62,12 @@ export function allowedCpus() {
   return m ? m[1] : '?';
 }
 
-/** Compiles bench/lib/NAME.c into bench/.build/NAME (only when missing or stale); returns its path. */
-export function buildC(name) {
-  const src = path.join(here, `${name}.c`);
+/**
+ * Compiles bench/lib/NAME.c (or the .c file at `srcPath`) into bench/.build/NAME, only when
+ * missing or stale; returns the binary's path.
+ */
+export function buildC(name, srcPath = path.join(here, `${name}.c`)) {
+  const src = srcPath;
   const out = path.join(buildDir, name);
   fs.mkdirSync(buildDir, { recursive: true });
   const stale = !fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs;
