@@ -261,3 +261,48 @@ describeWithQemu('QEMU 7.2 and StreamParser both reject every bad stream kind', 
     });
   }
 });
+
+/** Parses with the bare parser; returns its warnings, or the error it threw. */
+async function parserOutcome(bytes: Buffer): Promise<{ warnings: string[] } | { error: unknown }> {
+  const parser = new StreamParser(new QemuFileReader(new MemoryReadChannel(bytes)));
+  try {
+    for (let r = await parser.next(); r !== null; r = await parser.next()) {
+      if (r.type === 'full') await parser.reader.skip(KNOWN_BODY_SIZES.get(r.idstr) ?? 0);
+    }
+    return { warnings: parser.warnings };
+  } catch (error) {
+    return { error };
+  }
+}
+
+describeWithQemu('after EOF: what QEMU 7.2 tolerates', () => {
+  it('nothing after EOF: both accept, with the same warning', async () => {
+    const s = await timerStream();
+    const bytes = truncate(s.bytes, s.eof + 1);
+    expect(await parserOutcome(bytes)).toEqual({ warnings: ['Expected vmdescription section, but got 0'] });
+    const qemu = await loadStream(bytes, { machine: 'none' });
+    expectAccepted(qemu, 'paused');
+    expect(qemu.stderr).toContain('Expected vmdescription section, but got 0');
+  });
+
+  it('junk instead of a vmdesc: both accept, with the same warning', async () => {
+    const s = await timerStream();
+    const bytes = Buffer.concat([truncate(s.bytes, s.eof + 1), Buffer.from('B junk')]);
+    expect(await parserOutcome(bytes)).toEqual({ warnings: ['Expected vmdescription section, but got 66'] });
+    const qemu = await loadStream(bytes, { machine: 'none' });
+    expectAccepted(qemu, 'paused');
+    expect(qemu.stderr).toContain('Expected vmdescription section, but got 66');
+  });
+
+  it('a truncated vmdesc: QEMU accepts silently, our parser (truncation anywhere) rejects', async () => {
+    const s = await timerStream();
+    for (const cut of [s.eof + 3, s.bytes.length - 1]) {
+      const bytes = truncate(s.bytes, cut);
+      const ours = await parserOutcome(bytes);
+      expect('error' in ours ? ours.error : ours).toBeInstanceOf(StreamTruncatedError);
+      const qemu = await loadStream(bytes, { machine: 'none' });
+      expectAccepted(qemu, 'paused');
+      expect(qemu.stderr).toBe('');
+    }
+  });
+});
