@@ -146,14 +146,9 @@ export class ProgressTracker {
     this.subject.next(this.info());
   }
 
-  /** The current info. */
+  /** The current info (per-entry bytes are copied now and shaped into objects on first read). */
   info(): MigrationInfo {
-    const entries: EntryProgress[] = new Array<EntryProgress>(this.entries.length);
-    for (let i = 0; i < entries.length; i++) {
-      const e = this.entries[i] as SaveStateEntry;
-      entries[i] = { idstr: e.idstr, instanceId: e.instanceId, bytes: this.entryBytes[i] as number };
-    }
-    return {
+    return new InfoSnapshot(this.entries, this.entryBytes.slice(), {
       status: this.status,
       totalTimeMs: this.elapsedMs(),
       setupTimeMs: this.setupTimeMs,
@@ -165,10 +160,64 @@ export class ProgressTracker {
       iterations: this.iterations,
       thresholdBytes: this.thresholdBytes,
       iterationCapReached: this.iterationCapReached,
-      entries,
       errorDescription: this.errorDescription,
       warnings: [...this.warnings],
-    };
+    });
+  }
+}
+
+/** A `MigrationInfo` whose `entries` array is built lazily (it is large with many entries). */
+class InfoSnapshot implements MigrationInfo {
+  readonly status: MigrationStatus;
+  readonly totalTimeMs: number;
+  readonly setupTimeMs: number | undefined;
+  readonly downtimeMs: number | undefined;
+  readonly expectedDowntimeMs: number | undefined;
+  readonly transferredBytes: number;
+  readonly remainingBytes: number;
+  readonly throughputMbps: number;
+  readonly iterations: number;
+  readonly thresholdBytes: number;
+  readonly iterationCapReached: boolean;
+  readonly errorDescription: string | undefined;
+  readonly warnings: readonly string[];
+  private built: readonly EntryProgress[] | undefined;
+
+  constructor(
+    private readonly list: readonly SaveStateEntry[],
+    private readonly bytes: Float64Array,
+    fields: Omit<MigrationInfo, 'entries'>,
+  ) {
+    this.status = fields.status;
+    this.totalTimeMs = fields.totalTimeMs;
+    this.setupTimeMs = fields.setupTimeMs;
+    this.downtimeMs = fields.downtimeMs;
+    this.expectedDowntimeMs = fields.expectedDowntimeMs;
+    this.transferredBytes = fields.transferredBytes;
+    this.remainingBytes = fields.remainingBytes;
+    this.throughputMbps = fields.throughputMbps;
+    this.iterations = fields.iterations;
+    this.thresholdBytes = fields.thresholdBytes;
+    this.iterationCapReached = fields.iterationCapReached;
+    this.errorDescription = fields.errorDescription;
+    this.warnings = fields.warnings;
+  }
+
+  get entries(): readonly EntryProgress[] {
+    if (this.built === undefined) {
+      const out = new Array<EntryProgress>(this.list.length);
+      for (let i = 0; i < out.length; i++) {
+        const e = this.list[i] as SaveStateEntry;
+        out[i] = { idstr: e.idstr, instanceId: e.instanceId, bytes: this.bytes[i] as number };
+      }
+      this.built = out;
+    }
+    return this.built;
+  }
+
+  /** A plain object (JSON.stringify sees `entries` too). */
+  toJSON(): MigrationInfo {
+    return { ...this, entries: this.entries } as MigrationInfo;
   }
 }
 

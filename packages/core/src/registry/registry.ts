@@ -22,10 +22,6 @@ export class RegistrationError extends Error {
   }
 }
 
-function keyOf(idstr: string, instanceId: number): string {
-  return `${idstr}\0${instanceId}`;
-}
-
 function checkU32(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RegistrationError(`${name} ${v} is not a u32`);
 }
@@ -37,8 +33,8 @@ function checkU32(name: string, v: number): void {
  */
 export class SaveStateRegistry {
   private readonly entries: SaveStateEntry[] = [];
-  private readonly byKey = new Map<string, SaveStateEntry>();
-  private readonly instancesOf = new Map<string, Set<number>>();
+  /** idstr → instance id → entry (QEMU `find_se` without string building). */
+  private readonly byIdstr = new Map<string, Map<number, SaveStateEntry>>();
   private snapshot: readonly SaveStateEntry[] | undefined;
   private nextSectionId = 0;
   private nextOrder = 0;
@@ -93,7 +89,7 @@ export class SaveStateRegistry {
 
   private nextInstanceId(idstr: string): number {
     let max = -1;
-    for (const id of this.instancesOf.get(idstr) ?? []) if (id > max) max = id;
+    for (const id of this.byIdstr.get(idstr)?.keys() ?? []) if (id > max) max = id;
     const next = max + 1;
     if (next >= INSTANCE_ID_ANY) throw new RegistrationError(`no instance id left for "${idstr}"`);
     return next;
@@ -104,10 +100,9 @@ export class SaveStateRegistry {
     let i = this.entries.length;
     while (i > 0 && (this.entries[i - 1] as SaveStateEntry).priority < entry.priority) i--;
     this.entries.splice(i, 0, entry);
-    this.byKey.set(keyOf(entry.idstr, entry.instanceId), entry);
-    let ids = this.instancesOf.get(entry.idstr);
-    if (!ids) this.instancesOf.set(entry.idstr, (ids = new Set()));
-    ids.add(entry.instanceId);
+    let instances = this.byIdstr.get(entry.idstr);
+    if (!instances) this.byIdstr.set(entry.idstr, (instances = new Map()));
+    instances.set(entry.instanceId, entry);
     this.snapshot = undefined;
   }
 
@@ -120,17 +115,16 @@ export class SaveStateRegistry {
     const i = this.entries.indexOf(entry);
     if (i < 0) return false;
     this.entries.splice(i, 1);
-    this.byKey.delete(keyOf(entry.idstr, entry.instanceId));
-    const ids = this.instancesOf.get(entry.idstr);
-    ids?.delete(entry.instanceId);
-    if (ids?.size === 0) this.instancesOf.delete(entry.idstr);
+    const instances = this.byIdstr.get(entry.idstr);
+    instances?.delete(entry.instanceId);
+    if (instances?.size === 0) this.byIdstr.delete(entry.idstr);
     this.snapshot = undefined;
     return true;
   }
 
   /** The entry registered as (idstr, instance id), if any (QEMU `find_se`). */
   find(idstr: string, instanceId: number): SaveStateEntry | undefined {
-    return this.byKey.get(keyOf(idstr, instanceId));
+    return this.byIdstr.get(idstr)?.get(instanceId);
   }
 
   /** The entries in list order; an immutable snapshot (safe to keep during a migration). */

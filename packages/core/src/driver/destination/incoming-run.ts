@@ -10,7 +10,6 @@ import {
   MigCommand,
   NEWEST_COMMANDS,
   type QemuFileReader,
-  type SectionRecord,
   StreamError,
   StreamParser,
   type StreamRecord,
@@ -27,6 +26,15 @@ import { isTracing, trace } from '../../tracing/trace-points.js';
 import type { MigrationClock } from '../clock.js';
 import { hookFailure, isPromiseLike } from '../hooks.js';
 import { ProgressTracker } from '../progress.js';
+import { RecordReader } from './record-reader.js';
+
+/** Whether two short byte strings are equal (cheaper than Buffer.equals for idstrs). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** Options of an incoming migration. */
 export interface IncomingOptions {
@@ -60,21 +68,20 @@ export interface IncomingRunContext {
   readonly infos: BehaviorSubject<MigrationInfo>;
 }
 
-/** A section id learned from START/FULL, with the entry and version it loads as. */
-interface LoadSection {
-  readonly entry: SaveStateEntry;
-  readonly index: number;
-  readonly versionId: number;
-}
-
 /** The state of one incoming migration. */
 export class IncomingRun {
   private readonly entries: readonly SaveStateEntry[];
   private readonly indexOf = new Map<SaveStateEntry, number>();
   private readonly progress: ProgressTracker;
   private readonly parser: StreamParser;
-  private readonly loadSections = new Map<number, LoadSection>();
-  private currentSection: (SectionRef & { readonly entry: SaveStateEntry | undefined }) | undefined;
+  private readonly records: RecordReader;
+  /** Section id (from START/FULL) → list position (QEMU `load_section_id`). */
+  private readonly sectionIndex = new Map<number, number>();
+  /** Version found in the stream, by list position (QEMU `load_version_id`). */
+  private readonly loadVersion: Uint32Array;
+  private nextGuess = 0;
+  /** The section being loaded, for error messages (mutable fields: no allocation per section). */
+  private readonly current = { active: false, type: 'full' as SectionRef['type'], sectionId: 0, offset: 0, entry: undefined as SaveStateEntry | undefined };
   private acksPending = 0;
   private acked = false;
   private phase: MigrationPhase = 'load-header';
@@ -88,10 +95,10 @@ export class IncomingRun {
     this.entries = ctx.registry.list();
     this.entries.forEach((e, i) => this.indexOf.set(e, i));
     this.progress = new ProgressTracker('destination', this.entries, ctx.clock, ctx.infos);
-    this.parser = new StreamParser(f, {
-      requireConfiguration: options.requireConfiguration ?? true,
-      commands: options.commands ?? NEWEST_COMMANDS,
-    });
+    const commands = options.commands ?? NEWEST_COMMANDS;
+    this.parser = new StreamParser(f, { requireConfiguration: options.requireConfiguration ?? true, commands });
+    this.records = new RecordReader(f, commands);
+    this.loadVersion = new Uint32Array(this.entries.length);
   }
 
   /** Loads the whole stream; resolves with the final info or rejects with a MigrationError. */
@@ -104,7 +111,7 @@ export class IncomingRun {
       await this.loadSetup();
       this.progress.markSetupDone();
       this.progress.setStatus(MigrationStatus.ACTIVE);
-      await this.loadSections_(first);
+      await this.loadRecords(first);
       trace('qemu_loadvm_state_post_main', { ok: true });
     } catch (err) {
       trace('qemu_loadvm_state_post_main', { ok: false });
@@ -189,62 +196,123 @@ export class IncomingRun {
   // ---- the main loop -----------------------------------------------------------------------
 
   /** Dispatches every record until EOF, then reads (and ignores) the vmdesc. */
-  private async loadSections_(first: StreamRecord | null): Promise<void> {
-    this.phase = 'load-dispatch';
-    let record = first ?? (await this.nextRecord());
+  private async loadRecords(first: StreamRecord | null): Promise<void> {
+    if (first !== null && (await this.dispatchParsed(first))) return;
+    const records = this.records;
+    const record = records.record;
     for (;;) {
-      if (record === null) return;
+      this.phase = 'load-dispatch';
+      const reading = records.read();
+      if (reading) await reading;
+      let loading: void | Promise<void>;
       switch (record.type) {
         case 'start':
         case 'full':
-          await this.loadStartOrFull(record);
+          loading = this.loadStartOrFull();
           break;
         case 'part':
         case 'end':
-          await this.loadPartOrEnd(record);
+          loading = this.loadPartOrEnd();
           break;
         case 'command':
-          await this.handleCommand(record.command, record.name, record.offset);
+          loading = this.handleCommand(record.command, record.commandName, record.offset);
           break;
         case 'eof':
-          this.currentSection = undefined;
-          await this.nextRecord(); // the vmdesc, read and ignored
+          await this.afterEof();
           return;
-        default:
-          throw new MigrationError({
-            phase: 'load-dispatch',
-            detail: `unexpected ${record.type} record`,
-            offset: record.offset,
-            errno: 'EINVAL',
-          });
       }
-      record = await this.nextRecord();
+      if (loading) await loading;
     }
   }
 
-  /** The next record; the parser checks the previous section's footer first. */
-  private nextRecord(): Promise<StreamRecord | null> {
-    this.phase = 'load-dispatch';
-    return this.parser.next();
+  /**
+   * The first record when the stream had no configuration section: the StreamParser
+   * already read it. Returns true at EOF.
+   */
+  private async dispatchParsed(first: StreamRecord): Promise<boolean> {
+    const r = this.records.record;
+    switch (first.type) {
+      case 'start':
+      case 'full':
+      case 'part':
+      case 'end':
+        r.type = first.type;
+        r.offset = first.offset;
+        r.bodyOffset = first.bodyOffset;
+        r.sectionId = first.sectionId;
+        r.idstrView = Buffer.from(first.idstr, 'utf8');
+        r.instanceId = first.instanceId;
+        r.versionId = first.versionId;
+        if (first.type === 'start' || first.type === 'full') await this.loadStartOrFull();
+        else await this.loadPartOrEnd();
+        return false;
+      case 'command':
+        await this.handleCommand(first.command, first.name, first.offset);
+        return false;
+      case 'eof':
+        await this.afterEof();
+        return true;
+      default:
+        throw new MigrationError({ phase: 'load-dispatch', detail: `unexpected ${first.type} record`, offset: first.offset, errno: 'EINVAL' });
+    }
+  }
+
+  /** After EOF: the vmdesc, read and ignored (a missing one is only a warning, as QEMU). */
+  private async afterEof(): Promise<void> {
+    this.current.active = false;
+    const warning = await this.records.skipVmdesc();
+    if (warning !== undefined) this.progress.warnings.push(warning);
   }
 
   /** START/FULL: find the entry by idstr + instance, check the version, load. */
-  private async loadStartOrFull(record: SectionRecord): Promise<void> {
-    const { sectionId, idstr, instanceId, versionId } = record;
+  private loadStartOrFull(): void | Promise<void> {
+    const r = this.records.record;
+    this.setCurrent(undefined);
+    const index = this.matchEntry(r.idstrView, r.instanceId);
+    const entry = index === undefined ? undefined : (this.entries[index] as SaveStateEntry);
     if (isTracing('qemu_loadvm_state_section_startfull')) {
-      trace('qemu_loadvm_state_section_startfull', { sectionId, idstr, instanceId, versionId });
+      const { sectionId, instanceId, versionId } = r;
+      trace('qemu_loadvm_state_section_startfull', { sectionId, idstr: r.idstrView.toString('utf8'), instanceId, versionId });
     }
-    const section = { type: record.type, sectionId, offset: record.offset };
-    this.currentSection = { ...section, entry: undefined };
-    const entry = this.ctx.registry.find(idstr, instanceId);
+    if (entry === undefined || index === undefined || entry.versionId < r.versionId || r.versionId < entry.minimumVersionId) {
+      this.refuseSection(entry);
+    }
+    this.sectionIndex.set(r.sectionId, index);
+    this.loadVersion[index] = r.versionId;
+    this.current.entry = entry;
+    return this.callLoadState(entry, index, r.versionId);
+  }
+
+  /**
+   * The list position of the entry named by (idstr bytes, instance). Sections usually
+   * arrive in the order of the local list, so the entry after the last match is tried
+   * first, comparing bytes; otherwise the idstr is decoded and looked up.
+   */
+  private matchEntry(idstr: Buffer, instanceId: number): number | undefined {
+    const guess = this.entries[this.nextGuess];
+    if (guess !== undefined && guess.instanceId === instanceId && sameBytes(guess.idstrBytes, idstr)) {
+      return this.nextGuess++;
+    }
+    const entry = this.ctx.registry.find(idstr.toString('utf8'), instanceId);
+    const index = entry === undefined ? undefined : this.indexOf.get(entry);
+    if (index !== undefined) this.nextGuess = index + 1;
+    return index;
+  }
+
+  /** Throws the error for a START/FULL whose entry is unknown or whose version is refused. */
+  private refuseSection(entry: SaveStateEntry | undefined): never {
+    const r = this.records.record;
+    const idstr = r.idstrView.toString('utf8');
+    const { instanceId, versionId } = r;
+    const section = this.currentRef();
     const ref = { idstr, instanceId };
-    if (entry === undefined || !this.indexOf.has(entry)) {
+    if (entry === undefined) {
       throw new MigrationError({
         phase: 'load-dispatch',
         detail: `Unknown savevm section or instance '${idstr}' ${instanceId}. Make sure that your current VM setup matches your saved VM setup`,
         entry: ref,
         section,
-        offset: record.offset,
+        offset: r.offset,
         errno: 'EINVAL',
       });
     }
@@ -254,69 +322,93 @@ export class IncomingRun {
         detail: `unsupported version ${versionId} for '${idstr}' v${entry.versionId} (the stream's version ${versionId} is newer than the local version ${entry.versionId})`,
         entry: ref,
         section,
-        offset: record.offset,
+        offset: r.offset,
         errno: 'EINVAL',
       });
     }
-    if (versionId < entry.minimumVersionId) {
-      throw new MigrationError({
-        phase: 'load-dispatch',
-        detail: `version ${versionId} of '${idstr}' is older than the local minimum version ${entry.minimumVersionId} (local version ${entry.versionId})`,
-        entry: ref,
-        section,
-        offset: record.offset,
-        errno: 'EINVAL',
-      });
-    }
-    const index = this.indexOf.get(entry) as number;
-    this.loadSections.set(sectionId, { entry, index, versionId });
-    this.currentSection = { ...section, entry };
-    await this.callLoadState(entry, index, versionId, section, record.bodyOffset);
+    throw new MigrationError({
+      phase: 'load-dispatch',
+      detail: `version ${versionId} of '${idstr}' is older than the local minimum version ${entry.minimumVersionId} (local version ${entry.versionId})`,
+      entry: ref,
+      section,
+      offset: r.offset,
+      errno: 'EINVAL',
+    });
   }
 
   /** PART/END: find the entry by the section id learned from its START. */
-  private async loadPartOrEnd(record: SectionRecord): Promise<void> {
-    const { sectionId } = record;
-    if (isTracing('qemu_loadvm_state_section_partend')) trace('qemu_loadvm_state_section_partend', { sectionId });
-    const section = { type: record.type, sectionId, offset: record.offset };
-    const target = this.loadSections.get(sectionId);
-    if (target === undefined) {
+  private loadPartOrEnd(): void | Promise<void> {
+    const r = this.records.record;
+    if (isTracing('qemu_loadvm_state_section_partend')) trace('qemu_loadvm_state_section_partend', { sectionId: r.sectionId });
+    const index = this.sectionIndex.get(r.sectionId);
+    const entry = index === undefined ? undefined : this.entries[index];
+    this.setCurrent(entry);
+    if (entry === undefined || index === undefined) {
       throw new MigrationError({
         phase: 'load-dispatch',
-        detail: `unknown savevm section ${sectionId}`,
-        entry: { idstr: record.idstr, instanceId: record.instanceId },
-        section,
-        offset: record.offset,
+        detail: `unknown savevm section ${r.sectionId}`,
+        section: this.currentRef(),
+        offset: r.offset,
         errno: 'EINVAL',
       });
     }
-    this.currentSection = { ...section, entry: target.entry };
-    await this.callLoadState(target.entry, target.index, target.versionId, section, record.bodyOffset);
+    return this.callLoadState(entry, index, this.loadVersion[index] as number);
   }
 
-  private async callLoadState(
-    entry: SaveStateEntry,
-    index: number,
-    versionId: number,
-    section: SectionRef,
-    bodyOffset: number,
-  ): Promise<void> {
+  /** Calls `loadState`; synchronous when the hook is. The footer is checked on the next read. */
+  private callLoadState(entry: SaveStateEntry, index: number, versionId: number): void | Promise<void> {
     this.phase = 'load-state';
+    const bodyOffset = this.records.record.bodyOffset;
     const hook = entry.handlers.loadState;
     if (hook !== undefined) {
+      let result: void | PromiseLike<void>;
       try {
-        const r = hook.call(entry.handlers, this.f, versionId, entry);
-        if (isPromiseLike(r)) await r;
+        result = hook.call(entry.handlers, this.f, versionId, entry);
       } catch (err) {
-        throw hookFailure('load-state', 'loadState', entry, err, { section, offset: this.f.offset });
+        throw this.loadStateFailure(entry, err);
       }
+      if (isPromiseLike(result)) return this.awaitLoadState(result, entry, index, bodyOffset);
     }
+    this.sectionLoaded(entry, index, bodyOffset);
+  }
+
+  private async awaitLoadState(result: PromiseLike<void>, entry: SaveStateEntry, index: number, bodyOffset: number): Promise<void> {
+    try {
+      await result;
+    } catch (err) {
+      throw this.loadStateFailure(entry, err);
+    }
+    this.sectionLoaded(entry, index, bodyOffset);
+  }
+
+  private sectionLoaded(entry: SaveStateEntry, index: number, bodyOffset: number): void {
     this.progress.entryBytes[index] = (this.progress.entryBytes[index] as number) + (this.f.offset - bodyOffset);
+    this.records.expectFooter(this.records.record.sectionId, entry.idstr);
+  }
+
+  private loadStateFailure(entry: SaveStateEntry, err: unknown): MigrationError {
+    const section = this.currentRef();
+    return hookFailure('load-state', 'loadState', entry, err, section ? { section, offset: this.f.offset } : { offset: this.f.offset });
+  }
+
+  private setCurrent(entry: SaveStateEntry | undefined): void {
+    const c = this.current;
+    const r = this.records.record;
+    c.active = true;
+    c.type = r.type === 'start' || r.type === 'full' || r.type === 'part' || r.type === 'end' ? r.type : 'full';
+    c.sectionId = r.sectionId;
+    c.offset = r.offset;
+    c.entry = entry;
+  }
+
+  private currentRef(): SectionRef | undefined {
+    const c = this.current;
+    return c.active ? { type: c.type, sectionId: c.sectionId, offset: c.offset } : undefined;
   }
 
   /** Commands: SWITCHOVER_START reaches the entries; return-path ones are ignored; postcopy is refused. */
   private async handleCommand(command: number, name: string, offset: number): Promise<void> {
-    this.currentSection = undefined;
+    this.current.active = false;
     switch (command) {
       case MigCommand.OPEN_RETURN_PATH:
       case MigCommand.PING:
@@ -392,9 +484,9 @@ export class IncomingRun {
    */
   private toMigrationError(err: unknown): MigrationError {
     if (err instanceof MigrationError) return err;
-    const current = this.currentSection;
-    const entry = current?.entry && { idstr: current.entry.idstr, instanceId: current.entry.instanceId };
-    const section = current && { type: current.type, sectionId: current.sectionId, offset: current.offset };
+    const current = this.current.active ? this.current.entry : undefined;
+    const entry = current && { idstr: current.idstr, instanceId: current.instanceId };
+    const section = this.currentRef();
     if (err instanceof StreamError) {
       const footer = err.code === 'MISSING_FOOTER' || err.code === 'FOOTER_MISMATCH';
       return new MigrationError({

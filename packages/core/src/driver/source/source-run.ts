@@ -12,11 +12,6 @@ import {
   writeConfiguration,
   writeEof,
   writeHeader,
-  writeSectionEnd,
-  writeSectionFooter,
-  writeSectionFull,
-  writeSectionPart,
-  writeSectionStart,
   writeVmdesc,
 } from '@savevm/stream';
 import { MigrationCancelledError, MigrationError, type MigrationPhase, messageOf } from '../../errors.js';
@@ -33,6 +28,7 @@ import { isTracing, trace } from '../../tracing/trace-points.js';
 import type { MigrationClock } from '../clock.js';
 import { hookFailure, isPromiseLike, nextTurn } from '../hooks.js';
 import { ProgressTracker } from '../progress.js';
+import { sectionHeadersOf } from './section-headers.js';
 import { VmdescBuilder } from './vmdesc-builder.js';
 
 /** What a run needs from the outside. */
@@ -186,7 +182,8 @@ export class SourceRun {
       }
       this.checkCancel();
       const before = f.bytesWritten;
-      writeSectionStart(f, e);
+      const headers = sectionHeadersOf(e);
+      f.putBuffer(headers.start);
       this.traceStart(e, 'start');
       try {
         const r = hook.call(e.handlers, f, e);
@@ -194,7 +191,7 @@ export class SourceRun {
       } catch (err) {
         throw hookFailure('save-setup', 'saveSetup', e, err);
       }
-      writeSectionFooter(f, e.sectionId);
+      f.putBuffer(headers.footer);
       this.endSection(i, e, 'start', before);
     }
     await this.flush();
@@ -304,7 +301,8 @@ export class SourceRun {
       }
       this.checkCancel();
       const before = f.bytesWritten;
-      writeSectionPart(f, e.sectionId);
+      const headers = sectionHeadersOf(e);
+      f.putBuffer(headers.part);
       this.traceStart(e, 'part');
       try {
         const r = hook.call(h, f, e);
@@ -312,7 +310,7 @@ export class SourceRun {
       } catch (err) {
         throw hookFailure('iterate', 'saveLiveIterate', e, err);
       }
-      writeSectionFooter(f, e.sectionId);
+      f.putBuffer(headers.footer);
       this.endSection(i, e, 'part', before);
     }
   }
@@ -363,7 +361,8 @@ export class SourceRun {
       }
       this.checkCancel();
       const before = f.bytesWritten;
-      writeSectionEnd(f, e.sectionId);
+      const headers = sectionHeadersOf(e);
+      f.putBuffer(headers.end);
       this.traceStart(e, 'end');
       try {
         const r = hook.call(e.handlers, f, e);
@@ -371,7 +370,7 @@ export class SourceRun {
       } catch (err) {
         throw hookFailure('complete-precopy', 'saveLiveCompletePrecopy', e, err);
       }
-      writeSectionFooter(f, e.sectionId);
+      f.putBuffer(headers.footer);
       this.endSection(i, e, 'end', before);
     }
     const vmdesc = await this.saveNonLive();
@@ -394,7 +393,8 @@ export class SourceRun {
       if (hook === undefined) continue;
       if (this.cancelRequested) this.checkCancel();
       const before = f.bytesWritten;
-      writeSectionFull(f, e);
+      const headers = sectionHeadersOf(e);
+      f.putBuffer(headers.full);
       this.traceStart(e, 'full');
       const bodyStart = f.bytesWritten;
       try {
@@ -404,7 +404,7 @@ export class SourceRun {
         throw hookFailure('save-state', 'saveState', e, err);
       }
       vmdesc?.addOldStyle(e, f.bytesWritten - bodyStart);
-      writeSectionFooter(f, e.sectionId);
+      f.putBuffer(headers.footer);
       this.endSection(i, e, 'full', before);
     }
     return vmdesc;

@@ -3,6 +3,9 @@ import type { SaveStateEntry } from '../../registry/save-state-entry.js';
 /** QEMU's target page size on x86, written as `page_size`. */
 const PAGE_SIZE = 4096;
 
+/** The constant start of each entry's JSON object, built once per entry. */
+const prefixes = new WeakMap<SaveStateEntry, string>();
+
 /**
  * Builds the VMDESCRIPTION JSON as FULL sections are written: one old-style device entry
  * per section (`name`, `instance_id`, `size`, one `data` buffer field), laid out with
@@ -13,10 +16,12 @@ export class VmdescBuilder {
 
   /** Adds a FULL section written by `saveState` with a body of `size` bytes. */
   addOldStyle(entry: SaveStateEntry, size: number): void {
-    this.parts.push(
-      `{"name": ${JSON.stringify(entry.idstr)}, "instance_id": ${entry.instanceId}, "size": ${size}, ` +
-        `"fields": [{"name": "data", "type": "buffer", "size": ${size}}]}`,
-    );
+    let prefix = prefixes.get(entry);
+    if (prefix === undefined) {
+      prefix = `{"name": ${JSON.stringify(entry.idstr)}, "instance_id": ${entry.instanceId}, "size": `;
+      prefixes.set(entry, prefix);
+    }
+    this.parts.push(`${prefix}${size}, "fields": [{"name": "data", "type": "buffer", "size": ${size}}]}`);
   }
 
   /** The JSON text. */

@@ -1,0 +1,224 @@
+/**
+ * The destination's record loop reader: QEMU's top-level records after the configuration
+ * section (spec qemu-stream.md §2), with the footer of each section checked before the
+ * next record.
+ *
+ * The stream package's `StreamParser` reads the header and configuration; this reader
+ * takes over for the records because it runs once per section and must be cheap: when the
+ * whole record header is already buffered it is decoded synchronously into one reused
+ * object (no promise, no allocation), and only otherwise does it await the reader. Its
+ * checks and error codes are the parser's.
+ */
+import {
+  type CommandRule,
+  type QemuFileReader,
+  RecordType,
+  StreamFormatError,
+} from '@savevm/stream';
+
+/** Bytes a record header can take at most: footer 5 + type 1 + id 4 + idstr 1+255 + 8. */
+const LONGEST_RECORD_HEADER = 274;
+/** Largest vmdesc skipped (as the parser's default). */
+const MAX_VMDESC_BYTES = 64 * 1024 * 1024;
+
+/** The record just read; one object, overwritten by every read. */
+export interface RecordHeader {
+  /** Record kind. */
+  type: 'start' | 'full' | 'part' | 'end' | 'command' | 'eof';
+  /** Byte offset of the record. */
+  offset: number;
+  /** Byte offset of the body (sections). */
+  bodyOffset: number;
+  /** Section id (sections). */
+  sectionId: number;
+  /** idstr bytes, valid until the next read (START/FULL). */
+  idstrView: Buffer;
+  /** Instance id (START/FULL). */
+  instanceId: number;
+  /** Version id (START/FULL). */
+  versionId: number;
+  /** Command number (commands). */
+  command: number;
+  /** Command name (commands). */
+  commandName: string;
+}
+
+/** Reads records one at a time; `read()` is synchronous whenever the bytes are buffered. */
+export class RecordReader {
+  /** The current record. */
+  readonly record: RecordHeader = {
+    type: 'eof',
+    offset: 0,
+    bodyOffset: 0,
+    sectionId: 0,
+    idstrView: Buffer.alloc(0),
+    instanceId: 0,
+    versionId: 0,
+    command: 0,
+    commandName: '',
+  };
+  private footerDue = false;
+  private footerSectionId = 0;
+  private footerIdstr = '';
+
+  /** @param f the stream; @param commands accepted commands and their lengths; @param footers whether sections carry footers */
+  constructor(
+    private readonly f: QemuFileReader,
+    private readonly commands: ReadonlyMap<number, CommandRule>,
+    private readonly footers = true,
+  ) {}
+
+  /**
+   * Notes that the body of a section the caller got elsewhere (from the StreamParser)
+   * comes next, so its footer is checked on the next read.
+   */
+  expectFooter(sectionId: number, idstr: string): void {
+    this.footerDue = this.footers;
+    this.footerSectionId = sectionId;
+    this.footerIdstr = idstr;
+  }
+
+  /** Reads the next record into `record` (checking the previous section's footer first). */
+  read(): void | Promise<void> {
+    const f = this.f;
+    if (f.available < LONGEST_RECORD_HEADER) return this.readSlowly();
+    if (this.footerDue) this.checkFooter();
+    const offset = f.offset;
+    const type = f.takeU8();
+    if (type === RecordType.SECTION_START || type === RecordType.SECTION_FULL) {
+      this.takeFullHeaderStart(type, offset);
+      this.takeFullHeaderEnd();
+    } else if (type === RecordType.SECTION_PART || type === RecordType.SECTION_END) {
+      this.takeShortHeader(type, offset);
+    } else {
+      return this.readOther(type, offset);
+    }
+  }
+
+  /** The same as `read`, awaiting the reader for every piece. */
+  private async readSlowly(): Promise<void> {
+    const f = this.f;
+    if (this.footerDue) {
+      await f.ensure(5, `the section footer for ${this.footerIdstr}`);
+      this.checkFooter();
+    }
+    const offset = f.offset;
+    await f.ensure(1, 'a record type');
+    const type = f.takeU8();
+    if (type === RecordType.SECTION_START || type === RecordType.SECTION_FULL) {
+      await f.ensure(5, 'a section id and idstr length');
+      const len = this.takeFullHeaderStart(type, offset);
+      await f.ensure(len + 8, 'a section idstr, instance and version');
+      this.takeFullHeaderEnd();
+    } else if (type === RecordType.SECTION_PART || type === RecordType.SECTION_END) {
+      await f.ensure(4, 'a section id');
+      this.takeShortHeader(type, offset);
+    } else {
+      await this.readOther(type, offset);
+    }
+  }
+
+  private checkFooter(): void {
+    const f = this.f;
+    this.footerDue = false;
+    const offset = f.offset;
+    const marker = f.takeU8();
+    if (marker !== RecordType.SECTION_FOOTER) {
+      throw new StreamFormatError(
+        'MISSING_FOOTER',
+        offset,
+        `missing section footer for ${this.footerIdstr} (section ${this.footerSectionId}; found 0x${marker.toString(16)})`,
+      );
+    }
+    const id = f.takeBe32();
+    if (id !== this.footerSectionId) {
+      throw new StreamFormatError(
+        'FOOTER_MISMATCH',
+        offset,
+        `mismatched section id in footer for ${this.footerIdstr} - read 0x${id.toString(16)} expected 0x${this.footerSectionId.toString(16)}`,
+      );
+    }
+  }
+
+  /** Type, section id and idstr length of a START/FULL; returns the idstr length. */
+  private takeFullHeaderStart(type: number, offset: number): number {
+    const r = this.record;
+    r.type = type === RecordType.SECTION_START ? 'start' : 'full';
+    r.offset = offset;
+    r.sectionId = this.f.takeBe32();
+    this.idstrLength = this.f.takeU8();
+    return this.idstrLength;
+  }
+
+  private idstrLength = 0;
+
+  /** idstr, instance and version of a START/FULL. */
+  private takeFullHeaderEnd(): void {
+    const r = this.record;
+    const f = this.f;
+    r.idstrView = f.takeView(this.idstrLength);
+    r.instanceId = f.takeBe32();
+    r.versionId = f.takeBe32();
+    r.bodyOffset = f.offset;
+  }
+
+  private takeShortHeader(type: number, offset: number): void {
+    const r = this.record;
+    r.type = type === RecordType.SECTION_PART ? 'part' : 'end';
+    r.offset = offset;
+    r.sectionId = this.f.takeBe32();
+    r.bodyOffset = this.f.offset;
+  }
+
+  /** The section just read will be followed by its footer. */
+  sectionBodyFollows(idstr: string): void {
+    this.expectFooter(this.record.sectionId, idstr);
+  }
+
+  /** Commands, EOF, and record types QEMU rejects. */
+  private async readOther(type: number, offset: number): Promise<void> {
+    const f = this.f;
+    const r = this.record;
+    r.offset = offset;
+    if (type === RecordType.EOF) {
+      r.type = 'eof';
+      return;
+    }
+    if (type !== RecordType.COMMAND) {
+      throw new StreamFormatError('UNKNOWN_RECORD', offset, `unknown savevm section type ${type}`);
+    }
+    await f.ensure(4, 'a command header');
+    const command = f.takeBe16();
+    const len = f.takeBe16();
+    const rule = this.commands.get(command);
+    if (!rule) {
+      throw new StreamFormatError('UNKNOWN_COMMAND', offset, `MIG_CMD 0x${command.toString(16)} unknown (len 0x${len.toString(16)})`);
+    }
+    if (rule.lengths && !rule.lengths.includes(len)) {
+      throw new StreamFormatError('BAD_COMMAND_LENGTH', offset, `${rule.name} received with bad length - expecting ${rule.lengths.join(' or ')}, got ${len}`);
+    }
+    await f.skip(len, `the ${rule.name} payload`);
+    r.type = 'command';
+    r.command = command;
+    r.commandName = rule.name;
+  }
+
+  /**
+   * After EOF: reads and discards the VMDESCRIPTION if there is one (QEMU only warns when
+   * another byte or nothing follows). Returns a warning, if any.
+   */
+  async skipVmdesc(): Promise<string | undefined> {
+    const f = this.f;
+    const type = await f.peekU8();
+    if (type !== RecordType.VMDESCRIPTION) return `Expected vmdescription section, but got ${type ?? 0}`;
+    const offset = f.offset;
+    await f.ensure(5, 'the vmdescription length');
+    f.takeU8();
+    const len = f.takeBe32();
+    if (len > MAX_VMDESC_BYTES) {
+      throw new StreamFormatError('TOO_LARGE', offset + 1, `vmdescription of ${len} bytes exceeds ${MAX_VMDESC_BYTES}`);
+    }
+    await f.skip(len, 'the vmdescription');
+    return undefined;
+  }
+}
