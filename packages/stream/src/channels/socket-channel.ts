@@ -44,50 +44,34 @@ export class SocketChannel implements ReadChannel, WriteChannel {
     w?.();
   }
 
-  /** Writes the chunks; settles once the socket accepted them (after `drain` if needed). */
+  /**
+   * Writes the chunks; settles once the socket has handed the last of them to the
+   * kernel (its write callback), so a writer never runs ahead of a slow peer by more
+   * than the socket's own buffer.
+   */
   writev(chunks: readonly Uint8Array[]): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.socket.destroyed || this.socket.writableEnded) {
       return Promise.reject(Object.assign(new Error('socket is closed'), { code: 'EPIPE' }));
     }
+    if (chunks.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      let ok = true;
-      const last = chunks.length - 1;
-      if (last < 0) {
-        resolve();
-        return;
-      }
-      const onError = (err: Error): void => {
-        cleanup();
-        reject(err);
-      };
       const onClose = (): void => {
-        cleanup();
         reject(this.failure ?? Object.assign(new Error('socket closed during write'), { code: 'EPIPE' }));
       };
-      const cleanup = (): void => {
-        this.socket.off('error', onError);
-        this.socket.off('close', onClose);
-      };
-      this.socket.once('error', onError);
       this.socket.once('close', onClose);
+      const last = chunks.length - 1;
       chunks.forEach((chunk, i) => {
-        const done =
+        this.socket.write(
+          chunk,
           i === last
             ? (err?: Error | null): void => {
-                if (err) return;
-                if (ok) {
-                  cleanup();
-                  resolve();
-                } else {
-                  this.socket.once('drain', () => {
-                    cleanup();
-                    resolve();
-                  });
-                }
+                this.socket.off('close', onClose);
+                if (err) reject(this.failure ?? err);
+                else resolve();
               }
-            : undefined;
-        ok = this.socket.write(chunk, done) && ok;
+            : undefined,
+        );
       });
     });
   }

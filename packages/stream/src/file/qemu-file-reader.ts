@@ -66,6 +66,8 @@ export class QemuFileReader {
 
   private fail(err: StreamError): never {
     this.firstError ??= err;
+    // Sticky: drop what is buffered so that every later read goes through the error check.
+    this.end = this.pos;
     throw this.firstError;
   }
 

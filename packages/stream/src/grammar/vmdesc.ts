@@ -67,10 +67,22 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Largest element count or element size accepted from a vmdesc (it comes from the stream). */
+const MAX_VMDESC_COUNT = 1 << 20;
+const MAX_VMDESC_SIZE = 2 ** 31;
+
+function isCount(v: unknown, max: number): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
 function checkField(v: unknown, path: string): void {
-  if (!isRecord(v) || typeof v.name !== 'string' || typeof v.type !== 'string' || typeof v.size !== 'number') {
-    throw new TypeError(`${path}: a field needs name, type and size`);
+  if (!isRecord(v) || typeof v.name !== 'string' || typeof v.type !== 'string' || !isCount(v.size, MAX_VMDESC_SIZE)) {
+    throw new TypeError(`${path}: a field needs name, type and a size between 0 and 2^31`);
   }
+  if (v.array_len !== undefined && !isCount(v.array_len, MAX_VMDESC_COUNT)) {
+    throw new TypeError(`${path}: array_len must be an integer between 0 and ${MAX_VMDESC_COUNT}`);
+  }
+  if (v.type === 'struct' && v.struct === undefined) throw new TypeError(`${path}: a struct field needs "struct"`);
   if (v.struct !== undefined) checkStruct(v.struct, `${path}.struct`);
   if (v.fields !== undefined) checkFieldList(v.fields, `${path}.fields`);
 }
@@ -82,7 +94,7 @@ function checkFieldList(v: unknown, path: string): void {
 
 function checkStruct(v: unknown, path: string): void {
   if (!isRecord(v) || typeof v.vmsd_name !== 'string') throw new TypeError(`${path}: needs vmsd_name`);
-  checkFieldList(v.fields ?? [], `${path}.fields`);
+  checkFieldList(v.fields, `${path}.fields`);
   if (v.subsections !== undefined) {
     if (!Array.isArray(v.subsections)) throw new TypeError(`${path}.subsections must be an array`);
     v.subsections.forEach((s, i) => checkStruct(s, `${path}.subsections[${i}]`));
@@ -97,6 +109,7 @@ export function parseVmDescription(json: string): VmDescription {
     if (!isRecord(d) || typeof d.name !== 'string' || typeof d.instance_id !== 'number') {
       throw new TypeError(`vmdesc.devices[${i}]: needs name and instance_id`);
     }
+    if (d.size !== undefined && !isCount(d.size, MAX_VMDESC_SIZE)) throw new TypeError(`vmdesc.devices[${i}]: bad size`);
     if (d.fields !== undefined) checkFieldList(d.fields, `vmdesc.devices[${i}].fields`);
     if (d.subsections !== undefined) {
       if (!Array.isArray(d.subsections)) throw new TypeError(`vmdesc.devices[${i}].subsections must be an array`);

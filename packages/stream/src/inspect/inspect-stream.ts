@@ -67,15 +67,21 @@ export function findTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 *
   return undefined;
 }
 
+/** Whether a footer for `sectionId` starts at `at`. */
 function footerAt(bytes: Buffer, at: number, sectionId: number): boolean {
-  if (at + 5 > bytes.length || bytes[at] !== RecordType.SECTION_FOOTER) return false;
-  if (bytes.readUInt32BE(at + 1) !== sectionId) return false;
+  return at + 5 <= bytes.length && bytes[at] === RecordType.SECTION_FOOTER && bytes.readUInt32BE(at + 1) === sectionId;
+}
+
+/** A footer followed by something that can start the next record (for scanning blind). */
+function plausibleFooterAt(bytes: Buffer, at: number, sectionId: number): boolean {
+  if (!footerAt(bytes, at, sectionId)) return false;
   const next = bytes[at + 5];
   return next === undefined || RECORD_TYPES.has(next);
 }
 
 interface BodyExtent {
   size: number;
+  footerFollows: boolean;
   decoding: BodyDecoding;
   fields?: DecodedStruct;
   ram?: RamBodySummary;
@@ -86,42 +92,53 @@ async function tryDecode<T>(
   bytes: Buffer,
   section: SectionRecord,
   decode: (r: QemuFileReader) => Promise<T>,
-): Promise<{ size: number; value: T } | undefined> {
+): Promise<{ size: number; value: T; footerFollows: boolean } | undefined> {
   const r = new QemuFileReader(new MemoryReadChannel(bytes.subarray(section.bodyOffset)), { startOffset: section.bodyOffset });
   try {
     const value = await decode(r);
-    const size = r.offset - section.bodyOffset;
-    return footerAt(bytes, r.offset, section.sectionId) ? { size, value } : undefined;
+    return { size: r.offset - section.bodyOffset, value, footerFollows: footerAt(bytes, r.offset, section.sectionId) };
   } catch (err) {
     if (err instanceof StreamError) return undefined;
     throw err;
   }
 }
 
-function scanForFooter(bytes: Buffer, section: SectionRecord): number {
+function scanForFooter(bytes: Buffer, section: SectionRecord): number | undefined {
   for (let at = section.bodyOffset; at + 5 <= bytes.length; at++) {
     const i = bytes.indexOf(RecordType.SECTION_FOOTER, at);
     if (i < 0) break;
-    if (footerAt(bytes, i, section.sectionId)) return i - section.bodyOffset;
+    if (plausibleFooterAt(bytes, i, section.sectionId)) return i - section.bodyOffset;
     at = i;
   }
-  throw new StreamTruncatedError(bytes.length, `the body and footer of section ${section.sectionId} (${section.idstr})`);
+  return undefined;
 }
 
+/**
+ * Finds where a section body ends. A body decoded by its format and followed by its
+ * footer wins; otherwise the footer is searched for; when there is none, a body that
+ * decoded is trusted so that the parser reports the missing or wrong footer.
+ */
 async function findBodyExtent(bytes: Buffer, section: SectionRecord, device: VmdescDevice | undefined, pageSize: number): Promise<BodyExtent> {
+  const decoded: BodyExtent[] = [];
   if (section.type === 'full' && device) {
     const d = await tryDecode(bytes, section, (r) => decodeDeviceBody(r, device));
-    if (d) return { size: d.size, decoding: 'vmdesc', fields: d.value };
+    if (d) decoded.push({ size: d.size, decoding: 'vmdesc', fields: d.value, footerFollows: d.footerFollows });
   }
   if (section.idstr === 'ram') {
     const d = await tryDecode(bytes, section, (r) => decodeRamBody(r, pageSize));
-    if (d) return { size: d.size, decoding: 'ram', ram: d.value };
+    if (d) decoded.push({ size: d.size, decoding: 'ram', ram: d.value, footerFollows: d.footerFollows });
   }
   if (isVfioIdstr(section.idstr)) {
     const d = await tryDecode(bytes, section, decodeVfioBody);
-    if (d) return { size: d.size, decoding: 'vfio', vfio: d.value };
+    if (d) decoded.push({ size: d.size, decoding: 'vfio', vfio: d.value, footerFollows: d.footerFollows });
   }
-  return { size: scanForFooter(bytes, section), decoding: 'footer-scan' };
+  const confirmed = decoded.find((d) => d.footerFollows);
+  if (confirmed) return confirmed;
+  const scanned = scanForFooter(bytes, section);
+  if (scanned !== undefined) return { size: scanned, decoding: 'footer-scan', footerFollows: true };
+  const first = decoded[0];
+  if (first) return first;
+  throw new StreamTruncatedError(bytes.length, `the body and footer of section ${section.sectionId} (${section.idstr})`);
 }
 
 /**
@@ -150,7 +167,7 @@ export async function inspectStream(bytes: Uint8Array, options: StreamParserOpti
         const device = devices.get(`${record.idstr}\u0000${record.instanceId}`);
         const extent = await findBodyExtent(buf, record, device, pageSize);
         await reader.skip(extent.size, `the body of section ${record.sectionId}`);
-        const { size, ...rest } = extent;
+        const { size, footerFollows: _footer, ...rest } = extent;
         records.push({ record, bodySize: size, ...rest });
         break;
       }

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { StreamError } from '../src/errors.js';
+import { VfioTag } from '../src/inspect/vfio-body.js';
+import { findTrailingVmdesc, inspectStream } from '../src/inspect/inspect-stream.js';
+import {
+  writeConfiguration,
+  writeEof,
+  writeHeader,
+  writeSectionEnd,
+  writeSectionFooter,
+  writeSectionFull,
+  writeSectionStart,
+  writeVmdesc,
+} from '../src/grammar/stream-writer.js';
+import type { QemuFileWriter } from '../src/file/qemu-file-writer.js';
+import { bytesOf } from './helpers.js';
+
+const TIMER_DESC = {
+  name: 'timer',
+  instance_id: 0,
+  vmsd_name: 'timer',
+  version: 2,
+  fields: [
+    { name: 'cpu_ticks_offset', type: 'int64', size: 8 },
+    { name: 'unused', type: 'unused_buffer', size: 8 },
+    { name: 'cpu_clock_offset', type: 'int64', size: 8 },
+  ],
+};
+
+async function timerStream(footerId: number | null, afterFooter: number[] = []): Promise<Buffer> {
+  return bytesOf((f: QemuFileWriter) => {
+    writeHeader(f);
+    writeConfiguration(f, 'none');
+    writeSectionFull(f, { sectionId: 0, idstr: 'timer', instanceId: 0, versionId: 2 });
+    f.putBe64(-5n);
+    f.putBuffer(Buffer.alloc(8));
+    f.putBe64(7n);
+    if (footerId !== null) writeSectionFooter(f, footerId);
+    for (const b of afterFooter) f.putU8(b);
+    writeEof(f);
+    writeVmdesc(f, { page_size: 4096, devices: [TIMER_DESC] });
+  });
+}
+
+async function codeOf(bytes: Buffer): Promise<{ code: string; offset: number }> {
+  const err = await inspectStream(bytes).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(StreamError);
+  return { code: (err as StreamError).code, offset: (err as StreamError).offset };
+}
+
+describe('inspectStream', () => {
+  it('decodes signed fields from the vmdesc', async () => {
+    const { records } = await inspectStream(await timerStream(0));
+    const timer = records.find((r) => r.record.type === 'full');
+    expect(timer?.decoding).toBe('vmdesc');
+    expect(timer?.fields?.fields.map((f) => f.value)).toEqual([-5n, '0000000000000000', 7n]);
+  });
+
+  it('reports a missing footer, a wrong footer id and an unknown record after a decoded body precisely', async () => {
+    expect(await codeOf(await timerStream(null))).toEqual({ code: 'MISSING_FOOTER', offset: 60 });
+    expect(await codeOf(await timerStream(5))).toEqual({ code: 'FOOTER_MISMATCH', offset: 60 });
+    expect(await codeOf(await timerStream(0, [0x09]))).toEqual({ code: 'UNKNOWN_RECORD', offset: 65 });
+  });
+
+  it('delimits VFIO sections by their tags, and unknown live sections by their footer', async () => {
+    const bytes = await bytesOf((f) => {
+      writeHeader(f);
+      writeConfiguration(f, 'pc');
+      writeSectionStart(f, { sectionId: 3, idstr: '0000:00:03.0/vfio', instanceId: 0, versionId: 1 });
+      f.putBe64(VfioTag.DEV_SETUP_STATE);
+      f.putBe64(VfioTag.END_OF_STATE);
+      writeSectionFooter(f, 3);
+      writeSectionStart(f, { sectionId: 4, idstr: 'mystery', instanceId: 0, versionId: 1 });
+      f.putBuffer(Buffer.from([0x7e, 0, 0, 0, 9, 0x7e])); // a decoy footer for another id
+      writeSectionFooter(f, 4);
+      writeSectionEnd(f, 3);
+      f.putBe64(VfioTag.DEV_DATA_STATE);
+      f.putBe64Number(3);
+      f.putBuffer(Buffer.from([0x7e, 0, 0]));
+      f.putBe64(VfioTag.END_OF_STATE);
+      writeSectionFooter(f, 3);
+      writeEof(f);
+    });
+    const { records, warnings } = await inspectStream(bytes);
+    expect(warnings).toEqual(['Expected vmdescription section, but got 0']);
+    const sections = records.filter((r) => 'bodyOffset' in r.record);
+    expect(sections.map((s) => [s.record.type, s.decoding, s.bodySize])).toEqual([
+      ['start', 'vfio', 16],
+      ['start', 'footer-scan', 6],
+      ['end', 'vfio', 27],
+    ]);
+    expect(sections[2]?.vfio?.tags).toEqual(['DATA_STATE(3)', 'END_OF_STATE']);
+  });
+
+  it('finds the trailing vmdesc only when its length matches the end of the bytes', async () => {
+    const good = await timerStream(0);
+    expect(findTrailingVmdesc(good)?.devices[0]?.name).toBe('timer');
+    expect(findTrailingVmdesc(good.subarray(0, good.length - 1))).toBeUndefined();
+  });
+});

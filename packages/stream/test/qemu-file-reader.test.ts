@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import type { ReadChannel } from '../src/channels/channel.js';
+import { StreamFormatError, StreamIoError, StreamTruncatedError } from '../src/errors.js';
+import { READ_BUF_SIZE } from '../src/file/qemu-file-reader.js';
+import { QemuFileReader } from '../src/file/qemu-file-reader.js';
+import { hex, readerOf } from './helpers.js';
+
+/** Delivers the source a few bytes at a time, asynchronously. */
+class TrickleChannel implements ReadChannel {
+  private at = 0;
+  constructor(private readonly source: Uint8Array, private readonly step = 3) {}
+  async read(into: Uint8Array): Promise<number> {
+    await new Promise((r) => setImmediate(r));
+    const n = Math.min(this.step, into.length, this.source.length - this.at);
+    into.set(this.source.subarray(this.at, this.at + n));
+    this.at += n;
+    return n;
+  }
+  async close(): Promise<void> {}
+  shutdown(): void {}
+}
+
+describe('QemuFileReader', () => {
+  it('reads big-endian values, exact 64-bit values and counted strings', async () => {
+    const r = readerOf(hex('01 0203 04050607 ffffffffef100001 04 7666696f 001fffffffffffff'));
+    expect(await r.getU8()).toBe(1);
+    expect(await r.getBe16()).toBe(0x0203);
+    expect(await r.getBe32()).toBe(0x04050607);
+    expect(await r.getBe64()).toBe(0xffffffffef100001n);
+    expect(await r.getCountedString()).toBe('vfio');
+    expect(await r.getBe64Number()).toBe(2 ** 53 - 1);
+    expect(r.offset).toBe(28);
+    expect(await r.isAtEnd()).toBe(true);
+  });
+
+  it('refuses a 64-bit length beyond 2^53 with a typed error', async () => {
+    const r = readerOf(hex('0020000000000000'));
+    await expect(r.getBe64Number('a data size')).rejects.toMatchObject({ code: 'TOO_LARGE', offset: 0 });
+  });
+
+  it('reports truncation with the offset where bytes are missing, and keeps the error', async () => {
+    const r = readerOf(hex('00 01 02'));
+    await r.getU8();
+    const err = await r.getBe32('a section id').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamTruncatedError);
+    expect((err as StreamTruncatedError).offset).toBe(3);
+    expect((err as Error).message).toContain('a section id');
+    await expect(r.getU8()).rejects.toBe(err);
+  });
+
+  it('never allocates from an untrusted length: 2^32-1 bytes on a short stream fail fast', async () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const r = readerOf(Buffer.alloc(100));
+    const t0 = performance.now();
+    await expect(r.getBytes(2 ** 32 - 1)).rejects.toBeInstanceOf(StreamTruncatedError);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('assembles values split across many small asynchronous reads', async () => {
+    const src = Buffer.alloc(100_000);
+    for (let i = 0; i < src.length; i++) src[i] = (i * 7) & 0xff;
+    const r = new QemuFileReader(new TrickleChannel(src, 5000));
+    const first = await r.getBytes(40_000);
+    expect(first.equals(src.subarray(0, 40_000))).toBe(true);
+    await r.ensure(READ_BUF_SIZE);
+    expect(r.takeView(READ_BUF_SIZE).equals(src.subarray(40_000, 40_000 + READ_BUF_SIZE))).toBe(true);
+    const rest: Buffer[] = [];
+    await r.copyTo(100_000 - 40_000 - READ_BUF_SIZE, { write: (c) => void rest.push(Buffer.from(c)) });
+    expect(Buffer.concat(rest).equals(src.subarray(40_000 + READ_BUF_SIZE))).toBe(true);
+    expect(r.offset).toBe(100_000);
+  });
+
+  it('copyTo moves buffered bytes first, then reads into the given scratch buffer', async () => {
+    const src = Buffer.alloc(300_000, 9);
+    src.writeUInt32BE(0xcafebabe, 0);
+    const r = readerOf(src);
+    expect(await r.getBe32()).toBe(0xcafebabe);
+    const scratch = Buffer.alloc(65536);
+    const sizes: number[] = [];
+    const seen = new Set<ArrayBufferLike>();
+    await r.copyTo(300_000 - 4, { write: (c) => void (sizes.push(c.length), seen.add(c.buffer)) }, { scratch });
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(300_000 - 4);
+    expect(seen.has(scratch.buffer)).toBe(true);
+    expect(await r.isAtEnd()).toBe(true);
+  });
+
+  it('turns a channel failure into a sticky StreamIoError', async () => {
+    const r = new QemuFileReader({
+      read: () => Promise.reject(Object.assign(new Error('reset'), { code: 'ECONNRESET' })),
+      close: async () => undefined,
+      shutdown: () => undefined,
+    });
+    const err = await r.getU8().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamIoError);
+    expect((err as StreamIoError).errno).toBe('ECONNRESET');
+    await expect(r.getU8()).rejects.toBe(err);
+  });
+
+  it('peekU8 does not consume and returns undefined at the end', async () => {
+    const r = readerOf(hex('05'));
+    expect(await r.peekU8()).toBe(5);
+    expect(await r.peekU8()).toBe(5);
+    expect(await r.getU8()).toBe(5);
+    expect(await r.peekU8()).toBeUndefined();
+  });
+
+  it('refuses ensure beyond the look-ahead and take without ensure', async () => {
+    const r = readerOf(Buffer.alloc(10));
+    await expect(r.ensure(READ_BUF_SIZE + 1)).rejects.toBeInstanceOf(RangeError);
+    expect(() => r.takeBe32()).toThrow(RangeError);
+    expect(StreamFormatError).toBeDefined();
+  });
+});

@@ -1,0 +1,236 @@
+// Everything QEMU 7.2 rejects at the framing level (spec/qemu-stream.md §7) is rejected
+// by the parser with a typed error naming the byte offset.
+import { describe, expect, it } from 'vitest';
+import { StreamError, StreamFormatError, StreamTruncatedError } from '../src/errors.js';
+import { NEWEST_COMMANDS } from '../src/grammar/constants.js';
+import {
+  writeCommand,
+  writeConfiguration,
+  writeEof,
+  writeHeader,
+  writeSectionEnd,
+  writeSectionFooter,
+  writeSectionFull,
+  writeSectionPart,
+  writeSectionStart,
+  writeVmdesc,
+} from '../src/grammar/stream-writer.js';
+import type { QemuFileWriter } from '../src/file/qemu-file-writer.js';
+import { bytesOf, hex, parseAll } from './helpers.js';
+
+const TIMER = { sectionId: 0, idstr: 'timer', instanceId: 0, versionId: 2 };
+
+function prologue(f: QemuFileWriter): void {
+  writeHeader(f);
+  writeConfiguration(f, 'none');
+}
+
+/** A stream with a 24-byte timer FULL section and a live section 7 (START, PART, END of 4 bytes each). */
+async function goodStream(): Promise<Buffer> {
+  return bytesOf((f) => {
+    prologue(f);
+    writeSectionStart(f, { sectionId: 7, idstr: 'live', instanceId: 0, versionId: 1 });
+    f.putBe32(1);
+    writeSectionFooter(f, 7);
+    writeSectionPart(f, 7);
+    f.putBe32(2);
+    writeSectionFooter(f, 7);
+    writeCommand(f, 2, hex('00000001'));
+    writeSectionEnd(f, 7);
+    f.putBe32(3);
+    writeSectionFooter(f, 7);
+    writeSectionFull(f, TIMER);
+    f.putBuffer(Buffer.alloc(24, 1));
+    writeSectionFooter(f, 0);
+    writeEof(f);
+    writeVmdesc(f, { page_size: 4096, devices: [] });
+  });
+}
+
+const bodySize = (idstr: string): number => (idstr === 'timer' ? 24 : 4);
+
+async function parse(bytes: Uint8Array, options = {}): Promise<string[]> {
+  const recs = await parseAll(
+    bytes,
+    async (rec, r) => {
+      if (rec.type === 'start' || rec.type === 'full' || rec.type === 'part' || rec.type === 'end') await r.skip(bodySize(rec.idstr));
+    },
+    options,
+  );
+  return recs.map((r) => r.type);
+}
+
+async function rejection(bytes: Uint8Array, options = {}): Promise<StreamError> {
+  const err = await parse(bytes, options).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(StreamError);
+  return err as StreamError;
+}
+
+describe('StreamParser', () => {
+  it('reads a well-formed stream with live sections, a command, a FULL section, EOF and vmdesc', async () => {
+    expect(await parse(await goodStream())).toEqual(['header', 'configuration', 'start', 'part', 'command', 'end', 'full', 'eof', 'vmdesc']);
+  });
+
+  it('resolves PART/END identity from START', async () => {
+    const recs = await parseAll(await goodStream(), async (rec, r) => {
+      if (rec.type === 'start' || rec.type === 'full' || rec.type === 'part' || rec.type === 'end') await r.skip(bodySize(rec.idstr));
+    });
+    const part = recs.find((r) => r.type === 'part');
+    expect(part).toMatchObject({ sectionId: 7, idstr: 'live', instanceId: 0, versionId: 1, offset: expect.any(Number) });
+  });
+
+  it('rejects bad magic at offset 0', async () => {
+    const s = await goodStream();
+    s[0] = 0x51 ^ 1;
+    expect(await rejection(s)).toMatchObject({ code: 'BAD_MAGIC', offset: 0 });
+  });
+
+  it('rejects version 2 as obsolete and version 4 as unsupported', async () => {
+    const s = await goodStream();
+    s.writeUInt32BE(2, 4);
+    expect(await rejection(s)).toMatchObject({ code: 'OBSOLETE_VERSION', offset: 4 });
+    s.writeUInt32BE(4, 4);
+    expect(await rejection(s)).toMatchObject({ code: 'UNSUPPORTED_VERSION', offset: 4 });
+  });
+
+  it('rejects a stream without configuration unless told not to require it', async () => {
+    const s = await bytesOf((f) => {
+      writeHeader(f);
+      writeEof(f);
+    });
+    expect(await rejection(s)).toMatchObject({ code: 'MISSING_CONFIGURATION', offset: 8 });
+    expect(await parse(s, { requireConfiguration: false })).toEqual(['header', 'eof']);
+  });
+
+  it('rejects a missing footer and a footer with the wrong id, at the footer offset', async () => {
+    const missing = await bytesOf((f) => {
+      prologue(f);
+      writeSectionFull(f, TIMER);
+      f.putBuffer(Buffer.alloc(24));
+      writeEof(f);
+    });
+    const footerAt = 17 + 1 + 4 + 1 + 5 + 8 + 24;
+    expect(await rejection(missing)).toMatchObject({ code: 'MISSING_FOOTER', offset: footerAt });
+    const wrong = await bytesOf((f) => {
+      prologue(f);
+      writeSectionFull(f, TIMER);
+      f.putBuffer(Buffer.alloc(24));
+      writeSectionFooter(f, 5);
+      writeEof(f);
+    });
+    const err = await rejection(wrong);
+    expect(err).toMatchObject({ code: 'FOOTER_MISMATCH', offset: footerAt });
+    expect(err.message).toContain('read 0x5 expected 0x0');
+  });
+
+  it('rejects an unknown record type (0x09, and SUBSECTION at top level)', async () => {
+    for (const type of [0x09, 0x7e]) {
+      const s = Buffer.concat([await bytesOf(prologue), Buffer.from([type])]);
+      expect(await rejection(s)).toMatchObject({ code: 'UNKNOWN_RECORD', offset: 17 });
+    }
+    // 0x05 right after the configuration would open a configuration subsection; after a
+    // section it is a top-level SUBSECTION, which QEMU refuses.
+    const afterSection = await bytesOf((f) => {
+      prologue(f);
+      writeSectionFull(f, TIMER);
+      f.putBuffer(Buffer.alloc(24));
+      writeSectionFooter(f, 0);
+      f.putU8(0x05);
+    });
+    expect(await rejection(afterSection)).toMatchObject({ code: 'UNKNOWN_RECORD', offset: afterSection.length - 1 });
+  });
+
+  it('rejects unknown commands (0x0b for QEMU 7.2, 0x00 always) and wrong fixed lengths', async () => {
+    const cmd = async (id: number, len: number): Promise<Buffer> =>
+      bytesOf((f) => {
+        prologue(f);
+        writeCommand(f, id, Buffer.alloc(len));
+        writeEof(f);
+      });
+    expect(await rejection(await cmd(0x0b, 0))).toMatchObject({ code: 'UNKNOWN_COMMAND', offset: 17 });
+    expect((await rejection(await cmd(0x0b, 0))).message).toContain('MIG_CMD 0xb unknown (len 0x0)');
+    expect(await rejection(await cmd(0x00, 0))).toMatchObject({ code: 'UNKNOWN_COMMAND' });
+    expect(await rejection(await cmd(2, 3))).toMatchObject({ code: 'BAD_COMMAND_LENGTH' });
+    expect(await parse(await cmd(0x0b, 0), { commands: NEWEST_COMMANDS })).toEqual(['header', 'configuration', 'command', 'eof']);
+  });
+
+  it('rejects PART and END for an unknown section id', async () => {
+    for (const write of [writeSectionPart, writeSectionEnd]) {
+      const s = await bytesOf((f) => {
+        prologue(f);
+        write(f, 7);
+      });
+      const err = await rejection(s);
+      expect(err).toBeInstanceOf(StreamFormatError);
+      expect(err).toMatchObject({ code: 'UNKNOWN_SECTION', offset: 17 });
+    }
+  });
+
+  it('gives a truncation error at every cut of a good stream, never a wrong success', async () => {
+    const s = await goodStream();
+    const eofAt = s.length - 1 - 4 - '{"page_size": 4096, "devices": []}'.length - 1;
+    for (let cut = 0; cut < s.length; cut++) {
+      const outcome = await parse(s.subarray(0, cut)).then(
+        (types) => types,
+        (e: unknown) => e,
+      );
+      if (cut > eofAt) {
+        // After EOF: a missing or cut vmdesc; QEMU still succeeds without one, we report it cut.
+        if (Array.isArray(outcome)) expect(cut).toBe(eofAt + 1);
+        else expect(outcome).toBeInstanceOf(StreamTruncatedError);
+      } else {
+        expect(outcome).toBeInstanceOf(StreamTruncatedError);
+        expect((outcome as StreamTruncatedError).offset).toBe(cut);
+      }
+    }
+  });
+
+  it('warns (and succeeds) when no vmdesc follows EOF, like QEMU', async () => {
+    const s = Buffer.concat([await bytesOf((f) => (prologue(f), writeEof(f))), Buffer.from([66])]);
+    const recs = await parseAll(s);
+    expect(recs.map((r) => r.type)).toEqual(['header', 'configuration', 'eof']);
+  });
+
+  it('refuses a vmdesc length above the limit before reading it', async () => {
+    const s = Buffer.concat([await bytesOf((f) => (prologue(f), writeEof(f))), hex('06 ffffffff')]);
+    expect(await rejection(s)).toMatchObject({ code: 'TOO_LARGE', offset: 19 });
+  });
+
+  it('parses configuration subsections and refuses unknown ones', async () => {
+    const withSubs = Buffer.concat([
+      await bytesOf((f) => {
+        prologue(f);
+        f.putU8(0x05);
+        f.putCountedString('configuration/target-page-bits');
+        f.putBe32(1);
+        f.putBe32(12);
+        f.putU8(0x05);
+        f.putCountedString('configuration/capabilities');
+        f.putBe32(1);
+        f.putBe32(1);
+        f.putCountedString('x-ignore-shared');
+        writeEof(f);
+      }),
+    ]);
+    const recs = await parseAll(withSubs);
+    expect(recs[1]).toMatchObject({
+      type: 'configuration',
+      machine: 'none',
+      subsections: [
+        { name: 'configuration/target-page-bits', targetPageBits: 12 },
+        { name: 'configuration/capabilities', capabilities: ['x-ignore-shared'] },
+      ],
+    });
+    const unknown = await bytesOf((f) => {
+      prologue(f);
+      f.putU8(0x05);
+      f.putCountedString('configuration/nope');
+      f.putBe32(1);
+      writeEof(f);
+    });
+    expect(await rejection(unknown)).toMatchObject({ code: 'BAD_CONFIGURATION', offset: 17 });
+  });
+});
