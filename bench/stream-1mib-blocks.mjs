@@ -21,9 +21,14 @@
 //   until the last child has exited (and, for Node, the writer is flushed). That includes
 //   the fork/exec of the C producer and of `cat` but NOT Node's own start-up (~0.1 s),
 //   which the real migrator pays once per migration, not per GiB.
-// - Each variant runs once untimed (warm-up), then BENCH_RUNS times (default 5), Node and
+// - Each variant runs once untimed (warm-up), then BENCH_RUNS times (default 7), Node and
 //   cat interleaved; the median is reported. GB/s = 10^9 payload bytes per second (the 16-byte headers are not counted
 //   for either side). ratio = Node ÷ cat; the target is ≥ 0.9.
+// - CPU efficiency: each result also has a `.cpu` twin in GB per CPU-second: payload bytes ÷
+//   (user+system CPU of this process + of its reaped children — producer, cat, drainer —
+//   over the run; getrusage RUSAGE_CHILDREN). Everything runs on one CPU, so on an idle
+//   machine wall ≈ CPU; when other jobs share the CPU the wall-clock figures scatter while
+//   the CPU figures stay put, which makes the `.cpu` ratio the steadier comparison.
 // - Correctness is checked once: the framed file's size, the marker and length at every
 //   block boundary and the END_OF_STATE trailer are read back with plain fs calls, and the
 //   payload that QemuFileReader.copyTo delivers is compared byte for byte with the
@@ -35,7 +40,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FdChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import { benchBytes, log, median, now, result } from './lib/common.mjs';
-import { alignedBuffer, allowedCpus, buildC, makePipe, pinToCpu } from './lib/native.mjs';
+import { alignedBuffer, allowedCpus, buildC, cpuSeconds, makePipe, pinToCpu } from './lib/native.mjs';
 
 const DEV_DATA_STATE = 0xffffffffef100004n;
 const END_OF_STATE = 0xffffffffef100001n;
@@ -43,7 +48,7 @@ const BLOCK = 1 << 20;
 const HEADER = 16;
 
 const BYTES = benchBytes();
-const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 7));
 const CPU = process.env.BENCH_CPU ?? '0';
 const GB = 1e9;
 
@@ -102,11 +107,12 @@ function openSink(sinkPath) {
 const block = alignedBuffer(BLOCK);
 const scratch = alignedBuffer(BLOCK);
 
-/** Save side, Node: producer pipe → aligned 1 MiB buffer → QemuFileWriter → sink. Returns seconds. */
+/** Save side, Node: producer pipe → aligned 1 MiB buffer → QemuFileWriter → sink. Returns { wall, cpu } seconds. */
 async function nodeWrite(sinkPath) {
   const sinkFd = openSink(sinkPath);
   const { readFd, writeFd } = makePipe();
   const t0 = now();
+  const c0 = cpuSeconds();
   const producer = run(datagen, ['gen', String(BYTES)], ['ignore', writeFd, 'inherit']);
   fs.closeSync(writeFd);
   const writer = new QemuFileWriter(new FdChannel(sinkFd, { mode: 'sync' }), { synchronous: true });
@@ -129,36 +135,40 @@ async function nodeWrite(sinkPath) {
   await writer.flush();
   await producer;
   const t1 = now();
+  const c1 = cpuSeconds();
   fs.closeSync(readFd);
   fs.closeSync(sinkFd);
   if (writer.bytesWritten !== framedSize) throw new Error(`writer wrote ${writer.bytesWritten}, expected ${framedSize}`);
-  return t1 - t0;
+  return { wall: t1 - t0, cpu: c1 - c0 };
 }
 
-/** Save side, reference: `datagen gen N | cat > SINK`. Returns seconds. */
+/** Save side, reference: `datagen gen N | cat > SINK`. Returns { wall, cpu } seconds. */
 async function catWrite(sinkPath) {
   const sinkFd = openSink(sinkPath);
   const { readFd, writeFd } = makePipe();
   const t0 = now();
+  const c0 = cpuSeconds();
   const producer = run(datagen, ['gen', String(BYTES)], ['ignore', writeFd, 'inherit']);
   const consumer = run('cat', [], [readFd, sinkFd, 'inherit']);
   fs.closeSync(writeFd);
   fs.closeSync(readFd);
   await Promise.all([producer, consumer]);
   const t1 = now();
+  const c1 = cpuSeconds();
   fs.closeSync(sinkFd);
   if (sinkPath !== '/dev/null' && fs.statSync(sinkPath).size !== BYTES) throw new Error('cat output has the wrong size');
-  return t1 - t0;
+  return { wall: t1 - t0, cpu: c1 - c0 };
 }
 
 /**
  * Load side, Node: framed file → QemuFileReader → copyTo(scratch) → sink ('null', or
- * 'pipe' drained by `drain`). Returns seconds.
+ * 'pipe' drained by `drain`). Returns { wall, cpu } seconds.
  */
 async function nodeRead(sink, drain = ['cat', []]) {
   let sinkFd;
   let drainer = Promise.resolve();
   const t0 = now();
+  const c0 = cpuSeconds();
   if (sink === 'null') sinkFd = fs.openSync('/dev/null', 'w');
   else {
     const { readFd, writeFd } = makePipe();
@@ -184,15 +194,17 @@ async function nodeRead(sink, drain = ['cat', []]) {
   fs.closeSync(sinkFd);
   await drainer;
   const t1 = now();
+  const c1 = cpuSeconds();
   if (trailing) throw new Error('bytes after END_OF_STATE');
   if (payload !== BYTES) throw new Error(`read ${payload} payload bytes, expected ${BYTES}`);
-  return t1 - t0;
+  return { wall: t1 - t0, cpu: c1 - c0 };
 }
 
 /** Load side, reference: `cat FRAMED > /dev/null` or `cat FRAMED | cat > /dev/null`. */
 async function catRead(sink) {
   const devnull = fs.openSync('/dev/null', 'w');
   const t0 = now();
+  const c0 = cpuSeconds();
   let done;
   if (sink === 'null') done = run('cat', [framedPath], ['ignore', devnull, 'inherit']);
   else {
@@ -206,8 +218,9 @@ async function catRead(sink) {
   }
   await done;
   const t1 = now();
+  const c1 = cpuSeconds();
   fs.closeSync(devnull);
-  return t1 - t0;
+  return { wall: t1 - t0, cpu: c1 - c0 };
 }
 
 /** Independent structure check of the framed file with plain positional reads. */
@@ -233,20 +246,22 @@ function verifyFramedFile() {
   }
 }
 
-/** Runs Node and cat alternately RUNS times; returns the two medians in seconds. */
+/** Runs Node and cat alternately RUNS times; returns the medians (seconds) of wall and CPU time. */
 async function compare(label, nodeFn, catFn) {
-  const nodeTimes = [];
-  const catTimes = [];
+  const node = [];
+  const cat = [];
   // One untimed round first: JIT, first-touch of fresh tmpfs pages, pipe set-up.
   await nodeFn();
   await catFn();
   for (let i = 0; i < RUNS; i++) {
-    nodeTimes.push(await nodeFn());
-    catTimes.push(await catFn());
+    node.push(await nodeFn());
+    cat.push(await catFn());
   }
-  const fmt = (ts) => ts.map((t) => (BYTES / t / GB).toFixed(2)).join(' ');
-  log(`  ${label}: node GB/s [${fmt(nodeTimes)}]  cat GB/s [${fmt(catTimes)}]`);
-  return { node: median(nodeTimes), cat: median(catTimes) };
+  const fmt = (runs, key) => runs.map((r) => (BYTES / r[key] / GB).toFixed(2)).join(' ');
+  log(`  ${label}: node GB/s [${fmt(node, 'wall')}]  cat GB/s [${fmt(cat, 'wall')}]`);
+  log(`  ${' '.repeat(label.length)}  node GB/CPU-s [${fmt(node, 'cpu')}]  cat GB/CPU-s [${fmt(cat, 'cpu')}]`);
+  const med = (runs, key) => median(runs.map((r) => r[key]));
+  return { wall: { node: med(node, 'wall'), cat: med(cat, 'wall') }, cpu: { node: med(node, 'cpu'), cat: med(cat, 'cpu') } };
 }
 
 function gbps(seconds) {
@@ -255,9 +270,13 @@ function gbps(seconds) {
 
 async function main() {
   log(`stream-1mib-blocks: ${BYTES} bytes, ${RUNS} runs per variant, pinned to CPU ${allowedCpus()}, tmp ${tmp}`);
+  log(`  load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (the machine is shared: other load slows both sides)`);
   const results = [];
-  const add = (name, refName, t) =>
-    results.push(result(name, 'GB/s', gbps(t.node), { name: refName, value: gbps(t.cat) }));
+  const cpuResults = [];
+  const add = (name, refName, t) => {
+    results.push(result(name, 'GB/s', gbps(t.wall.node), { name: refName, value: gbps(t.wall.cat) }));
+    cpuResults.push(result(`${name}.cpu`, 'GB/CPU-s', gbps(t.cpu.node), { name: refName, value: gbps(t.cpu.cat) }));
+  };
 
   const wNull = await compare('write → /dev/null', () => nodeWrite('/dev/null'), () => catWrite('/dev/null'));
   add('stream.write-1MiB-blocks.devnull', 'cat: datagen | cat > /dev/null', wNull);
@@ -277,7 +296,7 @@ async function main() {
   const rPipe = await compare('read → pipe → cat', () => nodeRead('pipe'), () => catRead('pipe'));
   add('stream.read-1MiB-blocks.pipe', 'cat: cat framed | cat > /dev/null', rPipe);
 
-  process.stdout.write(`${JSON.stringify(results)}\n`);
+  process.stdout.write(`${JSON.stringify([...results, ...cpuResults])}\n`);
 }
 
 try {

@@ -74,3 +74,25 @@ export function buildC(name, srcPath = path.join(here, `${name}.c`)) {
   if (stale) execFileSync('gcc', ['-O2', '-Wall', '-o', out, src], { stdio: ['ignore', 'ignore', 'inherit'] });
   return out;
 }
+
+const timeval = koffi.struct('bench_timeval', { tv_sec: 'long', tv_usec: 'long' });
+const rusage = koffi.struct('bench_rusage', {
+  ru_utime: timeval,
+  ru_stime: timeval,
+  ru_rest: koffi.array('long', 14),
+});
+const getrusage = libc.func('int getrusage(int who, _Out_ bench_rusage *usage)');
+const RUSAGE_CHILDREN = -1;
+
+/**
+ * CPU seconds (user + system) used so far by this process (all threads) plus its children
+ * that have exited and been reaped. The difference over a run is the CPU the whole
+ * pipeline used, which other load on the machine barely changes (unlike wall time).
+ */
+export function cpuSeconds() {
+  const self = process.cpuUsage();
+  const ru = {};
+  if (getrusage(RUSAGE_CHILDREN, ru) !== 0) throw new Error(`getrusage failed: errno ${koffi.errno()}`);
+  const children = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  return (self.user + self.system) / 1e6 + children;
+}
