@@ -1,4 +1,5 @@
 import { defineConfig, defaultServerConditions } from 'vite';
+import { SummaryReporter } from './test/summary-reporter.js';
 
 export default defineConfig({
   ssr: { resolve: { conditions: ['@savevm/source', ...defaultServerConditions] } },
@@ -8,5 +9,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    reporters: ['default', new SummaryReporter()],
   },
 });
