@@ -73,7 +73,7 @@ describe('QemuFileWriter', () => {
     const f = new QemuFileWriter(ch);
     f.putBuffer(Buffer.alloc(8192));
     expect(f.error).toBeInstanceOf(StreamIoError);
-    expect(f.error?.errno).toBe('EPIPE');
+    expect((f.error as StreamIoError | undefined)?.errno).toBe('EPIPE');
     const first = f.error;
     f.putBe32(1);
     f.putBuffer(Buffer.alloc(8192));
