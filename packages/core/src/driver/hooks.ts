@@ -31,8 +31,18 @@ export function hookFailure(
     section: where.section,
     offset,
     cause,
-    errno: cause instanceof MigrationError ? cause.errno : undefined,
+    errno: cause instanceof MigrationError ? cause.errno : streamErrno(cause),
   });
+}
+
+/**
+ * The errno QEMU would report for a stream error: EIO for I/O failures and truncation
+ * (reading past the end), EINVAL for malformed streams; undefined for other errors.
+ */
+export function streamErrno(err: unknown): string | undefined {
+  if (!(err instanceof StreamError)) return undefined;
+  if (err.code === 'IO') return (err as { errno?: string }).errno ?? 'EIO';
+  return err.code === 'TRUNCATED' ? 'EIO' : 'EINVAL';
 }
 
 /** Waits for the next turn of the event loop (so `cancel()` and I/O can run). */

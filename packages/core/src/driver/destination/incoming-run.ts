@@ -24,7 +24,7 @@ import type { MigrationInfo } from '../../status/migration-info.js';
 import { MigrationStatus } from '../../status/migration-status.js';
 import { isTracing, trace } from '../../tracing/trace-points.js';
 import type { MigrationClock } from '../clock.js';
-import { hookFailure, isPromiseLike } from '../hooks.js';
+import { hookFailure, isPromiseLike, streamErrno } from '../hooks.js';
 import { ProgressTracker } from '../progress.js';
 import { RecordReader } from './record-reader.js';
 
@@ -496,7 +496,7 @@ export class IncomingRun {
         section: footer ? section : undefined,
         offset: err.offset,
         cause: err,
-        errno: err.code === 'TRUNCATED' || err.code === 'IO' ? 'EIO' : 'EINVAL',
+        errno: streamErrno(err),
       });
     }
     return new MigrationError({ phase: this.phase, detail: messageOf(err), entry, section, offset: this.f.offset, cause: err });

@@ -26,7 +26,7 @@ import type { MigrationInfo } from '../../status/migration-info.js';
 import { MigrationStatus } from '../../status/migration-status.js';
 import { isTracing, trace } from '../../tracing/trace-points.js';
 import type { MigrationClock } from '../clock.js';
-import { hookFailure, isPromiseLike, nextTurn } from '../hooks.js';
+import { hookFailure, isPromiseLike, nextTurn, streamErrno } from '../hooks.js';
 import { ProgressTracker } from '../progress.js';
 import { sectionHeadersOf } from './section-headers.js';
 import { VmdescBuilder } from './vmdesc-builder.js';
@@ -487,7 +487,7 @@ export class SourceRun {
       detail: `stream error: ${error.message}`,
       entry: entry && { idstr: entry.idstr, instanceId: entry.instanceId },
       cause: error,
-      errno: error.code === 'IO' ? ((error as { errno?: string }).errno ?? 'EIO') : undefined,
+      errno: streamErrno(error),
     });
   }
 
