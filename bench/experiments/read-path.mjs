@@ -11,13 +11,14 @@
 //             the aligned scratch, one writeSync per block (the floor for Node)
 //   writev    the package's pattern, but look-ahead head + first scratch read in ONE writev
 //   cat       `cat FRAMED` into the same sink
-// Sinks: /dev/null, and a 1 MiB pipe drained by `cat > /dev/null`.
+// Sinks: /dev/null, and a 1 MiB pipe drained by `cat > /dev/null`. Prints wall-clock GB/s and
+// GB per CPU-second (this process + reaped children), medians.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FdChannel, QemuFileReader } from '@savevm/stream';
 import { benchBytes, log, median, now } from '../lib/common.mjs';
-import { alignedBuffer, buildC, makePipe, pinToCpu } from '../lib/native.mjs';
+import { alignedBuffer, buildC, cpuSeconds, makePipe, pinToCpu } from '../lib/native.mjs';
 
 const DATA = 0xffffffffef100004n;
 const END = 0xffffffffef100001n;
@@ -181,12 +182,21 @@ try {
   await makeFramed();
   for (const kind of ['null', 'pipe']) {
     const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+    const cpus = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
     for (const fn of Object.values(variants)) await fn(kind); // warm-up
-    for (let i = 0; i < RUNS; i++) for (const [k, fn] of Object.entries(variants)) times[k].push(await fn(kind));
+    for (let i = 0; i < RUNS; i++) {
+      for (const [k, fn] of Object.entries(variants)) {
+        const c0 = cpuSeconds();
+        times[k].push(await fn(kind));
+        cpus[k].push(cpuSeconds() - c0); // this process + reaped children (producer, cat, drainer)
+      }
+    }
     const cat = median(times.cat);
+    const catCpu = median(cpus.cat);
     for (const [k, ts] of Object.entries(times)) {
       const gbps = (t) => (BYTES / t / 1e9).toFixed(2);
-      log(`read → ${kind}: ${k.padEnd(8)} median ${gbps(median(ts))} GB/s (÷cat ${(cat / median(ts)).toFixed(2)})  runs [${ts.map(gbps).join(' ')}]`);
+      const cpu = median(cpus[k]);
+      log(`read → ${kind}: ${k.padEnd(8)} median ${gbps(median(ts))} GB/s (÷cat ${(cat / median(ts)).toFixed(2)})  runs [${ts.map(gbps).join(' ')}]  CPU: ${gbps(cpu)} GB/CPU-s (÷cat ${(catCpu / cpu).toFixed(2)})`);
     }
   }
 } finally {

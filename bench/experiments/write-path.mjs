@@ -5,13 +5,14 @@
 //   minimal   fs.writevSync(sink, [16-byte header, block]) by hand (the floor for Node)
 //   cframe    the same loop in C (bench/experiments/cframe.c), i.e. what the format costs
 //   cat       `cat` (128 KiB read/write, unframed)
+// Prints wall-clock GB/s and GB per CPU-second (this process + reaped children), medians.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FdChannel, QemuFileWriter } from '@savevm/stream';
 import { benchBytes, log, median, now } from '../lib/common.mjs';
-import { alignedBuffer, buildC, makePipe, pinToCpu } from '../lib/native.mjs';
+import { alignedBuffer, buildC, cpuSeconds, makePipe, pinToCpu } from '../lib/native.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BYTES = benchBytes();
@@ -104,12 +105,21 @@ const variants = {
 try {
   for (const kind of ['null', 'tmpfs']) {
     const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+    const cpus = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
     for (const fn of Object.values(variants)) await fn(kind); // warm-up
-    for (let i = 0; i < RUNS; i++) for (const [k, fn] of Object.entries(variants)) times[k].push(await fn(kind));
+    for (let i = 0; i < RUNS; i++) {
+      for (const [k, fn] of Object.entries(variants)) {
+        const c0 = cpuSeconds();
+        times[k].push(await fn(kind));
+        cpus[k].push(cpuSeconds() - c0); // this process + reaped children (producer, cat, drainer)
+      }
+    }
     const cat = median(times.cat);
+    const catCpu = median(cpus.cat);
     for (const [k, ts] of Object.entries(times)) {
       const gbps = (t) => (BYTES / t / 1e9).toFixed(2);
-      log(`write → ${kind}: ${k.padEnd(8)} median ${gbps(median(ts))} GB/s (÷cat ${(cat / median(ts)).toFixed(2)})  runs [${ts.map(gbps).join(' ')}]`);
+      const cpu = median(cpus[k]);
+      log(`write → ${kind}: ${k.padEnd(8)} median ${gbps(median(ts))} GB/s (÷cat ${(cat / median(ts)).toFixed(2)})  runs [${ts.map(gbps).join(' ')}]  CPU: ${gbps(cpu)} GB/CPU-s (÷cat ${(catCpu / cpu).toFixed(2)})`);
     }
   }
 } finally {
