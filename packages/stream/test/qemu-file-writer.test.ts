@@ -146,3 +146,16 @@ describe('QemuFileWriter', () => {
     await expect(f.flush()).rejects.toBeInstanceOf(StreamIoError);
   });
 });
+
+describe('MemoryWriteChannel', () => {
+  it('keeps its own copy of every chunk, so a writer may reuse its buffer', async () => {
+    const { MemoryWriteChannel } = await import('../src/channels/memory-channel.js');
+    const ch = new MemoryWriteChannel();
+    const f = new QemuFileWriter(ch);
+    for (let i = 0; i < 3 * IO_BUF_SIZE; i += 4) f.putBe32(i);
+    await f.flush();
+    const out = ch.bytes();
+    expect(out.length).toBe(3 * IO_BUF_SIZE);
+    for (let i = 0; i < 3 * IO_BUF_SIZE; i += 4) expect(out.readUInt32BE(i)).toBe(i);
+  });
+});

@@ -234,3 +234,24 @@ describe('StreamParser', () => {
     expect(await rejection(unknown)).toMatchObject({ code: 'BAD_CONFIGURATION', offset: 17 });
   });
 });
+
+describe('StreamParser.openSection', () => {
+  it('still names the section when its footer is bad', async () => {
+    const { readerOf } = await import('./helpers.js');
+    const { StreamParser } = await import('../src/grammar/stream-parser.js');
+    const s = await bytesOf((f) => {
+      prologue(f);
+      writeSectionFull(f, TIMER);
+      f.putBuffer(Buffer.alloc(24));
+      writeSectionFooter(f, 9);
+    });
+    const r = readerOf(s);
+    const p = new StreamParser(r);
+    await p.next();
+    await p.next();
+    await p.next();
+    await r.skip(24);
+    await expect(p.next()).rejects.toMatchObject({ code: 'FOOTER_MISMATCH' });
+    expect(p.openSection).toMatchObject({ idstr: 'timer', sectionId: 0 });
+  });
+});

@@ -10,7 +10,7 @@ export class MemoryWriteChannel implements WriteChannel {
   writev(chunks: readonly Uint8Array[]): void {
     if (this.closed) throw new Error('memory channel is shut down');
     for (const chunk of chunks) {
-      this.parts.push(chunk.slice());
+      this.parts.push(Uint8Array.prototype.slice.call(chunk));
       this.length += chunk.length;
     }
   }

@@ -41,9 +41,8 @@ export class RateLimiter {
     }
   }
 
-  /** Records `n` bytes sent. */
+  /** Records `n` bytes sent (no clock read: the window rolls when it is checked). */
   account(n: number): void {
-    this.roll();
     this.used += n;
   }
 

@@ -183,9 +183,9 @@ export class StreamParser {
 
   private async readRecord(): Promise<StreamRecord | null> {
     if (this.pendingFooter) {
-      const section = this.pendingFooter;
+      // Cleared only once the footer checked out, so `openSection` names the section on error.
+      if (this.options.sectionFooters) await this.readFooter(this.pendingFooter);
       this.pendingFooter = undefined;
-      if (this.options.sectionFooters) await this.readFooter(section);
     }
     const offset = this.reader.offset;
     const type = await this.reader.getU8('a record type');
