@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Container } from 'inversify';
 import {
   INSTANCE_ID_ANY,
+  MemoryWriteChannel,
   QemuFileWriter,
   writeSectionEnd,
   writeSectionFooter,
@@ -35,7 +36,6 @@ import {
   type SaveStateEntry,
 } from '../src/index.js';
 import { sectionHeadersOf } from '../src/driver/source/section-headers.js';
-import { CopyingMemoryWriteChannel } from './helpers/world.js';
 
 describe('registry', () => {
   it('assigns instance ids as QEMU does (max + 1, gaps not filled) and section ids from a counter', () => {
@@ -75,7 +75,7 @@ describe('registry', () => {
     r.register('pad', 0, 1, {});
     const e = r.register('0000:00:03.0/vfio', 7, 3, {}) as SaveStateEntry;
     const encode = async (write: (f: QemuFileWriter) => void): Promise<Buffer> => {
-      const ch = new CopyingMemoryWriteChannel();
+      const ch = new MemoryWriteChannel();
       const f = new QemuFileWriter(ch);
       write(f);
       await f.flush();
@@ -186,7 +186,7 @@ describe('wiring', () => {
     const blocked = (await c.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER).attachOrBlock(new FakeDevice('gpu', 'none'))) as BlockedDevice;
     expect(c.get<MigrationBlockers>(MIGRATION_BLOCKERS).list()).toHaveLength(1);
     const source = c.get<MigrationSource>(MIGRATION_SOURCE);
-    const refused = (await source.migrate(new QemuFileWriter(new CopyingMemoryWriteChannel())).catch((e: unknown) => e)) as MigrationError;
+    const refused = (await source.migrate(new QemuFileWriter(new MemoryWriteChannel())).catch((e: unknown) => e)) as MigrationError;
     expect(refused.phase).toBe('blocked');
     expect(refused.message).toContain('gpu: no handler provider accepts gpu');
     blocked.blocker.dispose();
@@ -202,7 +202,7 @@ describe('wiring', () => {
     expect(registry.list()).toEqual([attached.entry]);
     const runState = c.get<RunStateController>(RUN_STATE_CONTROLLER);
     await runState.start();
-    const info = await c.get<MigrationSource>(MIGRATION_SOURCE).migrate(new QemuFileWriter(new CopyingMemoryWriteChannel()));
+    const info = await c.get<MigrationSource>(MIGRATION_SOURCE).migrate(new QemuFileWriter(new MemoryWriteChannel()));
     expect(info.status).toBe('completed');
     expect(log.filter((l) => l.startsWith('0000:00:04.0'))).toEqual([
       '0000:00:04.0:p2p', // start

@@ -1,4 +1,4 @@
-import { MemoryReadChannel, QemuFileReader, QemuFileWriter, type WriteChannel } from '@savevm/stream';
+import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import {
   MigrationBlockers,
   MigrationDestination,
@@ -39,33 +39,12 @@ function track(info$: { subscribe(fn: (i: MigrationInfo) => void): unknown }, in
   });
 }
 
-/**
- * A memory write channel that really copies what it is given. Works around a bug in
- * `@savevm/stream`'s MemoryWriteChannel: it keeps `chunk.slice()`, which for a Buffer is
- * a view, so the writer's reused gather buffer overwrites earlier bytes.
- */
-export class CopyingMemoryWriteChannel implements WriteChannel {
-  private readonly parts: Buffer[] = [];
-  private closed = false;
-  writev(chunks: readonly Uint8Array[]): void {
-    if (this.closed) throw Object.assign(new Error('memory channel is shut down'), { code: 'ESHUTDOWN' });
-    for (const chunk of chunks) this.parts.push(Buffer.from(chunk));
-  }
-  bytes(): Buffer {
-    return Buffer.concat(this.parts);
-  }
-  async close(): Promise<void> {}
-  shutdown(): void {
-    this.closed = true;
-  }
-}
-
 /** Migrates `from` into memory and returns the bytes. */
 export async function saveToMemory(
   from: World,
   params: Parameters<MigrationSource['migrate']>[1] = {},
 ): Promise<{ bytes: Buffer; info: MigrationInfo }> {
-  const channel = new CopyingMemoryWriteChannel();
+  const channel = new MemoryWriteChannel();
   const f = new QemuFileWriter(channel);
   const info = await from.source.migrate(f, { maxBandwidth: 0, ...params });
   return { bytes: channel.bytes(), info };
