@@ -21,9 +21,6 @@ export function createEmulatedDevice(
 ): EmulatedDeviceSetup {
   const kernel = options.kernel ?? new EmulatedVfioKernel();
   const node = kernel.addDevice(config);
-  const device = openVfioDevice(
-    { name: node.model.name, sysfsPath: '', group: node.group, cdev: node.cdev },
-    { syscalls: kernel, via: options.via ?? 'cdev' },
-  );
+  const device = openVfioDevice(node, { syscalls: kernel, via: options.via ?? 'cdev' });
   return { device, model: node.model, kernel };
 }

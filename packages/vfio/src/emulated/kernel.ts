@@ -30,6 +30,7 @@ import {
   RegionInfo,
 } from '../uapi/structs.js';
 import type { Syscalls } from '../syscalls/syscalls.js';
+import type { VfioDeviceLocation } from '../kernel/sysfs.js';
 import { EmulatedDeviceModel, type EmulatedDeviceConfig, type EmulatedSession } from './device-model.js';
 
 type ContainerFile = { kind: 'container'; iommuSet: boolean; groups: Set<GroupFile> };
@@ -46,10 +47,14 @@ interface GroupNode {
   open: boolean;
 }
 
-/** Where an emulated device can be found. */
-export interface EmulatedDeviceNode {
+/** Where an emulated device can be found (usable directly as a {@link VfioDeviceLocation}). */
+export interface EmulatedDeviceNode extends VfioDeviceLocation {
   /** The device model. */
   readonly model: EmulatedDeviceModel;
+  /** Device name (the model's). */
+  readonly name: string;
+  /** Where {@link EmulatedVfioKernel.writeSysfs} puts it, relative to `/sys`. */
+  readonly sysfsPath: string;
   /** Its IOMMU group number. */
   readonly group: number;
   /** Its cdev name (`vfioN`). */
@@ -87,7 +92,7 @@ export class EmulatedVfioKernel implements Syscalls {
     node.devices.push(model);
     const cdev = `vfio${this.#nextCdev++}`;
     this.#cdevs.set(cdev, model);
-    const entry = { model, group: number, cdev };
+    const entry = { model, name: model.name, sysfsPath: `/sys/devices/virtual/emulated/${model.name}`, group: number, cdev };
     this.#nodes.push(entry);
     return entry;
   }
