@@ -60,6 +60,19 @@ export {
   readU32,
   readU64,
 } from './uapi/structs.js';
+export type {
+  DeviceInfoFields,
+  RegionInfoFields,
+  CapHeaderFields,
+  CapTypeFields,
+  SparseHeadFields,
+  PrecopyFields,
+  DmaLogCtlFields,
+  DmaReportFields,
+  BindFields,
+  AttachFields,
+  V1InfoFields,
+} from './uapi/structs.js';
 export {
   parseCapabilityChain,
   encodeCapabilityChain,

@@ -93,3 +93,32 @@ describe('libc syscalls through koffi', () => {
     }
   });
 });
+
+describe('kernel data file over a real pipe', () => {
+  it('maps bytes, 0 (end outside pre-copy, no-data-yet in pre-copy) and closes the fd', async () => {
+    const { FdDataFile, MigState: S } = await import('../src/index.js');
+    const { execFileSync } = await import('node:child_process');
+    const dir = fs.mkdtempSync('/tmp/vfio-df-');
+    const fifo = `${dir}/f`;
+    execFileSync('mkfifo', [fifo]);
+    const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const wfd = fs.openSync(fifo, fs.constants.O_WRONLY);
+    let state: MigState = S.PRE_COPY;
+    const sys = new LibcSyscalls();
+    const file = new FdDataFile(sys, rfd, 'saving', { name: 'pipe-device', lastKnownState: () => state, forget: () => {} });
+    try {
+      fs.writeSync(wfd, Buffer.from('hello'));
+      fs.closeSync(wfd);
+      const buf = allocateAlignedBuffer(4096);
+      expect(await file.read(buf)).toEqual({ kind: 'data', bytes: 5 });
+      expect(await file.read(buf)).toEqual({ kind: 'no-data-yet' });
+      state = S.STOP_COPY;
+      expect(await file.read(buf)).toEqual({ kind: 'end' });
+      await expect(file.write(new Uint8Array(1))).rejects.toMatchObject({ errno: Errno.EBADF, syscall: 'write', device: 'pipe-device' });
+    } finally {
+      file.close();
+      fs.rmSync(dir, { recursive: true });
+    }
+    expect(() => fs.fstatSync(rfd)).toThrow();
+  });
+});

@@ -12,7 +12,8 @@ export const GroupStatus = defineStruct<{ argsz: 'u32'; flags: 'u32' }>('vfio_gr
 /** Decoded `vfio_group_status`. */
 export type GroupStatus = StructValue<{ argsz: 'u32'; flags: 'u32' }>;
 
-type DeviceInfoFields = {
+/** Field table (name → kind) of the struct the codec below describes. */
+export type DeviceInfoFields = {
   argsz: 'u32';
   flags: 'u32';
   num_regions: 'u32';
@@ -32,7 +33,8 @@ export const DeviceInfo = defineStruct<DeviceInfoFields>('vfio_device_info', 24,
 /** Decoded `vfio_device_info`. */
 export type DeviceInfo = StructValue<DeviceInfoFields>;
 
-type RegionInfoFields = {
+/** Field table (name → kind) of the struct the codec below describes. */
+export type RegionInfoFields = {
   argsz: 'u32';
   flags: 'u32';
   index: 'u32';
@@ -52,7 +54,8 @@ export const RegionInfo = defineStruct<RegionInfoFields>('vfio_region_info', 32,
 /** Decoded `vfio_region_info`. */
 export type RegionInfo = StructValue<RegionInfoFields>;
 
-type CapHeaderFields = { id: 'u16'; version: 'u16'; next: 'u32' };
+/** Field table (name → kind) of the struct the codec below describes. */
+export type CapHeaderFields = { id: 'u16'; version: 'u16'; next: 'u32' };
 /** `struct vfio_info_cap_header` (8 bytes). */
 export const InfoCapHeader = defineStruct<CapHeaderFields>('vfio_info_cap_header', 8, {
   id: [0, 'u16'],
@@ -62,7 +65,8 @@ export const InfoCapHeader = defineStruct<CapHeaderFields>('vfio_info_cap_header
 /** Decoded `vfio_info_cap_header`. */
 export type InfoCapHeader = StructValue<CapHeaderFields>;
 
-type CapTypeFields = CapHeaderFields & { type: 'u32'; subtype: 'u32' };
+/** Field table (name → kind) of the struct the codec below describes. */
+export type CapTypeFields = CapHeaderFields & { type: 'u32'; subtype: 'u32' };
 /** `struct vfio_region_info_cap_type` (16 bytes, cap id 2). */
 export const RegionInfoCapType = defineStruct<CapTypeFields>('vfio_region_info_cap_type', 16, {
   id: [0, 'u16'],
@@ -74,7 +78,8 @@ export const RegionInfoCapType = defineStruct<CapTypeFields>('vfio_region_info_c
 /** Decoded `vfio_region_info_cap_type`. */
 export type RegionInfoCapType = StructValue<CapTypeFields>;
 
-type SparseHeadFields = CapHeaderFields & { nr_areas: 'u32'; reserved: 'u32' };
+/** Field table (name → kind) of the struct the codec below describes. */
+export type SparseHeadFields = CapHeaderFields & { nr_areas: 'u32'; reserved: 'u32' };
 /** Fixed head of `struct vfio_region_info_cap_sparse_mmap` (16 bytes; areas follow). */
 export const RegionInfoCapSparseMmapHead = defineStruct<SparseHeadFields>(
   'vfio_region_info_cap_sparse_mmap',
@@ -132,7 +137,8 @@ export const FeatureMigDataSize = defineStruct<{ stop_copy_length: 'u64' }>(
 /** Decoded `vfio_device_feature_mig_data_size`. */
 export type FeatureMigDataSize = StructValue<{ stop_copy_length: 'u64' }>;
 
-type PrecopyFields = { argsz: 'u32'; flags: 'u32'; initial_bytes: 'u64'; dirty_bytes: 'u64' };
+/** Field table (name → kind) of the struct the codec below describes. */
+export type PrecopyFields = { argsz: 'u32'; flags: 'u32'; initial_bytes: 'u64'; dirty_bytes: 'u64' };
 /** `struct vfio_precopy_info` (24 bytes). */
 export const PrecopyInfo = defineStruct<PrecopyFields>('vfio_precopy_info', 24, {
   argsz: [0, 'u32'],
@@ -143,7 +149,8 @@ export const PrecopyInfo = defineStruct<PrecopyFields>('vfio_precopy_info', 24, 
 /** Decoded `vfio_precopy_info`. */
 export type PrecopyInfo = StructValue<PrecopyFields>;
 
-type DmaLogCtlFields = { page_size: 'u64'; num_ranges: 'u32'; __reserved: 'u32'; ranges: 'u64' };
+/** Field table (name → kind) of the struct the codec below describes. */
+export type DmaLogCtlFields = { page_size: 'u64'; num_ranges: 'u32'; __reserved: 'u32'; ranges: 'u64' };
 /** `struct vfio_device_feature_dma_logging_control` (24 bytes; `ranges` is a user pointer). */
 export const DmaLoggingControl = defineStruct<DmaLogCtlFields>('vfio_device_feature_dma_logging_control', 24, {
   page_size: [0, 'u64'],
@@ -163,7 +170,8 @@ export const DmaLoggingRange = defineStruct<{ iova: 'u64'; length: 'u64' }>(
 /** Decoded `vfio_device_feature_dma_logging_range`. */
 export type DmaLoggingRange = StructValue<{ iova: 'u64'; length: 'u64' }>;
 
-type DmaReportFields = { iova: 'u64'; length: 'u64'; page_size: 'u64'; bitmap: 'u64' };
+/** Field table (name → kind) of the struct the codec below describes. */
+export type DmaReportFields = { iova: 'u64'; length: 'u64'; page_size: 'u64'; bitmap: 'u64' };
 /** `struct vfio_device_feature_dma_logging_report` (32 bytes; `bitmap` is a user pointer). */
 export const DmaLoggingReport = defineStruct<DmaReportFields>('vfio_device_feature_dma_logging_report', 32, {
   iova: [0, 'u64'],
@@ -174,7 +182,8 @@ export const DmaLoggingReport = defineStruct<DmaReportFields>('vfio_device_featu
 /** Decoded `vfio_device_feature_dma_logging_report`. */
 export type DmaLoggingReport = StructValue<DmaReportFields>;
 
-type BindFields = { argsz: 'u32'; flags: 'u32'; iommufd: 's32'; out_devid: 'u32'; token_uuid_ptr: 'u64' };
+/** Field table (name → kind) of the struct the codec below describes. */
+export type BindFields = { argsz: 'u32'; flags: 'u32'; iommufd: 's32'; out_devid: 'u32'; token_uuid_ptr: 'u64' };
 /** `struct vfio_device_bind_iommufd` (24 bytes with the newer `token_uuid_ptr`; 16 without). */
 export const DeviceBindIommufd = defineStruct<BindFields>('vfio_device_bind_iommufd', 24, {
   argsz: [0, 'u32'],
@@ -188,7 +197,8 @@ export type DeviceBindIommufd = StructValue<BindFields>;
 /** argsz of the original 16-byte BIND_IOMMUFD struct (what Linux 6.12 expects). */
 export const BIND_IOMMUFD_ARGSZ_V1 = 16;
 
-type AttachFields = { argsz: 'u32'; flags: 'u32'; pt_id: 'u32'; pasid: 'u32' };
+/** Field table (name → kind) of the struct the codec below describes. */
+export type AttachFields = { argsz: 'u32'; flags: 'u32'; pt_id: 'u32'; pasid: 'u32' };
 /** `struct vfio_device_attach_iommufd_pt` (16 bytes). */
 export const DeviceAttachIommufdPt = defineStruct<AttachFields>('vfio_device_attach_iommufd_pt', 16, {
   argsz: [0, 'u32'],
@@ -199,7 +209,8 @@ export const DeviceAttachIommufdPt = defineStruct<AttachFields>('vfio_device_att
 /** Decoded `vfio_device_attach_iommufd_pt`. */
 export type DeviceAttachIommufdPt = StructValue<AttachFields>;
 
-type V1InfoFields = {
+/** Field table (name → kind) of the struct the codec below describes. */
+export type V1InfoFields = {
   device_state: 'u32';
   reserved: 'u32';
   pending_bytes: 'u64';
