@@ -33,6 +33,69 @@ export {
 export { SaveStateRegistry, RegistrationError, type RegisterOptions } from './registry/registry.js';
 export { SaveStateEntry } from './registry/save-state-entry.js';
 
+// Declarative state (QEMU's VMStateDescription).
+export {
+  defineVmState,
+  MAX_VMSTATE_LENGTH,
+  type VmStateDescription,
+  type VmStateSubsection,
+} from './vmstate/description.js';
+export {
+  vmstateFields,
+  vmstateElements,
+  type VmStateFieldFactory,
+  type VmStateElementFactory,
+  type VmStateFieldOptions,
+  type VmStateField,
+  type VmStateFieldBase,
+  type VmStateScalarField,
+  type VmStateStructField,
+  type VmStateBufferField,
+  type VmStateVarBufferField,
+  type VmStateUnusedField,
+  type VmStateArrayField,
+  type VmStateVarArrayField,
+  type VmStateElement,
+  type VmStateScalarElement,
+  type VmStateStructElement,
+  type VmStateScalarType,
+  type VmStateIntegerType,
+  type KeysOfType,
+  type ElementOf,
+} from './vmstate/fields.js';
+export {
+  VmStateDefinitionError,
+  VmStateSaveError,
+  VmStateLoadError,
+  type VmStateLoadReason,
+  type VmStateLoadErrorInit,
+} from './vmstate/errors.js';
+export { saveVmState } from './vmstate/save.js';
+export { loadVmState } from './vmstate/load.js';
+export { decodeVmState, type DecodedVmState, type DecodedVmStateValue } from './vmstate/decode.js';
+export { applyVmState } from './vmstate/apply.js';
+export { savedVmdescOf } from './vmstate/vmdesc-record.js';
+export {
+  registerVmState,
+  vmStateHandlers,
+  type VmStateHandlers,
+  type RegisterVmStateOptions,
+} from './vmstate/register.js';
+export {
+  qemuTimerVmState,
+  qemuTimerIcountVmState,
+  createQemuTimerState,
+  type QemuTimerState,
+} from './vmstate/qemu-timer.js';
+export {
+  qemuGlobalStateVmState,
+  createQemuGlobalState,
+  runStateOf,
+  runStateNameOf,
+  GLOBALSTATE_RUNSTATE_BYTES,
+  type QemuGlobalState,
+} from './vmstate/qemu-globalstate.js';
+
 // Run state.
 export { RunState } from './run-state/run-state.js';
 export { RunStateController } from './run-state/run-state-controller.js';

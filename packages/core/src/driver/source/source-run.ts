@@ -403,7 +403,7 @@ export class SourceRun {
       } catch (err) {
         throw hookFailure('save-state', 'saveState', e, err);
       }
-      vmdesc?.addOldStyle(e, f.bytesWritten - bodyStart);
+      vmdesc?.addSection(e, f.bytesWritten - bodyStart);
       f.putBuffer(headers.footer);
       this.endSection(i, e, 'full', before);
     }

@@ -1,4 +1,6 @@
+import { toQemuJson } from '@savevm/stream';
 import type { SaveStateEntry } from '../../registry/save-state-entry.js';
+import { savedVmdescOf } from '../../vmstate/vmdesc-record.js';
 
 /** QEMU's target page size on x86, written as `page_size`. */
 const PAGE_SIZE = 4096;
@@ -7,15 +9,21 @@ const PAGE_SIZE = 4096;
 const prefixes = new WeakMap<SaveStateEntry, string>();
 
 /**
- * Builds the VMDESCRIPTION JSON as FULL sections are written: one old-style device entry
- * per section (`name`, `instance_id`, `size`, one `data` buffer field), laid out with
- * QEMU's `", "` and `": "` separators (spec qemu-stream.md §2).
+ * Builds the VMDESCRIPTION JSON as FULL sections are written, laid out with QEMU's `", "`
+ * and `": "` separators (spec qemu-stream.md §2): a declarative entry as QEMU describes a
+ * vmsd (`name`, `instance_id`, `vmsd_name`, `version`, `fields`, `subsections`); any
+ * other as an old-style device (`name`, `instance_id`, `size`, one `data` buffer field).
  */
 export class VmdescBuilder {
   private readonly parts: string[] = [];
 
-  /** Adds a FULL section written by `saveState` with a body of `size` bytes. */
-  addOldStyle(entry: SaveStateEntry, size: number): void {
+  /** Adds a FULL section just written by `saveState` with a body of `size` bytes. */
+  addSection(entry: SaveStateEntry, size: number): void {
+    const described = savedVmdescOf(entry.handlers);
+    if (described !== undefined) {
+      this.parts.push(toQemuJson({ name: entry.idstr, instance_id: entry.instanceId, ...described }));
+      return;
+    }
     let prefix = prefixes.get(entry);
     if (prefix === undefined) {
       prefix = `{"name": ${JSON.stringify(entry.idstr)}, "instance_id": ${entry.instanceId}, "size": `;

@@ -1,0 +1,216 @@
+/**
+ * Reading a vmstate body as QEMU's `vmstate_load_state` does, into a decoded tree that
+ * is applied to the state only when the whole body was read (see `apply.ts`): the version
+ * checks, the fields the stream's version carries, lengths checked against the
+ * description's maximum before anything is allocated, then the subsections (the loader
+ * looks at the next byte: 0x05 followed by a name starting with the description's name
+ * is one of its subsections; anything else ends the body).
+ */
+import { RecordType, StreamTruncatedError, type QemuFileReader } from '@savevm/stream';
+import type { VmStateDescription, VmStateSubsection } from './description.js';
+import { VmStateLoadError, type VmStateLoadErrorInit } from './errors.js';
+import type { VmStateElement, VmStateField } from './fields.js';
+import { scalarSize, takeScalar } from './scalars.js';
+
+/** A value read from the stream, not yet applied. */
+export type DecodedVmStateValue = number | bigint | boolean | Buffer | DecodedVmState | DecodedVmStateValue[];
+
+/** One description's worth of values read from the stream. */
+export interface DecodedVmState {
+  /** The description they belong to. */
+  readonly description: VmStateDescription<unknown>;
+  /** The version they were read with. */
+  readonly version: number;
+  /** Field key → value, for the fields the version carries. */
+  readonly values: Map<string, DecodedVmStateValue>;
+  /** Subsections in stream order. */
+  readonly subsections: DecodedVmState[];
+}
+
+/** A subsection header read ahead: the marker and name are consumed, the version is not. */
+interface SubsectionHeader {
+  readonly name: string;
+  readonly offset: number;
+}
+
+/** State shared by one body's decoding. */
+class DecodeContext {
+  /** A subsection header that the description reading it did not own; its ancestors may. */
+  pending: SubsectionHeader | undefined;
+
+  constructor(readonly r: QemuFileReader) {}
+
+  fail(init: Omit<VmStateLoadErrorInit, 'offset'> & { offset?: number }): never {
+    throw new VmStateLoadError({ offset: this.r.offset, ...init });
+  }
+
+  /** Runs a read, turning a truncation into a load error that names the field. */
+  async read<T>(path: string, field: string, what: () => Promise<T>): Promise<T> {
+    try {
+      return await what();
+    } catch (err) {
+      if (err instanceof StreamTruncatedError) {
+        this.fail({ reason: 'TRUNCATED', offset: err.offset, description: path, field, detail: 'the stream ended inside the field', cause: err });
+      }
+      throw err;
+    }
+  }
+}
+
+/**
+ * Reads one body laid out by `description`, sent with `versionId`.
+ * @throws VmStateLoadError for a version out of range, a length above its maximum, an
+ *   unknown or misplaced subsection, or a truncated body
+ */
+export async function decodeVmState(
+  r: QemuFileReader,
+  description: VmStateDescription<unknown>,
+  versionId: number,
+): Promise<DecodedVmState> {
+  const ctx = new DecodeContext(r);
+  const decoded = await decodeStruct(ctx, description, versionId, description.name);
+  if (ctx.pending) {
+    ctx.fail({
+      reason: 'UNKNOWN_SUBSECTION',
+      offset: ctx.pending.offset,
+      description: description.name,
+      detail: `subsection "${ctx.pending.name}" does not belong to this description`,
+    });
+  }
+  return decoded;
+}
+
+function checkVersion(ctx: DecodeContext, d: VmStateDescription<unknown>, version: number, path: string): void {
+  const minimum = d.minimumVersion ?? 0;
+  const versions = { description: path, streamVersion: version, localVersion: d.version, minimumVersion: minimum };
+  if (version > d.version) {
+    ctx.fail({ reason: 'VERSION_TOO_NEW', ...versions, detail: `incoming version ${version} is newer than the local version ${d.version}` });
+  }
+  if (version < minimum) {
+    ctx.fail({ reason: 'VERSION_TOO_OLD', ...versions, detail: `incoming version ${version} is older than the local minimum version ${minimum}` });
+  }
+}
+
+async function decodeStruct(ctx: DecodeContext, d: VmStateDescription<unknown>, version: number, path: string): Promise<DecodedVmState> {
+  checkVersion(ctx, d, version, path);
+  const values = new Map<string, DecodedVmStateValue>();
+  for (const field of d.fields) {
+    if (field.since > version) continue;
+    if (ctx.pending) {
+      ctx.fail({
+        reason: 'MISPLACED_SUBSECTION',
+        offset: ctx.pending.offset,
+        description: path,
+        field: field.name,
+        detail: `subsection "${ctx.pending.name}" where the field should be`,
+      });
+    }
+    const value = await decodeField(ctx, field, values, path);
+    if (value !== undefined && field.kind !== 'unused') values.set(field.key, value);
+  }
+  return { description: d, version, values, subsections: await decodeSubsections(ctx, d, path) };
+}
+
+async function decodeField(
+  ctx: DecodeContext,
+  field: VmStateField<unknown>,
+  values: ReadonlyMap<string, DecodedVmStateValue>,
+  path: string,
+): Promise<DecodedVmStateValue | undefined> {
+  const r = ctx.r;
+  switch (field.kind) {
+    case 'scalar':
+      return ctx.read(path, field.name, () => readScalar(r, field.element.type));
+    case 'buffer':
+      return ctx.read(path, field.name, () => r.getBytes(field.size, `${path}.${field.name}`));
+    case 'unused':
+      await ctx.read(path, field.name, () => r.skip(field.size, `${path}.${field.name}`));
+      return undefined;
+    case 'vbuffer': {
+      const length = checkedLength(ctx, field.lengthFrom, field.maxLength, values, path, field.name);
+      return ctx.read(path, field.name, () => r.getBytes(length, `${path}.${field.name}`));
+    }
+    case 'struct':
+      return decodeStruct(ctx, field.description, field.description.version, `${path}.${field.name}`);
+    case 'array':
+    case 'varray': {
+      const count = field.kind === 'array' ? field.length : checkedLength(ctx, field.lengthFrom, field.maxLength, values, path, field.name);
+      const items: DecodedVmStateValue[] = [];
+      for (let i = 0; i < count; i++) items.push(await decodeElement(ctx, field.element, `${path}.${field.name}`, i));
+      return items;
+    }
+  }
+}
+
+async function readScalar(r: QemuFileReader, type: Parameters<typeof scalarSize>[0]): Promise<number | bigint | boolean> {
+  const size = scalarSize(type);
+  if (r.available < size) await r.ensure(size, type);
+  return takeScalar(r, type);
+}
+
+async function decodeElement(ctx: DecodeContext, element: VmStateElement<unknown>, path: string, i: number): Promise<DecodedVmStateValue> {
+  if (element.kind === 'scalar') return ctx.read(path, `[${i}]`, () => readScalar(ctx.r, element.type));
+  if (ctx.pending) {
+    ctx.fail({ reason: 'MISPLACED_SUBSECTION', offset: ctx.pending.offset, description: path, field: `[${i}]`, detail: `subsection "${ctx.pending.name}" where an element should be` });
+  }
+  return decodeStruct(ctx, element.description, element.description.version, `${path}[${i}]`);
+}
+
+/** The length or count an earlier field gave, refused when above the description's maximum. */
+function checkedLength(
+  ctx: DecodeContext,
+  key: string,
+  max: number,
+  values: ReadonlyMap<string, DecodedVmStateValue>,
+  path: string,
+  field: string,
+): number {
+  const length = values.get(key);
+  if (typeof length !== 'number' || length < 0) {
+    ctx.fail({ reason: 'LENGTH_TOO_LARGE', description: path, field, detail: `its length field "${key}" holds ${String(length)}` });
+  }
+  if (length > max) {
+    ctx.fail({ reason: 'LENGTH_TOO_LARGE', description: path, field, detail: `its length field "${key}" says ${length}, above the maximum ${max}` });
+  }
+  return length;
+}
+
+async function decodeSubsections(ctx: DecodeContext, d: VmStateDescription<unknown>, path: string): Promise<DecodedVmState[]> {
+  const out: DecodedVmState[] = [];
+  for (;;) {
+    const header = ctx.pending ?? (await readSubsectionHeader(ctx, path));
+    if (header === undefined) return out;
+    // QEMU: a name not starting with this description's name belongs to an enclosing one.
+    if (header.name.length < d.name.length + 1 || !header.name.startsWith(d.name)) {
+      ctx.pending = header;
+      return out;
+    }
+    const sub = d.subsections?.find((s: VmStateSubsection<unknown>) => s.name === header.name);
+    if (sub === undefined) {
+      ctx.fail({
+        reason: 'UNKNOWN_SUBSECTION',
+        offset: header.offset,
+        description: path,
+        detail: `unknown subsection "${header.name}" (known: ${(d.subsections ?? []).map((s) => s.name).join(', ') || 'none'})`,
+      });
+    }
+    ctx.pending = undefined;
+    const version = await ctx.read(sub.name, 'version', () => ctx.r.getBe32('a subsection version'));
+    out.push(await decodeStruct(ctx, sub, version, sub.name));
+  }
+}
+
+/** Reads a subsection's marker and name if the next byte is 0x05; leaves the stream alone otherwise. */
+async function readSubsectionHeader(ctx: DecodeContext, path: string): Promise<SubsectionHeader | undefined> {
+  const r = ctx.r;
+  if ((await r.peekU8()) !== RecordType.SUBSECTION) return undefined;
+  const offset = r.offset;
+  const name = await ctx.read(path, 'subsection', async () => {
+    await r.ensure(2, 'a subsection header');
+    r.takeU8();
+    const length = r.takeU8();
+    if (r.available < length) await r.ensure(length, 'a subsection name');
+    return r.takeView(length).toString('utf8');
+  });
+  return { name, offset };
+}
