@@ -80,3 +80,4 @@ export {
   type DecodedStruct,
   type DecodedValue,
 } from './inspect/vmstate-body.js';
+export { RecordReader, type RecordHeader, type AfterEof } from './grammar/record-reader.js';

@@ -8,6 +8,7 @@ import {
   QEMU_VM_FILE_VERSION_COMPAT,
   RecordType,
 } from './constants.js';
+import { RecordReader } from './record-reader.js';
 import type {
   ConfigurationRecord,
   ConfigurationSubsection,
@@ -50,6 +51,7 @@ export class StreamParser {
   private pendingFooter: SectionRecord | undefined;
   private readonly sections = new Map<number, SectionIdentity>();
   private readonly options: Required<StreamParserOptions>;
+  private readonly records: RecordReader;
   /** Non-fatal findings, as QEMU would print them (e.g. a missing vmdesc). */
   readonly warnings: string[] = [];
 
@@ -66,6 +68,7 @@ export class StreamParser {
       maxVmdescBytes: options.maxVmdescBytes ?? 64 * 1024 * 1024,
       maxMachineNameBytes: options.maxMachineNameBytes ?? 256,
     };
+    this.records = new RecordReader(reader, this.options.commands, this.options.sectionFooters);
   }
 
   /** The section last yielded whose footer is still to be read, if any. */
@@ -116,13 +119,17 @@ export class StreamParser {
   private async readConfigurationOrRecord(): Promise<StreamRecord | null> {
     const r = this.reader;
     const offset = r.offset;
-    const type = await r.getU8('the configuration section');
+    await r.ensure(1, 'the configuration section');
+    const type = await r.peekU8();
     this.phase = 'records';
-    if (type === RecordType.CONFIGURATION) return this.readConfiguration(offset);
-    if (this.options.requireConfiguration) {
-      throw new StreamFormatError('MISSING_CONFIGURATION', offset, `configuration section missing (found type 0x${type.toString(16)})`);
+    if (type === RecordType.CONFIGURATION) {
+      r.takeU8();
+      return this.readConfiguration(offset);
     }
-    return this.readRecordOfType(type, offset);
+    if (this.options.requireConfiguration) {
+      throw new StreamFormatError('MISSING_CONFIGURATION', offset, `configuration section missing (found type 0x${(type ?? 0).toString(16)})`);
+    }
+    return this.readRecord();
   }
 
   private async readConfiguration(offset: number): Promise<ConfigurationRecord> {
@@ -164,113 +171,48 @@ export class StreamParser {
     }
   }
 
-  private async readFooter(section: SectionRecord): Promise<void> {
-    const r = this.reader;
-    const offset = r.offset;
-    const marker = await r.getU8(`the section footer for ${section.idstr}`);
-    if (marker !== RecordType.SECTION_FOOTER) {
-      throw new StreamFormatError('MISSING_FOOTER', offset, `missing section footer for ${section.idstr} (section ${section.sectionId}; found 0x${marker.toString(16)})`);
-    }
-    const id = await r.getBe32(`the section footer for ${section.idstr}`);
-    if (id !== section.sectionId) {
-      throw new StreamFormatError(
-        'FOOTER_MISMATCH',
-        offset,
-        `mismatched section id in footer for ${section.idstr} - read 0x${id.toString(16)} expected 0x${section.sectionId.toString(16)}`,
-      );
-    }
-  }
-
   private async readRecord(): Promise<StreamRecord | null> {
-    if (this.pendingFooter) {
-      // Cleared only once the footer checked out, so `openSection` names the section on error.
-      if (this.options.sectionFooters) await this.readFooter(this.pendingFooter);
-      this.pendingFooter = undefined;
+    const reading = this.records.read();
+    if (reading) await reading;
+    // Cleared only once the footer checked out, so `openSection` names the section on error.
+    this.pendingFooter = undefined;
+    const h = this.records.record;
+    switch (h.type) {
+      case 'start':
+      case 'full': {
+        const identity = { sectionId: h.sectionId, idstr: h.idstrView.toString('utf8'), instanceId: h.instanceId, versionId: h.versionId };
+        this.sections.set(h.sectionId, identity);
+        return this.openBody({ type: h.type, offset: h.offset, bodyOffset: h.bodyOffset, ...identity });
+      }
+      case 'part':
+      case 'end': {
+        const identity = this.sections.get(h.sectionId);
+        if (!identity) throw new StreamFormatError('UNKNOWN_SECTION', h.offset, `unknown savevm section ${h.sectionId}`);
+        return this.openBody({ type: h.type, offset: h.offset, bodyOffset: h.bodyOffset, ...identity, sectionId: h.sectionId });
+      }
+      case 'command':
+        return { type: 'command', offset: h.offset, command: h.command, name: h.commandName, payload: h.commandPayload };
+      case 'eof':
+        this.phase = 'after-eof';
+        return { type: 'eof', offset: h.offset };
     }
-    const offset = this.reader.offset;
-    const type = await this.reader.getU8('a record type');
-    return this.readRecordOfType(type, offset);
   }
 
-  private async readRecordOfType(type: number, offset: number): Promise<StreamRecord | null> {
-    const r = this.reader;
-    switch (type) {
-      case RecordType.SECTION_START:
-      case RecordType.SECTION_FULL: {
-        const sectionId = await r.getBe32('a section id');
-        const idstr = await r.getCountedString('a section idstr');
-        await r.ensure(8, `the instance and version of ${idstr}`);
-        const instanceId = r.takeBe32();
-        const versionId = r.takeBe32();
-        const identity = { sectionId, idstr, instanceId, versionId };
-        this.sections.set(sectionId, identity);
-        const record: SectionRecord = {
-          type: type === RecordType.SECTION_START ? 'start' : 'full',
-          offset,
-          bodyOffset: r.offset,
-          ...identity,
-        };
-        this.pendingFooter = record;
-        return record;
-      }
-      case RecordType.SECTION_PART:
-      case RecordType.SECTION_END: {
-        const sectionId = await r.getBe32('a section id');
-        const identity = this.sections.get(sectionId);
-        if (!identity) throw new StreamFormatError('UNKNOWN_SECTION', offset, `unknown savevm section ${sectionId}`);
-        const record: SectionRecord = {
-          type: type === RecordType.SECTION_PART ? 'part' : 'end',
-          offset,
-          bodyOffset: r.offset,
-          ...identity,
-          sectionId,
-        };
-        this.pendingFooter = record;
-        return record;
-      }
-      case RecordType.COMMAND: {
-        await r.ensure(4, 'a command header');
-        const command = r.takeBe16();
-        const len = r.takeBe16();
-        const rule = this.options.commands.get(command);
-        if (!rule) {
-          throw new StreamFormatError('UNKNOWN_COMMAND', offset, `MIG_CMD 0x${command.toString(16)} unknown (len 0x${len.toString(16)})`);
-        }
-        if (rule.lengths && !rule.lengths.includes(len)) {
-          throw new StreamFormatError('BAD_COMMAND_LENGTH', offset, `${rule.name} received with bad length - expecting ${rule.lengths.join(' or ')}, got ${len}`);
-        }
-        const payload = await r.getBytes(len, `the ${rule.name} payload`);
-        return { type: 'command', offset, command, name: rule.name, payload };
-      }
-      case RecordType.EOF:
-        this.phase = 'after-eof';
-        return { type: 'eof', offset };
-      default:
-        throw new StreamFormatError('UNKNOWN_RECORD', offset, `unknown savevm section type ${type}`);
-    }
+  /** Yields a section record; its owner reads the body, and the next read checks the footer. */
+  private openBody(record: SectionRecord): SectionRecord {
+    this.pendingFooter = record;
+    this.records.expectFooter(record.sectionId, record.idstr);
+    return record;
   }
 
   private async readVmdesc(): Promise<StreamRecord | null> {
     this.phase = 'done';
     if (!this.options.expectVmdesc) return null;
-    const r = this.reader;
-    const offset = r.offset;
-    const type = await r.peekU8();
-    if (type === undefined) {
-      this.warnings.push('Expected vmdescription section, but got 0');
+    const after = await this.records.readAfterEof(true, this.options.maxVmdescBytes);
+    if (after.kind === 'missing') {
+      this.warnings.push(after.warning);
       return null;
     }
-    if (type !== RecordType.VMDESCRIPTION) {
-      this.warnings.push(`Expected vmdescription section, but got ${type}`);
-      return null;
-    }
-    await r.ensure(5, 'the vmdescription length');
-    r.takeU8();
-    const len = r.takeBe32();
-    if (len > this.options.maxVmdescBytes) {
-      throw new StreamFormatError('TOO_LARGE', offset + 1, `vmdescription of ${len} bytes exceeds ${this.options.maxVmdescBytes}`);
-    }
-    const json = (await r.getBytes(len, 'the vmdescription')).toString('utf8');
-    return { type: 'vmdesc', offset, json };
+    return { type: 'vmdesc', offset: after.offset, json: after.json ?? '' };
   }
 }

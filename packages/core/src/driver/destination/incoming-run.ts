@@ -10,10 +10,14 @@ import {
   MigCommand,
   NEWEST_COMMANDS,
   type QemuFileReader,
+  RecordReader,
   StreamError,
   StreamParser,
   type StreamRecord,
 } from '@savevm/stream';
+
+/** Largest vmdesc skipped after EOF (the parser's default limit). */
+const MAX_VMDESC_BYTES = 64 * 1024 * 1024;
 import { MigrationError, type MigrationPhase, type SectionRef, messageOf } from '../../errors.js';
 import type { LoadSetupContext } from '../../handlers.js';
 import type { SaveStateRegistry } from '../../registry/registry.js';
@@ -26,7 +30,6 @@ import { isTracing, trace } from '../../tracing/trace-points.js';
 import type { MigrationClock } from '../clock.js';
 import { hookFailure, isPromiseLike, streamErrno } from '../hooks.js';
 import { ProgressTracker } from '../progress.js';
-import { RecordReader } from './record-reader.js';
 
 /** Whether two short byte strings are equal (cheaper than Buffer.equals for idstrs). */
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -260,8 +263,8 @@ export class IncomingRun {
   /** After EOF: the vmdesc, read and ignored (a missing one is only a warning, as QEMU). */
   private async afterEof(): Promise<void> {
     this.current.active = false;
-    const warning = await this.records.skipVmdesc();
-    if (warning !== undefined) this.progress.warnings.push(warning);
+    const after = await this.records.readAfterEof(false, MAX_VMDESC_BYTES);
+    if (after.kind === 'missing') this.progress.warnings.push(after.warning);
   }
 
   /** START/FULL: find the entry by idstr + instance, check the version, load. */

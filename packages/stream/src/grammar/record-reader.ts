@@ -1,27 +1,11 @@
-/**
- * The destination's record loop reader: QEMU's top-level records after the configuration
- * section (spec qemu-stream.md §2), with the footer of each section checked before the
- * next record.
- *
- * The stream package's `StreamParser` reads the header and configuration; this reader
- * takes over for the records because it runs once per section and must be cheap: when the
- * whole record header is already buffered it is decoded synchronously into one reused
- * object (no promise, no allocation), and only otherwise does it await the reader. Its
- * checks and error codes are the parser's.
- */
-import {
-  type CommandRule,
-  type QemuFileReader,
-  RecordType,
-  StreamFormatError,
-} from '@savevm/stream';
+import { StreamFormatError } from '../errors.js';
+import type { QemuFileReader } from '../file/qemu-file-reader.js';
+import { type CommandRule, RecordType } from './constants.js';
 
 /** Bytes a record header can take at most: footer 5 + type 1 + id 4 + idstr 1+255 + 8. */
 const LONGEST_RECORD_HEADER = 274;
-/** Largest vmdesc skipped (as the parser's default). */
-const MAX_VMDESC_BYTES = 64 * 1024 * 1024;
 
-/** The record just read; one object, overwritten by every read. */
+/** The record just read by a {@link RecordReader}; one object, overwritten by every read. */
 export interface RecordHeader {
   /** Record kind. */
   type: 'start' | 'full' | 'part' | 'end' | 'command' | 'eof';
@@ -41,9 +25,25 @@ export interface RecordHeader {
   command: number;
   /** Command name (commands). */
   commandName: string;
+  /** Command payload (commands). */
+  commandPayload: Uint8Array;
 }
 
-/** Reads records one at a time; `read()` is synchronous whenever the bytes are buffered. */
+/** What follows EOF: the VMDESCRIPTION (when there is one) or QEMU's warning. */
+export type AfterEof =
+  | { readonly kind: 'vmdesc'; readonly offset: number; readonly json: string | undefined }
+  | { readonly kind: 'missing'; readonly warning: string };
+
+/**
+ * QEMU's top-level records after the configuration section (spec qemu-stream.md §2), one
+ * at a time, with the footer of the previous section checked before the next record.
+ *
+ * This is the engine under {@link StreamParser} and the destination driver's hot loop: it
+ * runs once per section and must be cheap, so when the whole record header is already
+ * buffered it is decoded synchronously into one reused {@link RecordHeader} (no promise,
+ * no allocation); only otherwise does it await the reader. After a section record, the
+ * caller consumes the body and calls `expectFooter` (or not, when footers are off).
+ */
 export class RecordReader {
   /** The current record. */
   readonly record: RecordHeader = {
@@ -56,22 +56,25 @@ export class RecordReader {
     versionId: 0,
     command: 0,
     commandName: '',
+    commandPayload: new Uint8Array(0),
   };
   private footerDue = false;
   private footerSectionId = 0;
   private footerIdstr = '';
+  private idstrLength = 0;
 
-  /** @param f the stream; @param commands accepted commands and their lengths; @param footers whether sections carry footers */
+  /**
+   * @param f the stream
+   * @param commands accepted commands and their lengths
+   * @param footers whether sections carry footers (QEMU's `send-section-footer`)
+   */
   constructor(
     private readonly f: QemuFileReader,
     private readonly commands: ReadonlyMap<number, CommandRule>,
     private readonly footers = true,
   ) {}
 
-  /**
-   * Notes that the body of a section the caller got elsewhere (from the StreamParser)
-   * comes next, so its footer is checked on the next read.
-   */
+  /** Notes that a section body is being consumed, so its footer is checked on the next read. */
   expectFooter(sectionId: number, idstr: string): void {
     this.footerDue = this.footers;
     this.footerSectionId = sectionId;
@@ -99,8 +102,10 @@ export class RecordReader {
   private async readSlowly(): Promise<void> {
     const f = this.f;
     if (this.footerDue) {
-      await f.ensure(5, `the section footer for ${this.footerIdstr}`);
-      this.checkFooter();
+      await f.ensure(1, `the section footer for ${this.footerIdstr}`);
+      this.checkFooterMarker();
+      await f.ensure(4, `the section footer for ${this.footerIdstr}`);
+      this.checkFooterId();
     }
     const offset = f.offset;
     await f.ensure(1, 'a record type');
@@ -119,22 +124,32 @@ export class RecordReader {
   }
 
   private checkFooter(): void {
+    this.checkFooterMarker();
+    this.checkFooterId();
+  }
+
+  private checkFooterMarker(): void {
     const f = this.f;
-    this.footerDue = false;
     const offset = f.offset;
     const marker = f.takeU8();
     if (marker !== RecordType.SECTION_FOOTER) {
+      this.footerDue = false;
       throw new StreamFormatError(
         'MISSING_FOOTER',
         offset,
         `missing section footer for ${this.footerIdstr} (section ${this.footerSectionId}; found 0x${marker.toString(16)})`,
       );
     }
+  }
+
+  private checkFooterId(): void {
+    const f = this.f;
+    this.footerDue = false;
     const id = f.takeBe32();
     if (id !== this.footerSectionId) {
       throw new StreamFormatError(
         'FOOTER_MISMATCH',
-        offset,
+        f.offset - 5,
         `mismatched section id in footer for ${this.footerIdstr} - read 0x${id.toString(16)} expected 0x${this.footerSectionId.toString(16)}`,
       );
     }
@@ -149,8 +164,6 @@ export class RecordReader {
     this.idstrLength = this.f.takeU8();
     return this.idstrLength;
   }
-
-  private idstrLength = 0;
 
   /** idstr, instance and version of a START/FULL. */
   private takeFullHeaderEnd(): void {
@@ -168,11 +181,6 @@ export class RecordReader {
     r.offset = offset;
     r.sectionId = this.f.takeBe32();
     r.bodyOffset = this.f.offset;
-  }
-
-  /** The section just read will be followed by its footer. */
-  sectionBodyFollows(idstr: string): void {
-    this.expectFooter(this.record.sectionId, idstr);
   }
 
   /** Commands, EOF, and record types QEMU rejects. */
@@ -197,28 +205,32 @@ export class RecordReader {
     if (rule.lengths && !rule.lengths.includes(len)) {
       throw new StreamFormatError('BAD_COMMAND_LENGTH', offset, `${rule.name} received with bad length - expecting ${rule.lengths.join(' or ')}, got ${len}`);
     }
-    await f.skip(len, `the ${rule.name} payload`);
+    r.commandPayload = await f.getBytes(len, `the ${rule.name} payload`);
     r.type = 'command';
     r.command = command;
     r.commandName = rule.name;
   }
 
   /**
-   * After EOF: reads and discards the VMDESCRIPTION if there is one (QEMU only warns when
-   * another byte or nothing follows). Returns a warning, if any.
+   * After EOF: the VMDESCRIPTION, read (`keep`) or skipped, when there is one; QEMU only
+   * warns when another byte or nothing follows.
+   * @param maxBytes largest vmdesc accepted; a longer one is refused before it is read
    */
-  async skipVmdesc(): Promise<string | undefined> {
+  async readAfterEof(keep: boolean, maxBytes: number): Promise<AfterEof> {
     const f = this.f;
     const type = await f.peekU8();
-    if (type !== RecordType.VMDESCRIPTION) return `Expected vmdescription section, but got ${type ?? 0}`;
+    if (type !== RecordType.VMDESCRIPTION) return { kind: 'missing', warning: `Expected vmdescription section, but got ${type ?? 0}` };
     const offset = f.offset;
     await f.ensure(5, 'the vmdescription length');
     f.takeU8();
     const len = f.takeBe32();
-    if (len > MAX_VMDESC_BYTES) {
-      throw new StreamFormatError('TOO_LARGE', offset + 1, `vmdescription of ${len} bytes exceeds ${MAX_VMDESC_BYTES}`);
+    if (len > maxBytes) {
+      throw new StreamFormatError('TOO_LARGE', offset + 1, `vmdescription of ${len} bytes exceeds ${maxBytes}`);
     }
-    await f.skip(len, 'the vmdescription');
-    return undefined;
+    if (!keep) {
+      await f.skip(len, 'the vmdescription');
+      return { kind: 'vmdesc', offset, json: undefined };
+    }
+    return { kind: 'vmdesc', offset, json: (await f.getBytes(len, 'the vmdescription')).toString('utf8') };
   }
 }
