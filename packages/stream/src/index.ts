@@ -81,3 +81,4 @@ export {
   type DecodedValue,
 } from './inspect/vmstate-body.js';
 export { RecordReader, type RecordHeader, type AfterEof } from './grammar/record-reader.js';
+export { ByteArrayWriter, type BigEndianPuts } from './file/byte-sink.js';

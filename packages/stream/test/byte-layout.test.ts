@@ -117,3 +117,21 @@ describe('big-endian primitives', () => {
     expect(() => f.putBe64Number(-1)).toThrow(RangeError);
   });
 });
+
+describe('ByteArrayWriter', () => {
+  it('encodes grammar elements to the same bytes as a QemuFileWriter', async () => {
+    const { ByteArrayWriter } = await import('../src/file/byte-sink.js');
+    const s = { sectionId: 0x01020304, idstr: '0000:00:03.0/vfio', instanceId: 7, versionId: 1 };
+    const b = new ByteArrayWriter(2);
+    writeSectionStart(b, s);
+    writeSectionFooter(b, s.sectionId);
+    writeCommand(b, 2, hex('00000001'));
+    const viaFile = await bytesOf((f) => {
+      writeSectionStart(f, s);
+      writeSectionFooter(f, s.sectionId);
+      writeCommand(f, 2, hex('00000001'));
+    });
+    expect(b.bytes()).toEqual(viaFile);
+    expect(b.bytes()).toEqual(hex('01 01020304 11 303030303a30303a30332e302f7666696f 00000007 00000001 7e 01020304 08 0002 0004 00000001'));
+  });
+});

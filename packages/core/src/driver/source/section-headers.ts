@@ -1,11 +1,19 @@
 /**
  * Section headers and footers of one entry, encoded once and reused for every section it
  * writes: the bytes are constant per entry, and writing them with one `putBuffer`
- * instead of five or six puts is what keeps the per-section cost low. The layout is the
- * grammar's (`writeSectionStart/Full/Part/End`, `writeSectionFooter` in `@savevm/stream`;
- * spec qemu-stream.md §2); a test checks the bytes are the same.
+ * instead of five or six puts is what keeps the per-section cost low. The bytes come from
+ * the grammar's own writers (`writeSectionStart/Full/Part/End`, `writeSectionFooter` in
+ * `@savevm/stream`), run once into a `ByteArrayWriter`.
  */
-import { RecordType } from '@savevm/stream';
+import {
+  ByteArrayWriter,
+  type BigEndianPuts,
+  writeSectionEnd,
+  writeSectionFooter,
+  writeSectionFull,
+  writeSectionPart,
+  writeSectionStart,
+} from '@savevm/stream';
 import type { SaveStateEntry } from '../../registry/save-state-entry.js';
 
 /** The encoded headers of one entry. */
@@ -24,35 +32,23 @@ export interface EncodedSectionHeaders {
 
 const cache = new WeakMap<SaveStateEntry, EncodedSectionHeaders>();
 
-function fullHeader(type: number, e: SaveStateEntry): Buffer {
-  const id = e.idstrBytes;
-  const b = Buffer.allocUnsafe(1 + 4 + 1 + id.length + 8);
-  b[0] = type;
-  b.writeUInt32BE(e.sectionId, 1);
-  b[5] = id.length;
-  id.copy(b, 6);
-  b.writeUInt32BE(e.instanceId >>> 0, 6 + id.length);
-  b.writeUInt32BE(e.versionId >>> 0, 10 + id.length);
-  return b;
-}
-
-function shortRecord(type: number, sectionId: number): Buffer {
-  const b = Buffer.allocUnsafe(5);
-  b[0] = type;
-  b.writeUInt32BE(sectionId, 1);
-  return b;
+function encode(write: (f: BigEndianPuts) => void): Buffer {
+  const b = new ByteArrayWriter(16);
+  write(b);
+  return b.bytes();
 }
 
 /** The encoded headers of `entry` (built on first use). */
 export function sectionHeadersOf(entry: SaveStateEntry): EncodedSectionHeaders {
   let headers = cache.get(entry);
   if (headers === undefined) {
+    const identity = { sectionId: entry.sectionId, idstr: entry.idstr, instanceId: entry.instanceId, versionId: entry.versionId };
     headers = {
-      start: fullHeader(RecordType.SECTION_START, entry),
-      full: fullHeader(RecordType.SECTION_FULL, entry),
-      part: shortRecord(RecordType.SECTION_PART, entry.sectionId),
-      end: shortRecord(RecordType.SECTION_END, entry.sectionId),
-      footer: shortRecord(RecordType.SECTION_FOOTER, entry.sectionId),
+      start: encode((f) => writeSectionStart(f, identity)),
+      full: encode((f) => writeSectionFull(f, identity)),
+      part: encode((f) => writeSectionPart(f, entry.sectionId)),
+      end: encode((f) => writeSectionEnd(f, entry.sectionId)),
+      footer: encode((f) => writeSectionFooter(f, entry.sectionId)),
     };
     cache.set(entry, headers);
   }
