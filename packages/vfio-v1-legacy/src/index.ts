@@ -1,2 +1,35 @@
-/** Placeholder until this package's issue lands. */
-export const PACKAGE_PENDING = true;
+/**
+ * `@savevm/vfio-v1-legacy`: the deprecated VFIO migration protocol v1 (the migration region
+ * with its `device_state` bits) as `SaveVMHandlers`, its run-state and migration-status
+ * hooks, and its `HandlerProvider`.
+ * @packageDocumentation
+ */
+
+// The provider and its wiring.
+export {
+  VfioV1Provider,
+  VFIO_V1_PROVIDER_PRIORITY,
+  defaultVfioIdstr,
+  type VfioV1ProviderOptions,
+} from './provider.js';
+export { vfioV1ProviderModule } from './container-module.js';
+
+// The handlers and hooks.
+export { VfioV1Handlers, VFIO_V1_VERSION_ID, type VfioV1HandlerOptions } from './v1-handlers.js';
+export { VfioV1LifecycleHooks } from './lifecycle-hooks.js';
+
+// The region, its discovery and its state.
+export {
+  lookUpMigrationRegion,
+  requireMigrationRegion,
+  NO_MIGRATION_REGION,
+  ZERO_SIZED_MIGRATION_REGION,
+  type MigrationRegionLookup,
+} from './discovery.js';
+export { V1MigrationRegion } from './migration-region.js';
+export { V1Transition, applyV1Change, describeV1State, type V1StateChange } from './device-state.js';
+export { changeV1State } from './set-state.js';
+export { V1ChunkSender, receiveChunk, MAX_SAVE_PIECE_BYTES } from './data-chunks.js';
+
+// Errors.
+export { VfioV1Error, type V1Phase, type V1ErrorCode, type VfioV1ErrorInit } from './errors.js';

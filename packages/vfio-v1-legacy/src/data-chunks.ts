@@ -1,0 +1,88 @@
+/**
+ * Moving one chunk of device data between the migration region and the stream.
+ *
+ * Save (spec §C.4 b–d): read `data_offset` (the device stages data), read `data_size`, then
+ * the data through pread, written as `be64 size` followed by the bytes. Load (§C.5, §C.6):
+ * for each piece that fits the data section, read `data_offset`, write the bytes there,
+ * then write `data_size`; a chunk larger than the data section is split.
+ */
+import { COPY_LIMIT, type QemuFileReader, type QemuFileWriter } from '@savevm/stream';
+import type { V1Phase } from './errors.js';
+import type { V1MigrationRegion } from './migration-region.js';
+
+/** Largest piece read from the region at once while saving (the scratch buffer's size limit). */
+export const MAX_SAVE_PIECE_BYTES = 1024 * 1024;
+
+/**
+ * Sends chunks from one device's region to a stream through one reused scratch buffer,
+ * allocated on first use and never larger than {@link MAX_SAVE_PIECE_BYTES}.
+ */
+export class V1ChunkSender {
+  #scratch: Uint8Array | undefined;
+
+  /** @param region the device's migration region; @param maxPieceBytes largest pread (default 1 MiB) */
+  constructor(
+    private readonly region: V1MigrationRegion,
+    private readonly maxPieceBytes: number = MAX_SAVE_PIECE_BYTES,
+  ) {
+    if (!Number.isSafeInteger(maxPieceBytes) || maxPieceBytes <= 0) throw new RangeError(`bad piece size ${maxPieceBytes}`);
+  }
+
+  /**
+   * Stages one chunk and writes `be64 data_size` and the data to `f` (QEMU
+   * `vfio_save_buffer`). Returns `data_size` (0: the device had nothing staged).
+   */
+  async sendChunk(f: QemuFileWriter, phase: V1Phase): Promise<number> {
+    const dataOffset = this.region.readDataOffset(phase);
+    const size = this.region.readDataSize(dataOffset, phase);
+    f.putBe64Number(size);
+    let sent = 0;
+    while (sent < size) {
+      const piece = this.#scratchOf(Math.min(size - sent, this.maxPieceBytes)).subarray(0, Math.min(size - sent, this.maxPieceBytes));
+      this.region.readData(dataOffset + sent, piece, phase);
+      f.putBuffer(piece);
+      // A large buffer goes to the channel as it is: keep it untouched until it is written.
+      if (piece.byteLength > COPY_LIMIT) await f.flush();
+      sent += piece.byteLength;
+    }
+    return size;
+  }
+
+  /** Drops the scratch buffer. */
+  release(): void {
+    this.#scratch = undefined;
+  }
+
+  #scratchOf(bytes: number): Uint8Array {
+    if (this.#scratch === undefined || this.#scratch.byteLength < bytes) {
+      this.#scratch = new Uint8Array(Math.min(this.maxPieceBytes, Math.max(bytes, this.#scratch?.byteLength ?? 0)));
+    }
+    return this.#scratch;
+  }
+}
+
+/**
+ * Writes the next `size` stream bytes into the device (QEMU `vfio_load_buffer`), split into
+ * pieces that fit the data section. Nothing is allocated from `size`: bytes go from the
+ * reader's buffer straight to pwrite.
+ */
+export async function receiveChunk(region: V1MigrationRegion, f: QemuFileReader, size: number, phase: V1Phase): Promise<void> {
+  let remaining = size;
+  while (remaining > 0) {
+    const dataOffset = region.readDataOffset(phase);
+    const piece = Math.min(remaining, region.dataSectionSize(dataOffset));
+    let written = 0;
+    await f.copyTo(
+      piece,
+      {
+        write: (bytes) => {
+          region.writeData(dataOffset + written, bytes, phase);
+          written += bytes.byteLength;
+        },
+      },
+      { what: `vfio-v1 device data (${piece} of ${size} bytes)` },
+    );
+    region.writeDataSize(piece, phase);
+    remaining -= piece;
+  }
+}

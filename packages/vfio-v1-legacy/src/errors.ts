@@ -1,0 +1,120 @@
+/**
+ * The one error type of this package. Like core's `MigrationError`, it says where it
+ * happened (the device and the v1 phase), what went wrong (a stable `code`), and why (the
+ * original `cause`, with its errno name when there is one).
+ */
+import { errnoName } from '@savevm/vfio';
+
+/** Where in the v1 protocol a failure happened. */
+export type V1Phase =
+  /** Looking for the migration region (provider probe or create). */
+  | 'discovery'
+  /** `saveSetup`: entering pre-copy (or stop-and-copy when the VM is paused). */
+  | 'save-setup'
+  /** Reading `pending_bytes` for the driver's pending hooks. */
+  | 'pending'
+  /** `saveLiveIterate`: one pre-copy chunk. */
+  | 'iterate'
+  /** `saveLiveCompletePrecopy`: stop-and-copy until nothing is pending. */
+  | 'complete'
+  /** `loadSetup`: entering RESUMING. */
+  | 'load-setup'
+  /** `loadState`: parsing a section body and writing its chunks. */
+  | 'load'
+  /** `loadCleanup`: putting a device whose load failed back into a safe state. */
+  | 'load-cleanup'
+  /** The VM change-state handler. */
+  | 'run-state'
+  /** The migration-status hook (back to RUNNING after a failure or cancel). */
+  | 'migration-status';
+
+/** What went wrong, as a stable code tests and callers can switch on. */
+export type V1ErrorCode =
+  /** The device has no region with the v1 migration type/subtype. */
+  | 'region-missing'
+  /** The migration region exists but has zero size (or is too small for its header). */
+  | 'region-too-small'
+  /** A register (pread/pwrite of a `vfio_device_migration_info` field) failed. */
+  | 'register-io'
+  /** A data-section pread/pwrite failed or was short. */
+  | 'data-io'
+  /** The requested `device_state` is not a valid bit combination (refused before writing). */
+  | 'invalid-state'
+  /** The device refused the new `device_state` but is still usable. */
+  | 'state-refused'
+  /** The device is (or went) into the ERROR state or became unreadable; it was reset. */
+  | 'device-error'
+  /** The device reported a value that cannot be right (offset outside the region, size larger than the data section, …). */
+  | 'insane-register'
+  /** `pending_bytes` grew, or the data never ended, while the device was stopped. */
+  | 'pending-not-draining'
+  /** The stream held something a v1 section cannot hold. */
+  | 'bad-stream';
+
+/** What a {@link VfioV1Error} is built from. */
+export interface VfioV1ErrorInit {
+  /** The device's name. */
+  readonly device: string;
+  /** Where it happened. */
+  readonly phase: V1Phase;
+  /** What went wrong. */
+  readonly code: V1ErrorCode;
+  /** What happened, in words. */
+  readonly detail: string;
+  /** The original error, if any. */
+  readonly cause?: unknown;
+}
+
+/** The errno name an error carries (`VfioSyscallError.errnoName`, or a string `errno`/`code`). */
+function errnoNameFrom(cause: unknown): string | undefined {
+  if (typeof cause !== 'object' || cause === null) return undefined;
+  const { errno, code, errnoName: name } = cause as { errno?: unknown; code?: unknown; errnoName?: unknown };
+  if (typeof name === 'string') return name;
+  if (typeof errno === 'string' && /^E[A-Z0-9]+$/.test(errno)) return errno;
+  if (typeof errno === 'number' && errno > 0) return errnoName(errno);
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
+  return undefined;
+}
+
+const DEFAULT_ERRNO: Readonly<Record<V1ErrorCode, string>> = {
+  'region-missing': 'ENOTTY',
+  'region-too-small': 'EINVAL',
+  'register-io': 'EIO',
+  'data-io': 'EIO',
+  'invalid-state': 'EINVAL',
+  'state-refused': 'EINVAL',
+  'device-error': 'EIO',
+  'insane-register': 'EINVAL',
+  'pending-not-draining': 'EIO',
+  'bad-stream': 'EINVAL',
+};
+
+/**
+ * A v1 migration failure: `device` and `phase` say where, `code` what, `cause` why. Its
+ * `errno` (a name such as `EIO`) is taken from the cause when it has one, so core's
+ * `MigrationError` wrapping it reports the same errno.
+ */
+export class VfioV1Error extends Error {
+  /** The device's name. */
+  readonly device: string;
+  /** Where it happened. */
+  readonly phase: V1Phase;
+  /** What went wrong. */
+  readonly code: V1ErrorCode;
+  /** The bare description, without the device/phase prefix. */
+  readonly detail: string;
+  /** errno name of the cause, or the usual one for `code`. */
+  readonly errno: string;
+
+  /** @param init what happened and where */
+  constructor(init: VfioV1ErrorInit) {
+    const because = init.cause instanceof Error ? `: ${init.cause.message}` : '';
+    super(`vfio-v1 ${init.device}: ${init.phase}: ${init.detail}${because}`, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = new.target.name;
+    this.device = init.device;
+    this.phase = init.phase;
+    this.code = init.code;
+    this.detail = init.detail;
+    this.errno = errnoNameFrom(init.cause) ?? DEFAULT_ERRNO[init.code];
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * `VfioV1Provider`: the `HandlerProvider` for devices that have the deprecated v1 migration
+ * region. It is asked after the v2 provider (lower priority): a device reaches it when
+ * `VFIO_DEVICE_FEATURE GET MIGRATION` gave ENOTTY (or lacked STOP_COPY).
+ */
+import type { DeviceMigrationSpec, HandlerProvider, ProbeVerdict } from '@savevm/core';
+import { INSTANCE_ID_ANY } from '@savevm/stream';
+import type { VfioDevice } from '@savevm/vfio';
+import { lookUpMigrationRegion, requireMigrationRegion } from './discovery.js';
+import { VfioV1LifecycleHooks } from './lifecycle-hooks.js';
+import { V1MigrationRegion } from './migration-region.js';
+import { VFIO_V1_VERSION_ID, VfioV1Handlers, type VfioV1HandlerOptions } from './v1-handlers.js';
+
+/** The v1 provider's priority (v2's is higher, so v2 is asked first). */
+export const VFIO_V1_PROVIDER_PRIORITY = 100;
+
+/** Options of {@link VfioV1Provider}. */
+export interface VfioV1ProviderOptions extends VfioV1HandlerOptions {
+  /** The section idstr of a device (default `<device name>/vfio`, QEMU's `<qdev path>/vfio`). */
+  readonly idstrOf?: (device: VfioDevice) => string;
+  /** Run-state handler priority (QEMU: the device's qdev tree depth; default 0). */
+  readonly runStatePriority?: number;
+}
+
+/** The default idstr: `<device name>/vfio`. */
+export function defaultVfioIdstr(device: VfioDevice): string {
+  return `${device.name}/vfio`;
+}
+
+/** Accepts devices with a non-empty v1 migration region and describes their migration. */
+export class VfioV1Provider implements HandlerProvider<VfioDevice> {
+  /** The name shown in verdicts. */
+  readonly name = 'vfio-v1';
+  /** Asked after v2 (priority 200). */
+  readonly priority = VFIO_V1_PROVIDER_PRIORITY;
+
+  /** @param options idstr, run-state priority and save tuning */
+  constructor(private readonly options: VfioV1ProviderOptions = {}) {}
+
+  /** Accepts when the migration region exists and is large enough for its header and data. */
+  probe(device: VfioDevice): ProbeVerdict {
+    try {
+      const lookup = lookUpMigrationRegion(device);
+      if (!lookup.found) return { accepted: false, reason: lookup.reason };
+      return { accepted: true, reason: `v1 migration region ${lookup.region.index} (${lookup.region.size} bytes)` };
+    } catch (error) {
+      return { accepted: false, reason: `looking for the v1 migration region failed: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
+
+  /**
+   * The device's entry (`<idstr>`, instance ANY, version 1), its handlers, its run-state
+   * handler and its migration-status hook.
+   * @throws VfioV1Error when the region is missing or too small
+   */
+  create(device: VfioDevice): DeviceMigrationSpec {
+    const region = new V1MigrationRegion(device, requireMigrationRegion(device));
+    const hooks = new VfioV1LifecycleHooks(region);
+    const handlerOptions = this.options.maxPieceBytes !== undefined ? { maxPieceBytes: this.options.maxPieceBytes } : {};
+    return {
+      idstr: (this.options.idstrOf ?? defaultVfioIdstr)(device),
+      instanceId: INSTANCE_ID_ANY,
+      versionId: VFIO_V1_VERSION_ID,
+      handlers: new VfioV1Handlers(region, handlerOptions),
+      runStateHandler: hooks.runStateHandler,
+      runStatePriority: this.options.runStatePriority ?? 0,
+      migrationNotifier: hooks.migrationNotifier,
+    };
+  }
+}
