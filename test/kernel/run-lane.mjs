@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { ensureKernel } from './lib/kernel.mjs';
 import { buildInitramfs } from './lib/initramfs.mjs';
 import { bootGuest } from './lib/qemu.mjs';
+import { checkRuntimeTree } from './lib/preflight.mjs';
 import { parseResults } from './lib/results.mjs';
 import { LaneError, checkDebianPackages, log, run, seconds } from './lib/util.mjs';
 
@@ -52,6 +53,10 @@ async function main() {
     timings.tsc = Date.now() - t;
     log(`project built (tsc -b) in ${seconds(timings.tsc)}`);
   }
+
+  const tPre = Date.now();
+  checkRuntimeTree(REPO_ROOT);
+  log(`runtime tree for the guest loads on the host (every @savevm package, koffi native) in ${seconds(Date.now() - tPre)}`);
 
   const kernel = await ensureKernel(join(LANE_DIR, 'kernel.config'), { rebuild: opts['rebuild-kernel'] });
   timings.kernelBuild = kernel.buildMs;
@@ -140,7 +145,7 @@ async function main() {
     for (const r of results.reports) {
       const head = `--- report from ${r.test}: ${r.title}`;
       const body = r.lines.map((l) => `    ${l}`).join('\n');
-      process.stdout.write(`${head}\n${body}\n`);
+      if (r.console !== false) process.stdout.write(`${head}\n${body}\n`);
       report.push('', head, body);
     }
     for (const p of problems) {

@@ -86,9 +86,9 @@ function makeContext(test, fixture, reports) {
     fixture,
     signal: controller.signal,
     log: (...args) => out(`#   ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}`),
-    report: (title, lines) => {
+    report: (title, lines, { console = true } = {}) => {
       const list = Array.isArray(lines) ? lines.map(String) : String(lines).split('\n');
-      reports.push({ type: 'report', test: test.id, title, lines: list });
+      reports.push({ type: 'report', test: test.id, title, lines: list, console });
     },
     defer: (fn) => defers.push(fn),
     createMdev: (type, uuid) => {
@@ -214,6 +214,7 @@ async function main() {
     }
   }
   for (const report of reports) {
+    if (!report.console) continue;
     out(`# report: ${report.test}: ${report.title}`);
     for (const line of report.lines) out(`#   ${line}`);
   }
