@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { RunState } from '@savevm/core';
+import { EmulatedVfioKernel, V1State } from '@savevm/vfio';
+import { LIVE, World, loadFromMemory, saveToMemory, snapshot, v1Device } from './helpers/world.js';
+
+describe('v1 save/load round trips on the emulated v1 device', () => {
+  it('one device: destination bytes equal the source bytes, both devices RUNNING', async () => {
+    const src = new World();
+    const dst = new World(RunState.INMIGRATE);
+    const from = v1Device({ name: '0000:00:03.0', seed: 7, dirtyPagesPerRead: 2 });
+    const to = v1Device({ name: '0000:00:03.0', seed: 99 });
+    const attached = await src.attacher.attach(from.device, from.device.name);
+    expect(attached.provider.name).toBe('vfio-v1');
+    expect(attached.entry.idstr).toBe('0000:00:03.0/vfio');
+    expect(attached.entry.versionId).toBe(1);
+    await dst.attacher.attach(to.device, to.device.name);
+    expect(Buffer.compare(from.model.stateBytes, to.model.stateBytes)).not.toBe(0);
+
+    const { bytes, info } = await saveToMemory(src, LIVE);
+    expect(info.status).toBe('completed');
+    expect(info.iterations).toBeGreaterThan(0);
+    expect(from.model.v1State).toBe(V1State.STOP); // stopped, its state sent
+    const sent = snapshot(from.model.stateBytes);
+
+    const loaded = await loadFromMemory(dst, bytes);
+    expect(loaded.status).toBe('completed');
+    expect(to.model.v1State).toBe(V1State.RUNNING);
+    expect(snapshot(to.model.stateBytes)).toEqual(sent);
+  });
+
+  it('several devices in one kernel, different seeds, data sections smaller on the destination (chunks split)', async () => {
+    const src = new World();
+    const dst = new World(RunState.INMIGRATE);
+    const srcKernel = new EmulatedVfioKernel();
+    const dstKernel = new EmulatedVfioKernel();
+    const names = ['0000:00:03.0', '0000:00:04.0', '0000:00:05.0'];
+    const sources = names.map((name, i) => v1Device({ name, seed: 10 + i, stateSize: (i + 1) * 32 * 1024, v1DataSectionSize: 32 * 1024, dirtyPagesPerRead: i }, srcKernel));
+    const targets = names.map((name, i) => v1Device({ name, seed: 50 + i, stateSize: (i + 1) * 32 * 1024, v1DataSectionSize: 8 * 1024 }, dstKernel));
+    for (const s of sources) await src.attacher.attach(s.device, s.device.name);
+    for (const t of targets) await dst.attacher.attach(t.device, t.device.name);
+
+    const { bytes } = await saveToMemory(src, LIVE);
+    await loadFromMemory(dst, bytes);
+    for (let i = 0; i < names.length; i++) {
+      expect(snapshot((targets[i] as (typeof targets)[number]).model.stateBytes)).toEqual(snapshot((sources[i] as (typeof sources)[number]).model.stateBytes));
+      expect((targets[i] as (typeof targets)[number]).model.v1State).toBe(V1State.RUNNING);
+    }
+  });
+
+  it('a paused VM: save goes straight to stop-and-copy and the device is STOP afterwards', async () => {
+    const src = new World();
+    const dst = new World(RunState.INMIGRATE);
+    const from = v1Device({ name: 'dev' });
+    const to = v1Device({ name: 'dev', seed: 3 });
+    await src.attacher.attach(from.device, 'dev');
+    await dst.attacher.attach(to.device, 'dev');
+    await src.runState.stop(RunState.PAUSED);
+    expect(from.model.v1State).toBe(V1State.STOP);
+    const { bytes } = await saveToMemory(src, LIVE);
+    expect(from.model.arcLog).toContainEqual([V1State.STOP, V1State.SAVING]);
+    await loadFromMemory(dst, bytes);
+    expect(snapshot(to.model.stateBytes)).toEqual(snapshot(from.model.stateBytes));
+  });
+
+  it('the VM started again on the source after a completed migration sets RUNNING', async () => {
+    const src = new World();
+    const from = v1Device({ name: 'dev' });
+    await src.attacher.attach(from.device, 'dev');
+    await saveToMemory(src, LIVE);
+    await src.runState.start();
+    expect(from.model.v1State).toBe(V1State.RUNNING);
+  });
+});
