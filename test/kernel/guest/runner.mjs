@@ -151,8 +151,9 @@ async function runTest(test, fixture, reports) {
   const cleanupErrors = await cleanup();
   if (failure === undefined && cleanupErrors.length > 0) failure = cleanupErrors[0];
   const leaked = [...openVfioFds()].filter(([fd]) => !fdsBefore.has(fd));
-  if (failure === undefined && leaked.length > 0) {
-    failure = new Error(`leaked VFIO fds: ${leaked.map(([fd, target]) => `${fd}→${target}`).join(', ')}`);
+  if (leaked.length > 0) {
+    const text = `leaked VFIO fds: ${leaked.map(([fd, target]) => `${fd}→${target}`).join(', ')}`;
+    failure = failure === undefined ? new Error(text) : new Error(`${text}; and: ${failure?.message ?? failure}`, { cause: failure });
   }
   return { ms: Date.now() - started, failure };
 }
