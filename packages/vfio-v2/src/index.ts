@@ -1,2 +1,31 @@
-/** Placeholder until this package's issue lands. */
-export const PACKAGE_PENDING = true;
+/**
+ * `@savevm/vfio-v2`: VFIO migration protocol v2 as `SaveVMHandlers` (QEMU 8.0's
+ * implementation plus what QEMU added since: pre-copy, P2P, switchover-ack, a config-state
+ * hook), its run-state handler and migration-status hook, and its handler provider.
+ * @packageDocumentation
+ */
+export { VfioV2Provider, vfioV2ContainerModule, VFIO_V2_PROVIDER_PRIORITY, describeMigrationFlags, type VfioV2OptionsFor } from './provider.js';
+export { VfioV2DeviceMigration, vfioIdstr, VFIO_SECTION_VERSION } from './device-migration.js';
+export {
+  DEFAULT_DATA_BUFFER_SIZE,
+  STOP_COPY_SIZE_UNKNOWN,
+  type VfioV2Options,
+  type VfioConfigStateHook,
+  type StopCopyExit,
+} from './options.js';
+export { DeviceMigrationState } from './migration-state.js';
+export { DeviceSaver, type DeviceSaverOptions, type DeviceSaveStats } from './save/device-saver.js';
+export { saveBlock, type BlockResult } from './save/save-block.js';
+export { DeviceLoader, type DeviceLoaderOptions } from './load/device-loader.js';
+export { createVfioV2Handlers } from './handlers.js';
+export { createRunStateHandler } from './run-state-handler.js';
+export { createMigrationStatusHook } from './migration-status-hook.js';
+export {
+  VfioStateTransitionError,
+  VfioV2MigrationError,
+  errnoNameOfCause,
+  type TransitionOutcome,
+  type TransitionFailure,
+  type VfioV2ErrorInit,
+} from './errors.js';
+export { VfioTracePoint, traceVfio, isVfioTracing, type VfioTracePointName, type VfioTracePayloads } from './tracing.js';

@@ -1,0 +1,81 @@
+/**
+ * Everything that makes one VFIO v2 device migratable: its state machine, its save and load
+ * sides, its handlers, run-state handler and migration-status hook, and the spec the core's
+ * attacher registers ("<device path>/vfio", instance ANY, version 1).
+ */
+import type { DeviceMigrationSpec, MigrationNotifier, SaveVMHandlers, VmChangeStateHandler } from '@savevm/core';
+import { INSTANCE_ID_ANY } from '@savevm/stream';
+import type { VfioDevice } from '@savevm/vfio';
+import { createVfioV2Handlers } from './handlers.js';
+import { DeviceLoader } from './load/device-loader.js';
+import { createMigrationStatusHook } from './migration-status-hook.js';
+import { DeviceMigrationState } from './migration-state.js';
+import type { VfioV2Options } from './options.js';
+import { createRunStateHandler } from './run-state-handler.js';
+import { DeviceSaver } from './save/device-saver.js';
+
+/** The section version VFIO registers (QEMU: 1). */
+export const VFIO_SECTION_VERSION = 1;
+
+/** The idstr QEMU gives a VFIO device: `<path>/vfio`, or `vfio` without a path. */
+export function vfioIdstr(path: string | undefined): string {
+  return path === undefined || path === '' ? 'vfio' : `${path}/vfio`;
+}
+
+/** One device's VFIO v2 migration. */
+export class VfioV2DeviceMigration {
+  /** The device's state machine and data_fd. */
+  readonly state: DeviceMigrationState;
+  /** The source side. */
+  readonly saver: DeviceSaver;
+  /** The destination side. */
+  readonly loader: DeviceLoader;
+  /** The handler table. */
+  readonly handlers: SaveVMHandlers;
+  /** The VM change-state handler (with a P2P prepare phase when the device has P2P). */
+  readonly runStateHandler: VmChangeStateHandler;
+  /** The migration-status hook. */
+  readonly migrationNotifier: MigrationNotifier;
+  /** The section idstr. */
+  readonly idstr: string;
+
+  /**
+   * @param device the VFIO device
+   * @param flags its migration flags (must include STOP_COPY; see the provider)
+   * @param options what to use (pre-copy, switchover-ack, config hook…)
+   */
+  constructor(
+    device: VfioDevice,
+    flags: number,
+    private readonly options: VfioV2Options = {},
+  ) {
+    this.idstr = options.idstr ?? vfioIdstr(device.name);
+    this.state = new DeviceMigrationState(device, flags);
+    this.saver = new DeviceSaver(this.state, {
+      preCopy: options.preCopy ?? true,
+      switchoverAck: options.switchoverAck ?? false,
+      stopCopyExit: options.stopCopyExit ?? 'save-cleanup',
+      configState: options.configState,
+    });
+    this.loader = new DeviceLoader(this.state, {
+      switchoverAck: options.switchoverAck ?? false,
+      configState: options.configState,
+    });
+    this.handlers = createVfioV2Handlers(this.saver, this.loader, options.configState);
+    this.runStateHandler = createRunStateHandler(this.state);
+    this.migrationNotifier = createMigrationStatusHook(this.state);
+  }
+
+  /** What the core's attacher registers: "<path>/vfio", instance ANY, version 1, the hooks. */
+  spec(): DeviceMigrationSpec {
+    return {
+      idstr: this.idstr,
+      instanceId: INSTANCE_ID_ANY,
+      versionId: VFIO_SECTION_VERSION,
+      handlers: this.handlers,
+      runStateHandler: this.runStateHandler,
+      runStatePriority: this.options.runStatePriority ?? 0,
+      migrationNotifier: this.migrationNotifier,
+    };
+  }
+}

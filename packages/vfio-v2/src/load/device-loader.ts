@@ -1,0 +1,176 @@
+/**
+ * The destination side of one device (QEMU hw/vfio/migration.c load hooks): RESUMING at
+ * setup, the tag loop of `load_state`, and cleanup, which ends the session with the driver's
+ * validation (RESUMING→STOP) and reports its failure naming the device.
+ */
+import type { EntryRef, LoadSetupContext } from '@savevm/core';
+import { VfioTag, type ByteSink, type QemuFileReader } from '@savevm/stream';
+import { MigState, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
+import { VfioV2MigrationError } from '../errors.js';
+import type { DeviceMigrationState } from '../migration-state.js';
+import { DEFAULT_DATA_BUFFER_SIZE, type VfioConfigStateHook } from '../options.js';
+import { traceVfio } from '../tracing.js';
+
+/** What the loader needs to know beyond the device. */
+export interface DeviceLoaderOptions {
+  /** Whether the switchover-ack capability is on (DEV_INIT_DATA_SENT is refused otherwise). */
+  readonly switchoverAck: boolean;
+  /** The VMM's config-state hook, if any (DEV_CONFIG_STATE is refused otherwise). */
+  readonly configState: VfioConfigStateHook | undefined;
+}
+
+function tagName(tag: bigint): string {
+  for (const [name, value] of Object.entries(VfioTag)) if (value === tag) return name;
+  return `0x${tag.toString(16)}`;
+}
+
+/** Destination-side state and hooks of one device. */
+export class DeviceLoader {
+  #scratch: Uint8Array | undefined;
+  #approveSwitchover: (() => void) | undefined;
+  /** Device bytes written to the data_fd by the current (or last) load. */
+  loadedBytes = 0;
+
+  /** @param state the device's migration state; @param options what to accept */
+  constructor(
+    private readonly state: DeviceMigrationState,
+    private readonly options: DeviceLoaderOptions,
+  ) {}
+
+  /** Whether the destination must approve switchover for this device (it supports PRE_COPY). */
+  switchoverAckNeeded(): boolean {
+    return this.options.switchoverAck && this.state.supportsPreCopy;
+  }
+
+  /** `load_setup`: to RESUMING (recover: the current state), which opens the resume data_fd. */
+  setup(context: LoadSetupContext): void {
+    const entry = { idstr: context.entry.idstr, instanceId: context.entry.instanceId };
+    const from = this.state.state;
+    this.loadedBytes = 0;
+    this.#approveSwitchover = () => context.approveSwitchover();
+    try {
+      this.state.setState(MigState.RESUMING, from);
+    } catch (cause) {
+      throw new VfioV2MigrationError({ device: this.state.name, phase: 'load-setup', entry, operation: `${migStateName(from)}→RESUMING`, cause });
+    }
+    this.#scratch = allocateAlignedBuffer(DEFAULT_DATA_BUFFER_SIZE);
+  }
+
+  /**
+   * `load_state`: reads tags until the section's end. CONFIG_STATE → the config hook, then
+   * END_OF_STATE; SETUP_STATE → END_OF_STATE must follow; DATA_STATE → its bytes go to the
+   * data_fd; INIT_DATA_SENT → approve switchover (ends the section); anything else is EINVAL.
+   */
+  async loadState(f: QemuFileReader, entry: EntryRef): Promise<void> {
+    for (;;) {
+      const tag = await f.getBe64('a vfio tag');
+      traceVfio('vfio_load_state', { device: this.state.name, tag });
+      switch (tag) {
+        case VfioTag.END_OF_STATE:
+          return;
+        case VfioTag.DEV_SETUP_STATE:
+          await this.#expectEnd(f, entry, 'DEV_SETUP_STATE');
+          return;
+        case VfioTag.DEV_CONFIG_STATE:
+          await this.#loadConfig(f, entry);
+          return;
+        case VfioTag.DEV_DATA_STATE: {
+          const size = await f.getBe64Number('a vfio data size');
+          if (size > 0) await this.#loadData(f, size, entry);
+          break;
+        }
+        case VfioTag.DEV_INIT_DATA_SENT:
+          if (!this.options.switchoverAck || this.#approveSwitchover === undefined) {
+            throw this.#refused(entry, 'DEV_INIT_DATA_SENT while switchover-ack is off');
+          }
+          try {
+            this.#approveSwitchover();
+          } catch (cause) {
+            throw new VfioV2MigrationError({ device: this.state.name, phase: 'load-state', entry, operation: 'approve switchover', cause, errno: 'EINVAL' });
+          }
+          return;
+        default:
+          throw this.#refused(entry, `Unknown tag ${tagName(tag)}`);
+      }
+    }
+  }
+
+  /**
+   * `load_cleanup`: when the device is still RESUMING, RESUMING→STOP, where the driver
+   * validates what was loaded (recover: stay RESUMING; a reset only if even that fails);
+   * then close the data_fd and free the buffer. Runs after every load.
+   * @throws VfioV2MigrationError naming the device when the validation (or the close) failed
+   */
+  cleanup(entry: EntryRef): void {
+    let failure: unknown;
+    if (this.state.state === MigState.RESUMING) {
+      try {
+        this.state.setState(MigState.STOP, MigState.RESUMING);
+      } catch (cause) {
+        failure = new VfioV2MigrationError({
+          device: this.state.name,
+          phase: 'load-cleanup',
+          entry,
+          operation: 'RESUMING→STOP (the driver validates the loaded state)',
+          cause,
+        });
+      }
+    }
+    try {
+      this.state.closeDataFile();
+    } catch (cause) {
+      failure ??= new VfioV2MigrationError({ device: this.state.name, phase: 'load-cleanup', entry, operation: 'close data_fd', cause });
+    }
+    this.#scratch = undefined;
+    this.#approveSwitchover = undefined;
+    traceVfio('vfio_load_cleanup', { device: this.state.name });
+    if (failure !== undefined) throw failure;
+  }
+
+  async #expectEnd(f: QemuFileReader, entry: EntryRef, after: string): Promise<void> {
+    const next = await f.getBe64('END_OF_STATE');
+    if (next !== VfioTag.END_OF_STATE) throw this.#refused(entry, `${after} not followed by END_OF_STATE (got ${tagName(next)})`);
+  }
+
+  async #loadConfig(f: QemuFileReader, entry: EntryRef): Promise<void> {
+    const hook = this.options.configState;
+    if (hook === undefined) throw this.#refused(entry, 'DEV_CONFIG_STATE but no config-state hook is installed');
+    await hook.load(f);
+    traceVfio('vfio_load_device_config_state', { device: this.state.name });
+    await this.#expectEnd(f, entry, 'the config state');
+  }
+
+  /** QEMU `vfio_load_buffer` (`qemu_file_get_to_fd`): `size` stream bytes into the data_fd. */
+  async #loadData(f: QemuFileReader, size: number, entry: EntryRef): Promise<void> {
+    const dataFile = this.state.dataFile;
+    if (dataFile === undefined || dataFile.closed || this.#scratch === undefined) {
+      throw this.#refused(entry, `DEV_DATA_STATE in device state ${migStateName(this.state.state)} (no resume data_fd)`, 'EBADF');
+    }
+    await f.copyTo(size, this.#sinkOf(dataFile, entry), { scratch: this.#scratch, what: 'vfio device data' });
+    this.loadedBytes += size;
+    traceVfio('vfio_load_state_device_data', { device: this.state.name, dataSize: size });
+  }
+
+  #sinkOf(dataFile: VfioDataFile, entry: EntryRef): ByteSink {
+    return {
+      write: async (chunk) => {
+        try {
+          await dataFile.write(chunk);
+        } catch (cause) {
+          throw new VfioV2MigrationError({ device: this.state.name, phase: 'load-state', entry, operation: 'write data_fd', cause });
+        }
+      },
+    };
+  }
+
+  #refused(entry: EntryRef, what: string, errno = 'EINVAL'): VfioV2MigrationError {
+    return new VfioV2MigrationError({
+      device: this.state.name,
+      phase: 'load-state',
+      entry,
+      operation: 'load state',
+      errno,
+      detail: `vfio device ${this.state.name}: ${what}`,
+    });
+  }
+}

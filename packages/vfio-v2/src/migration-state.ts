@@ -1,0 +1,153 @@
+/**
+ * The device's migration state as the VFIO v2 state machine, and the one way to change it:
+ * set-state with a recover state (QEMU `vfio_migration_set_state`, spec handlers-and-vfio.md
+ * §D.4). The data_fd of the current session is owned here.
+ */
+import {
+  MigState,
+  VfioMigrationFlags,
+  isPreCopyState,
+  migStateName,
+  type VfioDataFile,
+  type VfioDevice,
+} from '@savevm/vfio';
+import { VfioStateTransitionError, type TransitionOutcome } from './errors.js';
+import { traceVfio } from './tracing.js';
+
+/**
+ * One device's migration state. The kernel never changes state on its own (except by a
+ * reset), so the last state set is cached; the initial state is taken as RUNNING, as QEMU
+ * does (the uAPI does not specify it).
+ */
+export class DeviceMigrationState {
+  #state: MigState = MigState.RUNNING;
+  #dataFile: VfioDataFile | undefined;
+
+  /**
+   * @param device the VFIO device
+   * @param flags its `VfioMigrationFlags` (GET MIGRATION)
+   */
+  constructor(
+    readonly device: VfioDevice,
+    readonly flags: number,
+  ) {}
+
+  /** The device name. */
+  get name(): string {
+    return this.device.name;
+  }
+
+  /** The cached device state. */
+  get state(): MigState {
+    return this.#state;
+  }
+
+  /** The open data file of the current session, if any. */
+  get dataFile(): VfioDataFile | undefined {
+    return this.#dataFile;
+  }
+
+  /** Whether the device supports PRE_COPY. */
+  get supportsPreCopy(): boolean {
+    return (this.flags & VfioMigrationFlags.PRE_COPY) !== 0;
+  }
+
+  /** Whether the device supports the P2P states. */
+  get supportsP2P(): boolean {
+    return (this.flags & VfioMigrationFlags.P2P) !== 0;
+  }
+
+  /** Whether the device is in PRE_COPY or PRE_COPY_P2P. */
+  get inPreCopy(): boolean {
+    return isPreCopyState(this.#state);
+  }
+
+  /**
+   * Moves the device to `target`. Nothing happens when it is already there. When the SET
+   * fails: with `recover` = ERROR, or when setting `recover` fails too, the device is reset
+   * and taken as RUNNING; otherwise it is left in `recover`. Either way the first error is
+   * thrown as a {@link VfioStateTransitionError}. A new data_fd while one is open ("data_fd out
+   * of sync", after an asynchronous reset) is closed and refused with EBADF.
+   * @throws VfioStateTransitionError
+   */
+  setState(target: MigState, recover: MigState): void {
+    const from = this.#state;
+    if (target === from) return;
+    let dataFile: VfioDataFile | undefined;
+    try {
+      dataFile = this.device.setState(target).dataFile;
+    } catch (first) {
+      this.#recover(from, target, recover, first);
+    }
+    this.#state = target;
+    if (dataFile !== undefined) {
+      if (this.#dataFile !== undefined && !this.#dataFile.closed) {
+        closeQuietly(dataFile);
+        this.#fail(from, target, recover, 'out-of-sync', target, undefined);
+      }
+      this.#dataFile = dataFile;
+    }
+    traceVfio('vfio_migration_set_state', { device: this.name, from: migStateName(from), target: migStateName(target), state: migStateName(target), outcome: 'ok' });
+  }
+
+  /** {@link setState} with recover state ERROR: any failure resets the device (QEMU `vfio_migration_set_state_or_reset`). */
+  setStateOrReset(target: MigState): void {
+    this.setState(target, MigState.ERROR);
+  }
+
+  /** Closes the data file of the session, if one is open (QEMU `vfio_migration_cleanup`). */
+  closeDataFile(): void {
+    const file = this.#dataFile;
+    this.#dataFile = undefined;
+    file?.close();
+  }
+
+  #recover(from: MigState, target: MigState, recover: MigState, first: unknown): never {
+    if (recover !== MigState.ERROR) {
+      try {
+        const late = this.device.setState(recover).dataFile;
+        if (late !== undefined) closeQuietly(late);
+        this.#state = recover;
+        this.#fail(from, target, recover, 'recovered', recover, first);
+      } catch (error) {
+        if (error instanceof VfioStateTransitionError) throw error;
+        // The recover SET failed too: fall through to the reset.
+      }
+    }
+    try {
+      this.device.reset();
+    } catch (resetError) {
+      this.#state = MigState.ERROR;
+      this.#fail(from, target, recover, 'reset-failed', MigState.ERROR, first, resetError);
+    }
+    this.#state = MigState.RUNNING;
+    this.#fail(from, target, recover, 'reset', MigState.RUNNING, first);
+  }
+
+  #fail(
+    from: MigState,
+    target: MigState,
+    recover: MigState,
+    outcome: TransitionOutcome,
+    landedIn: MigState,
+    cause: unknown,
+    resetError?: unknown,
+  ): never {
+    traceVfio('vfio_migration_set_state', {
+      device: this.name,
+      from: migStateName(from),
+      target: migStateName(target),
+      state: migStateName(landedIn),
+      outcome,
+    });
+    throw new VfioStateTransitionError({ device: this.name, from, target, recover, outcome, landedIn, cause, resetError });
+  }
+}
+
+function closeQuietly(file: VfioDataFile): void {
+  try {
+    file.close();
+  } catch {
+    // The fd is gone either way.
+  }
+}

@@ -1,0 +1,55 @@
+/** What a VMM can configure about one device's VFIO v2 migration. */
+import type { MaybePromise } from '@savevm/core';
+import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
+
+/**
+ * The device's config state (its PCI config space, MSI-X…), which the VMM owns: written
+ * after the live data in a SECTION_FULL as DEV_CONFIG_STATE, the hook's bytes,
+ * END_OF_STATE (QEMU `vfio_save_state` / `vfio_load_device_config_state`). Without a hook no
+ * FULL section is written, which keeps the wire format of the live sections unchanged.
+ */
+export interface VfioConfigStateHook {
+  /** Writes the config state (the bytes between DEV_CONFIG_STATE and END_OF_STATE). */
+  save(f: QemuFileWriter): MaybePromise<void>;
+  /** Reads exactly what `save` wrote. */
+  load(f: QemuFileReader): MaybePromise<void>;
+}
+
+/**
+ * Where STOP_COPY→STOP happens on the source: at the end of `saveLiveCompletePrecopy`
+ * (QEMU 8.0) or in `saveCleanup`, after the stream is complete, so it adds nothing to the
+ * downtime (QEMU 8.1+).
+ */
+export type StopCopyExit = 'save-complete' | 'save-cleanup';
+
+/** Options of one device's VFIO v2 migration. */
+export interface VfioV2Options {
+  /** Section idstr (default `<device name>/vfio`, as QEMU's `<qdev path>/vfio`). */
+  readonly idstr?: string;
+  /**
+   * Use PRE_COPY when the device supports it (default true). False reproduces QEMU 8.0,
+   * which knew only STOP_COPY.
+   */
+  readonly preCopy?: boolean;
+  /**
+   * The `switchover-ack` capability (default false). The source then sends
+   * DEV_INIT_DATA_SENT once the initial pre-copy bytes are drained, and the destination
+   * approves switchover when it receives it (and refuses it when this is off).
+   */
+  readonly switchoverAck?: boolean;
+  /** Where STOP_COPY→STOP happens (default `save-cleanup`, QEMU 8.1+). */
+  readonly stopCopyExit?: StopCopyExit;
+  /** The VMM's config-state hook (default: none; no FULL section). */
+  readonly configState?: VfioConfigStateHook;
+  /** Priority of the run-state handler (QEMU: the qdev tree depth; default 0). */
+  readonly runStatePriority?: number;
+}
+
+/** QEMU's VFIO_MIG_DEFAULT_DATA_BUFFER_SIZE: 1 MiB. */
+export const DEFAULT_DATA_BUFFER_SIZE = 1024 * 1024;
+
+/**
+ * What `statePendingExact` reports when MIG_DATA_SIZE fails: 100 GiB, big enough that the
+ * downtime limit is never broken (QEMU `VFIO_MIG_STOP_COPY_SIZE`).
+ */
+export const STOP_COPY_SIZE_UNKNOWN = 100 * 1024 * 1024 * 1024;

@@ -1,0 +1,287 @@
+/**
+ * The source side of one device (QEMU hw/vfio/migration.c save hooks): setup, the pending
+ * figures, pre-copy rounds, the stop-copy drain, the config state and cleanup.
+ */
+import type { EntryRef, MigrationPhase, PendingBytes } from '@savevm/core';
+import { VfioTag, type QemuFileWriter } from '@savevm/stream';
+import { MigState, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
+import { VfioV2MigrationError } from '../errors.js';
+import type { DeviceMigrationState } from '../migration-state.js';
+import { DEFAULT_DATA_BUFFER_SIZE, STOP_COPY_SIZE_UNKNOWN, type StopCopyExit, type VfioConfigStateHook } from '../options.js';
+import { traceVfio } from '../tracing.js';
+import { saveBlock } from './save-block.js';
+
+/** What the saver needs to know beyond the device. */
+export interface DeviceSaverOptions {
+  /** Use PRE_COPY when the device supports it. */
+  readonly preCopy: boolean;
+  /** Send DEV_INIT_DATA_SENT once the initial bytes are drained. */
+  readonly switchoverAck: boolean;
+  /** Where STOP_COPY→STOP happens. */
+  readonly stopCopyExit: StopCopyExit;
+  /** The VMM's config-state hook, if any. */
+  readonly configState: VfioConfigStateHook | undefined;
+}
+
+/** Byte counters of one device's outgoing migration. */
+export interface DeviceSaveStats {
+  /** Device bytes sent in PART sections (pre-copy). */
+  preCopyBytes: number;
+  /** Device bytes sent in the END section (with the VM stopped). */
+  stopCopyBytes: number;
+}
+
+/** Source-side state and hooks of one device. */
+export class DeviceSaver {
+  #buffer: Uint8Array | undefined;
+  #precopyInitSize = 0;
+  #precopyDirtySize = 0;
+  #initialDataSent = false;
+  /** Bytes moved by the current (or last) migration. */
+  readonly stats: DeviceSaveStats = { preCopyBytes: 0, stopCopyBytes: 0 };
+
+  /** @param state the device's migration state; @param options what to do */
+  constructor(
+    private readonly state: DeviceMigrationState,
+    private readonly options: DeviceSaverOptions,
+  ) {}
+
+  /** The data buffer's size (0 before setup and after cleanup). */
+  get dataBufferSize(): number {
+    return this.#buffer?.byteLength ?? 0;
+  }
+
+  /** Whether pre-copy rounds apply now (QEMU `vfio_is_active_iterate`: the device is in PRE_COPY[_P2P]). */
+  isActiveIterate(): boolean {
+    return this.state.inPreCopy;
+  }
+
+  /**
+   * `save_setup`: DEV_SETUP_STATE; a data buffer of min(1 MiB, stop-copy size); PRE_COPY when
+   * the device supports it and runs; END_OF_STATE.
+   */
+  setup(f: QemuFileWriter, entry: EntryRef): void {
+    this.stats.preCopyBytes = 0;
+    this.stats.stopCopyBytes = 0;
+    this.#initialDataSent = false;
+    f.putBe64(VfioTag.DEV_SETUP_STATE);
+    let stopCopySize = DEFAULT_DATA_BUFFER_SIZE;
+    try {
+      stopCopySize = this.state.device.getStopCopySize();
+    } catch {
+      // QEMU falls back to the default size.
+    }
+    const size = Math.max(1, Math.min(DEFAULT_DATA_BUFFER_SIZE, stopCopySize));
+    this.#buffer = allocateAlignedBuffer(size);
+    if (this.options.preCopy && this.state.supportsPreCopy) {
+      const current = this.state.state;
+      if (current === MigState.RUNNING) {
+        this.#transition('save-setup', entry, MigState.PRE_COPY, MigState.RUNNING);
+        this.#queryPrecopySize();
+      } else if (current !== MigState.STOP) {
+        throw new VfioV2MigrationError({
+          device: this.state.name,
+          phase: 'save-setup',
+          entry,
+          operation: 'save setup',
+          errno: 'EINVAL',
+          detail: `vfio device ${this.state.name}: save setup in unexpected device state ${migStateName(current)}`,
+        });
+      }
+    }
+    traceVfio('vfio_save_setup', { device: this.state.name, dataBufferSize: size });
+    f.putBe64(VfioTag.END_OF_STATE);
+  }
+
+  /** `state_pending_estimate`: the cached pre-copy figures while in pre-copy, else nothing. */
+  pendingEstimate(): PendingBytes {
+    if (!this.state.inPreCopy) return { mustPrecopy: 0, canPostcopy: 0 };
+    traceVfio('vfio_state_pending_estimate', {
+      device: this.state.name,
+      precopyInitSize: this.#precopyInitSize,
+      precopyDirtySize: this.#precopyDirtySize,
+    });
+    return { mustPrecopy: this.#precopyInitSize + this.#precopyDirtySize, canPostcopy: 0 };
+  }
+
+  /**
+   * `state_pending_exact`: the stop-copy size (which already includes unread pre-copy bytes),
+   * or 100 GiB when the query fails so the downtime limit is never broken; refreshes the
+   * pre-copy figures.
+   */
+  pendingExact(): PendingBytes {
+    let stopCopySize = STOP_COPY_SIZE_UNKNOWN;
+    try {
+      stopCopySize = this.state.device.getStopCopySize();
+    } catch {
+      // Reported as 100 GiB.
+    }
+    if (this.state.inPreCopy) this.#queryPrecopySize();
+    traceVfio('vfio_state_pending_exact', {
+      device: this.state.name,
+      stopCopySize,
+      precopyInitSize: this.#precopyInitSize,
+      precopyDirtySize: this.#precopyDirtySize,
+    });
+    return { mustPrecopy: stopCopySize, canPostcopy: 0 };
+  }
+
+  /**
+   * `save_live_iterate`: at most one pre-copy block, then END_OF_STATE — or
+   * DEV_INIT_DATA_SENT, once, when switchover-ack is on and the initial bytes are drained.
+   * @returns true when the device has nothing more for now
+   */
+  async iterate(f: QemuFileWriter, entry: EntryRef): Promise<boolean> {
+    const block = await saveBlock(f, this.#dataFile('iterate', entry), this.#bufferFor('iterate', entry), this.state.name, 'iterate');
+    this.stats.preCopyBytes += block.bytes;
+    this.#updateEstimates(block.bytes);
+    if (this.options.switchoverAck && this.#precopyInitSize === 0 && !this.#initialDataSent) {
+      f.putBe64(VfioTag.DEV_INIT_DATA_SENT);
+      this.#initialDataSent = true;
+    } else {
+      f.putBe64(VfioTag.END_OF_STATE);
+    }
+    traceVfio('vfio_save_iterate', {
+      device: this.state.name,
+      dataSize: block.bytes,
+      precopyInitSize: this.#precopyInitSize,
+      precopyDirtySize: this.#precopyDirtySize,
+    });
+    return this.#precopyInitSize === 0 && this.#precopyDirtySize === 0;
+  }
+
+  /**
+   * `save_live_complete_precopy`: to STOP_COPY (recover STOP; a no-op when the run-state
+   * handler already went there from pre-copy), blocks until the data_fd ends, END_OF_STATE,
+   * then (QEMU 8.0 mode) STOP_COPY→STOP with recover ERROR.
+   */
+  async completePrecopy(f: QemuFileWriter, entry: EntryRef): Promise<void> {
+    let ok = false;
+    try {
+      this.#transition('complete-precopy', entry, MigState.STOP_COPY, MigState.STOP);
+      const dataFile = this.#dataFile('complete-precopy', entry);
+      const buffer = this.#bufferFor('complete-precopy', entry);
+      for (;;) {
+        const block = await saveBlock(f, dataFile, buffer, this.state.name, 'complete-precopy');
+        if (block.bytes === 0) break;
+        this.stats.stopCopyBytes += block.bytes;
+        if (f.error !== undefined) break;
+      }
+      f.putBe64(VfioTag.END_OF_STATE);
+      if (f.error !== undefined) {
+        throw new VfioV2MigrationError({ device: this.state.name, phase: 'complete-precopy', entry, operation: 'write stream', cause: f.error });
+      }
+      if (this.options.stopCopyExit === 'save-complete') {
+        this.#transition('complete-precopy', entry, MigState.STOP, MigState.ERROR);
+      }
+      ok = true;
+    } finally {
+      traceVfio('vfio_save_complete_precopy', { device: this.state.name, ok });
+    }
+  }
+
+  /** `save_state`: DEV_CONFIG_STATE, the VMM's config bytes, END_OF_STATE. */
+  async saveConfig(f: QemuFileWriter, hook: VfioConfigStateHook): Promise<void> {
+    f.putBe64(VfioTag.DEV_CONFIG_STATE);
+    await hook.save(f);
+    f.putBe64(VfioTag.END_OF_STATE);
+    traceVfio('vfio_save_device_config_state', { device: this.state.name });
+  }
+
+  /**
+   * `save_cleanup`: STOP_COPY→STOP when still there (8.1+ mode, recover ERROR), close the
+   * data_fd, free the buffer. Runs on success, failure and cancel.
+   * @throws VfioV2MigrationError after everything was released, if the state change or close failed
+   */
+  cleanup(entry: EntryRef): void {
+    let failure: unknown;
+    if (this.options.stopCopyExit === 'save-cleanup' && this.state.state === MigState.STOP_COPY) {
+      try {
+        this.#transition('save-cleanup', entry, MigState.STOP, MigState.ERROR);
+      } catch (error) {
+        failure = error;
+      }
+    }
+    try {
+      this.state.closeDataFile();
+    } catch (cause) {
+      failure ??= new VfioV2MigrationError({ device: this.state.name, phase: 'save-cleanup', entry, operation: 'close data_fd', cause });
+    }
+    this.#buffer = undefined;
+    this.#precopyInitSize = 0;
+    this.#precopyDirtySize = 0;
+    traceVfio('vfio_save_cleanup', { device: this.state.name });
+    if (failure !== undefined) throw failure;
+  }
+
+  #transition(phase: MigrationPhase, entry: EntryRef, target: MigState, recover: MigState): void {
+    const from = this.state.state;
+    try {
+      this.state.setState(target, recover);
+    } catch (cause) {
+      throw new VfioV2MigrationError({
+        device: this.state.name,
+        phase,
+        entry,
+        operation: `${migStateName(from)}→${migStateName(target)}`,
+        cause,
+      });
+    }
+  }
+
+  /** VFIO_MIG_GET_PRECOPY_INFO into the cached figures (zero when it fails, as QEMU). */
+  #queryPrecopySize(): void {
+    this.#precopyInitSize = 0;
+    this.#precopyDirtySize = 0;
+    const dataFile = this.state.dataFile;
+    if (dataFile === undefined) return;
+    try {
+      const info = this.state.device.getPrecopyInfo(dataFile);
+      this.#precopyInitSize = info.initialBytes;
+      this.#precopyDirtySize = info.dirtyBytes;
+    } catch {
+      // Estimates only; QEMU ignores the failure.
+    }
+  }
+
+  /** Takes `bytes` read off the estimates: initial first, then dirty; 0 means drained for now. */
+  #updateEstimates(bytes: number): void {
+    if (bytes === 0) {
+      this.#precopyInitSize = 0;
+      this.#precopyDirtySize = 0;
+      return;
+    }
+    const fromInit = Math.min(this.#precopyInitSize, bytes);
+    this.#precopyInitSize -= fromInit;
+    this.#precopyDirtySize -= Math.min(this.#precopyDirtySize, bytes - fromInit);
+  }
+
+  #dataFile(phase: MigrationPhase, entry: EntryRef): VfioDataFile {
+    const file = this.state.dataFile;
+    if (file === undefined || file.closed) {
+      throw new VfioV2MigrationError({
+        device: this.state.name,
+        phase,
+        entry,
+        operation: 'read data_fd',
+        errno: 'EBADF',
+        detail: `vfio device ${this.state.name}: no open data_fd in state ${migStateName(this.state.state)}`,
+      });
+    }
+    return file;
+  }
+
+  #bufferFor(phase: MigrationPhase, entry: EntryRef): Uint8Array {
+    if (this.#buffer === undefined) {
+      throw new VfioV2MigrationError({
+        device: this.state.name,
+        phase,
+        entry,
+        operation: 'save',
+        errno: 'EINVAL',
+        detail: `vfio device ${this.state.name}: save hook called before save setup`,
+      });
+    }
+    return this.#buffer;
+  }
+}
