@@ -4,13 +4,14 @@
  * checks, the fields the stream's version carries, lengths checked against the
  * description's maximum before anything is allocated, then the subsections (the loader
  * looks at the next byte: 0x05 followed by a name starting with the description's name
- * is one of its subsections; anything else ends the body).
+ * is one of its subsections; anything else ends the body and stays in the stream).
  */
 import { RecordType, StreamTruncatedError, type QemuFileReader } from '@savevm/stream';
 import type { VmStateDescription, VmStateSubsection } from './description.js';
 import { VmStateLoadError, type VmStateLoadErrorInit } from './errors.js';
 import type { VmStateElement, VmStateField } from './fields.js';
-import { scalarSize, takeScalar } from './scalars.js';
+import { BodyReader } from './body-reader.js';
+import { scalarFrom, scalarSize } from './scalars.js';
 
 /** A value read from the stream, not yet applied. */
 export type DecodedVmStateValue = number | bigint | boolean | Buffer | DecodedVmState | DecodedVmStateValue[];
@@ -27,18 +28,20 @@ export interface DecodedVmState {
   readonly subsections: DecodedVmState[];
 }
 
-/** A subsection header read ahead: the marker and name are consumed, the version is not. */
+/** A subsection header read ahead: its bytes (marker, length, name), to push back if declined. */
 interface SubsectionHeader {
   readonly name: string;
   readonly offset: number;
+  readonly bytes: Buffer;
 }
 
 /** State shared by one body's decoding. */
 class DecodeContext {
-  /** A subsection header that the description reading it did not own; its ancestors may. */
-  pending: SubsectionHeader | undefined;
+  readonly r: BodyReader;
 
-  constructor(readonly r: QemuFileReader) {}
+  constructor(stream: QemuFileReader) {
+    this.r = new BodyReader(stream);
+  }
 
   fail(init: Omit<VmStateLoadErrorInit, 'offset'> & { offset?: number }): never {
     throw new VmStateLoadError({ offset: this.r.offset, ...init });
@@ -69,12 +72,23 @@ export async function decodeVmState(
 ): Promise<DecodedVmState> {
   const ctx = new DecodeContext(r);
   const decoded = await decodeStruct(ctx, description, versionId, description.name);
-  if (ctx.pending) {
+  const stray = await readSubsectionHeader(ctx);
+  if (stray) {
+    // QEMU would leave it and then miss the section footer; say what it is instead.
     ctx.fail({
       reason: 'UNKNOWN_SUBSECTION',
-      offset: ctx.pending.offset,
+      offset: stray.offset,
       description: description.name,
-      detail: `subsection "${ctx.pending.name}" does not belong to this description`,
+      detail: `subsection "${stray.name}" does not belong to this description`,
+    });
+  }
+  if (ctx.r.pushedBack > 0) {
+    // A declined subsection header was partly read as fields: the body is malformed, and
+    // the stream is past bytes the caller would read next.
+    ctx.fail({
+      reason: 'UNKNOWN_SUBSECTION',
+      description: description.name,
+      detail: `the body ends inside ${ctx.r.pushedBack} bytes that were read ahead as a subsection header`,
     });
   }
   return decoded;
@@ -96,15 +110,6 @@ async function decodeStruct(ctx: DecodeContext, d: VmStateDescription<unknown>, 
   const values = new Map<string, DecodedVmStateValue>();
   for (const field of d.fields) {
     if (field.since > version) continue;
-    if (ctx.pending) {
-      ctx.fail({
-        reason: 'MISPLACED_SUBSECTION',
-        offset: ctx.pending.offset,
-        description: path,
-        field: field.name,
-        detail: `subsection "${ctx.pending.name}" where the field should be`,
-      });
-    }
     const value = await decodeField(ctx, field, values, path);
     if (value !== undefined && field.kind !== 'unused') values.set(field.key, value);
   }
@@ -122,13 +127,13 @@ async function decodeField(
     case 'scalar':
       return ctx.read(path, field.name, () => readScalar(r, field.element.type));
     case 'buffer':
-      return ctx.read(path, field.name, () => r.getBytes(field.size, `${path}.${field.name}`));
+      return ctx.read(path, field.name, () => r.bytes(field.size, `${path}.${field.name}`));
     case 'unused':
       await ctx.read(path, field.name, () => r.skip(field.size, `${path}.${field.name}`));
       return undefined;
     case 'vbuffer': {
       const length = checkedLength(ctx, field.lengthFrom, field.maxLength, values, path, field.name);
-      return ctx.read(path, field.name, () => r.getBytes(length, `${path}.${field.name}`));
+      return ctx.read(path, field.name, () => r.bytes(length, `${path}.${field.name}`));
     }
     case 'struct':
       return decodeStruct(ctx, field.description, field.description.version, `${path}.${field.name}`);
@@ -142,17 +147,12 @@ async function decodeField(
   }
 }
 
-async function readScalar(r: QemuFileReader, type: Parameters<typeof scalarSize>[0]): Promise<number | bigint | boolean> {
-  const size = scalarSize(type);
-  if (r.available < size) await r.ensure(size, type);
-  return takeScalar(r, type);
+async function readScalar(r: BodyReader, type: Parameters<typeof scalarSize>[0]): Promise<number | bigint | boolean> {
+  return scalarFrom(await r.small(scalarSize(type), type), type);
 }
 
 async function decodeElement(ctx: DecodeContext, element: VmStateElement<unknown>, path: string, i: number): Promise<DecodedVmStateValue> {
   if (element.kind === 'scalar') return ctx.read(path, `[${i}]`, () => readScalar(ctx.r, element.type));
-  if (ctx.pending) {
-    ctx.fail({ reason: 'MISPLACED_SUBSECTION', offset: ctx.pending.offset, description: path, field: `[${i}]`, detail: `subsection "${ctx.pending.name}" where an element should be` });
-  }
   return decodeStruct(ctx, element.description, element.description.version, `${path}[${i}]`);
 }
 
@@ -178,11 +178,12 @@ function checkedLength(
 async function decodeSubsections(ctx: DecodeContext, d: VmStateDescription<unknown>, path: string): Promise<DecodedVmState[]> {
   const out: DecodedVmState[] = [];
   for (;;) {
-    const header = ctx.pending ?? (await readSubsectionHeader(ctx, path));
+    const header = await readSubsectionHeader(ctx);
     if (header === undefined) return out;
-    // QEMU: a name not starting with this description's name belongs to an enclosing one.
+    // QEMU: a name not starting with this description's name ends this body; the bytes
+    // stay in the stream (an enclosing description's subsection, or whatever follows).
     if (header.name.length < d.name.length + 1 || !header.name.startsWith(d.name)) {
-      ctx.pending = header;
+      ctx.r.unread(header.bytes);
       return out;
     }
     const sub = d.subsections?.find((s: VmStateSubsection<unknown>) => s.name === header.name);
@@ -194,23 +195,23 @@ async function decodeSubsections(ctx: DecodeContext, d: VmStateDescription<unkno
         detail: `unknown subsection "${header.name}" (known: ${(d.subsections ?? []).map((s) => s.name).join(', ') || 'none'})`,
       });
     }
-    ctx.pending = undefined;
-    const version = await ctx.read(sub.name, 'version', () => ctx.r.getBe32('a subsection version'));
+    const version = await ctx.read(sub.name, 'version', async () => (await ctx.r.small(4, 'a subsection version')).readUInt32BE(0));
     out.push(await decodeStruct(ctx, sub, version, sub.name));
   }
 }
 
-/** Reads a subsection's marker and name if the next byte is 0x05; leaves the stream alone otherwise. */
-async function readSubsectionHeader(ctx: DecodeContext, path: string): Promise<SubsectionHeader | undefined> {
+/** Reads a subsection's marker, length and name if the next byte is 0x05; leaves the stream alone otherwise. */
+async function readSubsectionHeader(ctx: DecodeContext): Promise<SubsectionHeader | undefined> {
   const r = ctx.r;
   if ((await r.peekU8()) !== RecordType.SUBSECTION) return undefined;
   const offset = r.offset;
-  const name = await ctx.read(path, 'subsection', async () => {
-    await r.ensure(2, 'a subsection header');
-    r.takeU8();
-    const length = r.takeU8();
-    if (r.available < length) await r.ensure(length, 'a subsection name');
-    return r.takeView(length).toString('utf8');
-  });
-  return { name, offset };
+  // As QEMU's peek: a header cut short by the end of the data is no subsection.
+  const start = await r.tryBytes(2);
+  if (start === undefined) return undefined;
+  const name = await r.tryBytes(start[1] as number);
+  if (name === undefined) {
+    r.unread(start);
+    return undefined;
+  }
+  return { name: name.toString('utf8'), offset, bytes: Buffer.concat([start, name]) };
 }

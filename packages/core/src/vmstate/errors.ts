@@ -47,8 +47,6 @@ export type VmStateLoadReason =
   | 'VERSION_TOO_OLD'
   /** A subsection whose name the description does not list. */
   | 'UNKNOWN_SUBSECTION'
-  /** A subsection header where the body should have continued with fields. */
-  | 'MISPLACED_SUBSECTION'
   /** A length or count field larger than the description allows. */
   | 'LENGTH_TOO_LARGE'
   /** The stream ended inside the body. */
@@ -63,7 +61,6 @@ const STREAM_CODE: Readonly<Record<VmStateLoadReason, StreamErrorCode>> = {
   VERSION_TOO_NEW: 'UNSUPPORTED_VERSION',
   VERSION_TOO_OLD: 'UNSUPPORTED_VERSION',
   UNKNOWN_SUBSECTION: 'BAD_BODY',
-  MISPLACED_SUBSECTION: 'BAD_BODY',
   LENGTH_TOO_LARGE: 'TOO_LARGE',
   TRUNCATED: 'TRUNCATED',
   HOOK_FAILED: 'BAD_BODY',

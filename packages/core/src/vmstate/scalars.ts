@@ -2,7 +2,7 @@
  * Scalars on the wire: QEMU's integer and bool VMStateInfos (big-endian, fixed size),
  * with the range checks that keep a wrong JavaScript value from being silently wrapped.
  */
-import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
+import type { QemuFileWriter } from '@savevm/stream';
 import type { VmStateScalarType } from './fields.js';
 
 /** Size in bytes and signedness of a scalar type. */
@@ -70,26 +70,17 @@ export function putScalar(f: QemuFileWriter, type: VmStateScalarType, value: unk
   }
 }
 
-/** Takes a scalar from the reader's buffer (after `ensure(scalarSize(type))`). */
-export function takeScalar(r: QemuFileReader, type: VmStateScalarType): number | bigint | boolean {
+/** Decodes a scalar from the first bytes of `b` (at least `scalarSize(type)` of them). */
+export function scalarFrom(b: Buffer, type: VmStateScalarType): number | bigint | boolean {
   const { size, signed } = LAYOUT[type];
   switch (size) {
-    case 1: {
-      const v = r.takeU8();
-      if (type === 'bool') return v !== 0;
-      return signed && v >= 0x80 ? v - 0x100 : v;
-    }
-    case 2: {
-      const v = r.takeBe16();
-      return signed && v >= 0x8000 ? v - 0x10000 : v;
-    }
-    case 4: {
-      const v = r.takeBe32();
-      return signed ? v | 0 : v;
-    }
-    default: {
-      const v = r.takeBe64();
-      return signed ? BigInt.asIntN(64, v) : v;
-    }
+    case 1:
+      return type === 'bool' ? b[0] !== 0 : signed ? b.readInt8(0) : b.readUInt8(0);
+    case 2:
+      return signed ? b.readInt16BE(0) : b.readUInt16BE(0);
+    case 4:
+      return signed ? b.readInt32BE(0) : b.readUInt32BE(0);
+    default:
+      return signed ? b.readBigInt64BE(0) : b.readBigUInt64BE(0);
   }
 }

@@ -54,9 +54,11 @@ function elementType(element: VmStateElement<unknown>): string {
 const compressCache = new WeakMap<object, boolean>();
 
 /**
- * Whether QEMU prints an array of these elements once with `array_len` (true) or once per
- * element with `index` (false): structs that have subsections anywhere inside cannot be
- * compressed, because each element may differ.
+ * Whether an array of these elements is printed once with `array_len` (true) or once per
+ * element with `index` (false). As QEMU: structs with subsections anywhere inside are
+ * printed per element, because each element may differ. Unlike QEMU, so are structs with
+ * a variable-length buffer or array inside (QEMU would print the first element's size
+ * for all, and a vmdesc-guided reader such as `savevm inspect` would misread the rest).
  */
 export function canCompress(element: VmStateElement<unknown>): boolean {
   if (element.kind === 'scalar') return true;
@@ -69,8 +71,9 @@ function structCanCompress(d: VmStateDescription<unknown>): boolean {
   let ok = (d.subsections?.length ?? 0) === 0;
   for (const f of d.fields) {
     if (!ok) break;
-    if (f.kind === 'struct') ok = structCanCompress(f.description);
-    else if ((f.kind === 'array' || f.kind === 'varray') && f.element.kind === 'struct') ok = structCanCompress(f.element.description);
+    if (f.kind === 'vbuffer' || f.kind === 'varray') ok = false;
+    else if (f.kind === 'struct') ok = structCanCompress(f.description);
+    else if (f.kind === 'array' && f.element.kind === 'struct') ok = structCanCompress(f.element.description);
   }
   compressCache.set(d, ok);
   return ok;
