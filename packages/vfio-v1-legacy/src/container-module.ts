@@ -9,7 +9,7 @@ import { VfioV1Provider, type VfioV1ProviderOptions } from './provider.js';
  * `coreContainerModule` and the v2 provider's binding; the selector asks v2 (priority 200)
  * before v1 (priority 100).
  */
-export function vfioV1ProviderModule(options: VfioV1ProviderOptions = {}): ContainerModule {
+export function vfioV1ContainerModule(options: VfioV1ProviderOptions = {}): ContainerModule {
   return new ContainerModule(({ bind }) => {
     bind<HandlerProvider>(HANDLER_PROVIDER).toConstantValue(new VfioV1Provider(options) as HandlerProvider);
   });

@@ -12,7 +12,7 @@ export {
   defaultVfioIdstr,
   type VfioV1ProviderOptions,
 } from './provider.js';
-export { vfioV1ProviderModule } from './container-module.js';
+export { vfioV1ContainerModule } from './container-module.js';
 
 // The handlers and hooks.
 export { VfioV1Handlers, VFIO_V1_VERSION_ID, type VfioV1HandlerOptions } from './v1-handlers.js';
