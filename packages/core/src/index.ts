@@ -74,7 +74,7 @@ export { saveVmState } from './vmstate/save.js';
 export { loadVmState } from './vmstate/load.js';
 export { decodeVmState, type DecodedVmState, type DecodedVmStateValue } from './vmstate/decode.js';
 export { applyVmState } from './vmstate/apply.js';
-export { savedVmdescOf } from './vmstate/vmdesc-record.js';
+export { savedVmdescOf, recordSavedVmdesc } from './vmstate/vmdesc-record.js';
 export {
   registerVmState,
   vmStateHandlers,
@@ -176,3 +176,44 @@ export {
   type BlockedDevice,
 } from './wiring/device-migration-attacher.js';
 export { coreContainerModule } from './wiring/core-module.js';
+
+// Transports by URI (tcp:, unix:, file:, fd:, exec:; TLS with mutual authentication).
+export {
+  parseMigrationUri,
+  formatMigrationUri,
+  formatHostPort,
+  MIGRATION_URI_SCHEMES,
+  type MigrationUri,
+  type MigrationUriScheme,
+  type TcpUri,
+  type UnixUri,
+  type FileUri,
+  type FdUri,
+  type ExecUri,
+} from './transport/migration-uri.js';
+export { TransportError, type TransportPhase, type TransportErrorInit } from './transport/transport-error.js';
+export {
+  loadTlsCredentials,
+  tlsPeerIdentity,
+  TLS_MIN_VERSION,
+  type TlsCredentials,
+  type TlsCredentialFiles,
+  type PeerIdentity,
+} from './transport/tls-credentials.js';
+export {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_LISTEN_ADDRESS,
+  type TransportOptions,
+  type OutgoingOptions,
+  type IncomingTransportOptions,
+} from './transport/transport-options.js';
+export { WatchdogChannel } from './transport/watchdog-channel.js';
+export { ExecChannel } from './transport/exec-channel.js';
+export { openOutgoing, type OutgoingTransport } from './transport/outgoing.js';
+export {
+  listenIncoming,
+  isLoopbackAddress,
+  type IncomingListener,
+  type IncomingTransport,
+  type ListenAddress,
+} from './transport/incoming.js';
