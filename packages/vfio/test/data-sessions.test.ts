@@ -124,6 +124,49 @@ describe('data sessions (emulated kernel, through the public device interface)',
     other.device.close();
   });
 
+  it('a write past the state is refused with ENOMEM, consumes nothing, and the session goes on (as Linux 6.12 mtty)', async () => {
+    const image = await stopCopyImage(SMALL);
+    const { device, model } = createEmulatedDevice({ ...SMALL, seed: 99 });
+    device.setState(MigState.STOP);
+    const load = device.setState(MigState.RESUMING).dataFile!;
+    // The whole image plus one byte in one write: refused whole.
+    const tooLong = new Uint8Array(image.byteLength + 1);
+    tooLong.set(image);
+    await expect(load.write(tooLong)).rejects.toMatchObject({ errno: Errno.ENOMEM });
+    // The right bytes afterwards load, and a byte after them is refused without spoiling them.
+    await load.write(image);
+    await expect(load.write(new Uint8Array(1))).rejects.toMatchObject({ errno: Errno.ENOMEM });
+    device.setState(MigState.STOP);
+    const source = createEmulatedDevice(SMALL);
+    expect(Buffer.from(model.stateBytes).equals(Buffer.from(source.model.stateBytes))).toBe(true);
+    device.close();
+    source.device.close();
+  });
+
+  it('a saving file refuses writes with EBADF even after its session ended; a resuming one refuses reads with EBADF', async () => {
+    const { device } = createEmulatedDevice(SMALL);
+    device.setState(MigState.STOP);
+    const save = device.setState(MigState.STOP_COPY).dataFile!;
+    device.setState(MigState.STOP);
+    await expect(save.write(new Uint8Array(8))).rejects.toMatchObject({ errno: Errno.EBADF });
+    const load = device.setState(MigState.RESUMING).dataFile!;
+    device.reset(); // ends the resuming session
+    await expect(load.read(new Uint8Array(8))).rejects.toMatchObject({ errno: Errno.EBADF });
+    device.close();
+  });
+
+  it('PRECOPY_INFO: ENOTTY on a resuming file, ENODEV on an old file while a newer pre-copy session runs', () => {
+    const { device } = createEmulatedDevice({ ...SMALL, migrationFlags: 7 });
+    const old = device.setState(MigState.PRE_COPY).dataFile!;
+    device.setState(MigState.RUNNING);
+    device.setState(MigState.PRE_COPY).dataFile!;
+    expect(() => device.getPrecopyInfo(old)).toThrow(expect.objectContaining({ errno: Errno.ENODEV }));
+    device.setState(MigState.STOP);
+    const load = device.setState(MigState.RESUMING).dataFile!;
+    expect(() => device.getPrecopyInfo(load)).toThrow(expect.objectContaining({ errno: Errno.ENOTTY }));
+    device.close();
+  });
+
   it('RESUMING→STOP validates: short or corrupted state is EINVAL and the device stays RESUMING', async () => {
     const image = await stopCopyImage(SMALL);
     const cases: Array<[string, Uint8Array]> = [

@@ -270,15 +270,19 @@ export class EmulatedDeviceModel {
 
   /** PRECOPY_INFO on a data file of `session`: `[initial, dirty]` or −errno. */
   precopyInfo(session: EmulatedSession): readonly [number, number] | number {
+    // mtty's order: no ioctl on a resuming file; the device must be in pre-copy; then a
+    // file whose session is over (or was replaced) answers ENODEV.
     if ((this.migrationFlags & VfioMigrationFlags.PRE_COPY) === 0) return -Errno.ENOTTY;
-    if (!(session instanceof SaveSession) || session.ended || session !== this.#session) return -Errno.EINVAL;
+    if (!(session instanceof SaveSession)) return -Errno.ENOTTY;
     if (!isPreCopyState(this.#migState)) return -Errno.EINVAL;
+    if (session.ended || session !== this.#session) return -Errno.ENODEV;
     return [session.initialBytes(), session.dirtyBytes()];
   }
 
   /** read(2) on a data file of `session`: bytes or −errno. */
   readData(session: EmulatedSession, into: Uint8Array): number {
-    if (session instanceof ResumeSession) return session.ended ? -Errno.ENODEV : -Errno.EBADF;
+    // A resuming file is opened write-only: the kernel refuses the read before the driver sees it.
+    if (session instanceof ResumeSession) return -Errno.EBADF;
     if (session.ended) return -Errno.ENODEV;
     let view = into;
     if (this.#readFault !== undefined) {
@@ -297,7 +301,8 @@ export class EmulatedDeviceModel {
 
   /** write(2) on a data file of `session`: bytes or −errno. */
   writeData(session: EmulatedSession, from: Uint8Array): number {
-    if (session instanceof SaveSession) return session.ended ? -Errno.ENODEV : -Errno.EBADF;
+    // A saving file is opened read-only: the kernel refuses the write before the driver sees it.
+    if (session instanceof SaveSession) return -Errno.EBADF;
     if (session.ended) return -Errno.ENODEV;
     let view = from;
     if (this.#writeFault !== undefined) {

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { ResumeSession } from './resume-session.js';
 import { Errno } from '../errors.js';
 import {
   VFIO_API_VERSION,
@@ -407,6 +408,7 @@ export class EmulatedVfioKernel implements Syscalls {
   #dataIoctl(file: DataFile, request: number, arg: Uint8Array | null): number {
     if (request !== VfioIoctl.MIG_GET_PRECOPY_INFO) return -Errno.ENOTTY;
     if ((file.model.migrationFlags & VfioMigrationFlags.PRE_COPY) === 0) return -Errno.ENOTTY;
+    if (file.session instanceof ResumeSession) return -Errno.ENOTTY; // a resuming file has no ioctls
     if (arg === null || arg.byteLength < PrecopyInfo.size) return -Errno.EINVAL;
     if (PrecopyInfo.decode(arg).argsz < PrecopyInfo.size) return -Errno.EINVAL;
     const info = file.model.precopyInfo(file.session);

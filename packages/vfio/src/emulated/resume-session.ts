@@ -14,6 +14,9 @@ import {
   TAG_PAGE,
 } from './image-format.js';
 
+/** Where the stream parser stands: header fill, record fill, page being filled, end checksum. */
+type ParserPosition = readonly [number, number, { offset: number; remaining: number } | undefined, number | undefined];
+
 /** A resuming session (STOP→RESUMING until RESUMING→STOP). */
 export class ResumeSession {
   /** Set once the session is over (state left, reset): writes answer ENODEV. */
@@ -46,11 +49,34 @@ export class ResumeSession {
   }
 
   /**
-   * Consumes `data`. Returns its length, or −errno: EFAULT for a bad header (as mtty answers),
-   * ENOMEM for bytes past the state (a page outside it, or anything after the end record).
+   * Consumes `data`. Returns its length, or −errno: EFAULT for a bad header (as mtty answers;
+   * the session is spoiled), ENOMEM for bytes past the state (a page outside it, or anything
+   * after the end record). Like the kernel, an ENOMEM write consumes nothing and the session
+   * goes on: the write is checked in full before any of it is applied.
    */
   write(data: Uint8Array): number {
     if (this.#failed !== undefined) return -this.#failed;
+    const saved = this.#snapshot();
+    const refused = this.#consume(data, false);
+    this.#restore(saved);
+    if (refused === Errno.ENOMEM) return -Errno.ENOMEM;
+    if (refused !== undefined) return this.#fail(refused);
+    this.#consume(data, true);
+    this.bytesWritten += data.byteLength;
+    return data.byteLength;
+  }
+
+  #snapshot(): ParserPosition {
+    const target = this.#pageTarget === undefined ? undefined : { ...this.#pageTarget };
+    return [this.#headerFill, this.#recordFill, target, this.#expectedChecksum];
+  }
+
+  #restore(saved: ParserPosition): void {
+    [this.#headerFill, this.#recordFill, this.#pageTarget, this.#expectedChecksum] = saved;
+  }
+
+  /** Parses `data`; with `apply` false only checks it. Returns the errno that refuses it, if any. */
+  #consume(data: Uint8Array, apply: boolean): number | undefined {
     let at = 0;
     while (at < data.byteLength) {
       if (this.#headerFill < IMAGE_HEADER_SIZE) {
@@ -58,13 +84,13 @@ export class ResumeSession {
         this.#header.set(data.subarray(at, at + n), this.#headerFill);
         this.#headerFill += n;
         at += n;
-        if (this.#headerFill === IMAGE_HEADER_SIZE && !this.#headerValid()) return this.#fail(Errno.EFAULT);
+        if (this.#headerFill === IMAGE_HEADER_SIZE && !this.#headerValid()) return Errno.EFAULT;
         continue;
       }
-      if (this.#expectedChecksum !== undefined) return this.#fail(Errno.ENOMEM);
+      if (this.#expectedChecksum !== undefined) return Errno.ENOMEM;
       if (this.#pageTarget !== undefined) {
         const n = Math.min(this.#pageTarget.remaining, data.byteLength - at);
-        this.#staging.set(data.subarray(at, at + n), this.#pageTarget.offset);
+        if (apply) this.#staging.set(data.subarray(at, at + n), this.#pageTarget.offset);
         this.#pageTarget.offset += n;
         this.#pageTarget.remaining -= n;
         at += n;
@@ -83,17 +109,16 @@ export class ResumeSession {
       const b = view.getUint32(8, true);
       if (tag === TAG_PAGE) {
         const expectedLength = a < this.#pageCount ? Math.min(this.#pageSize, this.#stateSize - a * this.#pageSize) : -1;
-        if (expectedLength < 0 || b !== expectedLength) return this.#fail(Errno.ENOMEM);
+        if (expectedLength < 0 || b !== expectedLength) return Errno.ENOMEM;
         this.#pageTarget = { offset: a * this.#pageSize, remaining: b };
       } else if (tag === TAG_DONE) {
-        if (b !== this.#stateSize) return this.#fail(Errno.EFAULT);
+        if (b !== this.#stateSize) return Errno.EFAULT;
         this.#expectedChecksum = a;
       } else {
-        return this.#fail(Errno.EFAULT);
+        return Errno.EFAULT;
       }
     }
-    this.bytesWritten += data.byteLength;
-    return data.byteLength;
+    return undefined;
   }
 
   /** The loaded state if the stream is complete and intact; `undefined` (→ EINVAL) otherwise. */
