@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { Container } from 'inversify';
+import {
+  DEVICE_MIGRATION_ATTACHER,
+  MIGRATION_BLOCKERS,
+  MIGRATION_DESTINATION,
+  MIGRATION_SOURCE,
+  MigrationError,
+  NoHandlerProviderError,
+  PROVIDER_SELECTOR,
+  RUN_STATE_CONTROLLER,
+  RunState,
+  coreContainerModule,
+  type AttachedDevice,
+  type BlockedDevice,
+  type DeviceMigrationAttacher,
+  type MigrationBlockers,
+  type MigrationDestination,
+  type MigrationSource,
+  type ProviderSelector,
+  type RunStateController,
+} from '@savevm/core';
+import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
+import { EmulatedVfioKernel, MigState, V1State, createEmulatedDevice, type VfioDevice } from '@savevm/vfio';
+import { vfioV1ContainerModule } from '@savevm/vfio-v1-legacy';
+import { vfioV2ContainerModule } from '@savevm/vfio-v2';
+import { vfioProvidersModule } from './probe-chain.js';
+
+async function containerWith(...modules: Parameters<Container['load']>): Promise<Container> {
+  const c = new Container();
+  await c.load(coreContainerModule, ...modules);
+  return c;
+}
+
+/** Three emulated devices in one kernel: v2-capable, v1-only, not migratable. */
+function threeDevices(seed: number) {
+  const kernel = new EmulatedVfioKernel();
+  const v2 = createEmulatedDevice({ name: '0000:00:03.0', protocol: 'v2', seed, stateSize: 64 * 1024 }, { kernel });
+  const v1 = createEmulatedDevice({ name: '0000:00:04.0', protocol: 'v1', seed: seed + 1, stateSize: 64 * 1024, v1DataSectionSize: 16 * 1024 }, { kernel });
+  const none = createEmulatedDevice({ name: '0000:00:05.0', protocol: 'none', seed: seed + 2 }, { kernel });
+  return { kernel, v2, v1, none };
+}
+
+function isBlocked(result: AttachedDevice | BlockedDevice): result is BlockedDevice {
+  return 'blocker' in result;
+}
+
+const ENOTTY_REASON = 'VFIO_DEVICE_FEATURE GET MIGRATION: ENOTTY (no VFIO migration v2 in this kernel or driver)';
+
+describe('the VFIO probe chain: v2, then v1, then a blocker', () => {
+  it('asks v2 before v1 whatever order the modules are loaded in', async () => {
+    for (const modules of [[vfioProvidersModule()], [vfioV1ContainerModule(), vfioV2ContainerModule()], [vfioV2ContainerModule(), vfioV1ContainerModule()]]) {
+      const c = await containerWith(...modules);
+      expect(c.get<ProviderSelector>(PROVIDER_SELECTOR).providers.map((p) => [p.name, p.priority])).toEqual([
+        ['vfio-v2', 200],
+        ['vfio-v1', 100],
+      ]);
+    }
+  });
+
+  it('three emulated devices: v2-capable picks v2, v1-only picks v1, none gets the aggregated reason and a blocker', async () => {
+    const c = await containerWith(vfioProvidersModule());
+    const attacher = c.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER);
+    const { v2, v1, none } = threeDevices(1);
+
+    const onV2 = await attacher.attachOrBlock<VfioDevice>(v2.device, v2.device.name);
+    expect(isBlocked(onV2)).toBe(false);
+    expect((onV2 as AttachedDevice).provider.name).toBe('vfio-v2');
+    expect((onV2 as AttachedDevice).verdicts.map((v) => v.provider)).toEqual(['vfio-v2']);
+    expect((onV2 as AttachedDevice).entry.idstr).toBe('0000:00:03.0/vfio');
+
+    const onV1 = (await attacher.attachOrBlock<VfioDevice>(v1.device, v1.device.name)) as AttachedDevice;
+    expect(onV1.provider.name).toBe('vfio-v1');
+    expect(onV1.verdicts).toEqual([
+      { provider: 'vfio-v2', verdict: { accepted: false, reason: ENOTTY_REASON } },
+      { provider: 'vfio-v1', verdict: { accepted: true, reason: expect.stringMatching(/^v1 migration region 9 \(\d+ bytes\)$/) } },
+    ]);
+    expect(onV1.entry.idstr).toBe('0000:00:04.0/vfio');
+    expect(onV1.entry.versionId).toBe(1);
+
+    const onNone = await attacher.attachOrBlock<VfioDevice>(none.device, none.device.name);
+    expect(isBlocked(onNone)).toBe(true);
+    const { error, blocker } = onNone as BlockedDevice;
+    expect(error).toBeInstanceOf(NoHandlerProviderError);
+    expect(error.message).toBe(`no handler provider accepts 0000:00:05.0: vfio-v2: ${ENOTTY_REASON}; vfio-v1: no v1 migration region`);
+    expect(c.get<MigrationBlockers>(MIGRATION_BLOCKERS).list()).toEqual([{ reason: error.message, owner: '0000:00:05.0' }]);
+
+    // The blocker stops migrate before setup; nothing was touched on the devices.
+    const source = c.get<MigrationSource>(MIGRATION_SOURCE);
+    const refused = await source.migrate(new QemuFileWriter(new MemoryWriteChannel())).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(MigrationError);
+    expect((refused as MigrationError).phase).toBe('blocked');
+    expect((refused as MigrationError).message).toContain('0000:00:05.0: no handler provider accepts 0000:00:05.0');
+    expect(v2.model.arcLog).toEqual([]);
+    expect(v1.model.arcLog).toEqual([]);
+    blocker.dispose();
+  });
+
+  it('attach (not attachOrBlock) throws the same aggregated error', async () => {
+    const c = await containerWith(vfioProvidersModule());
+    const { none } = threeDevices(1);
+    await expect(c.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER).attach(none.device, none.device.name)).rejects.toThrow(
+      /vfio-v2: VFIO_DEVICE_FEATURE GET MIGRATION: ENOTTY.*; vfio-v1: no v1 migration region$/,
+    );
+  });
+
+  it('a v2 device and a v1 device migrate together through the chain; the blocked device is left out', async () => {
+    const src = await containerWith(vfioProvidersModule());
+    const dst = await containerWith(vfioProvidersModule());
+    const from = threeDevices(1);
+    const to = threeDevices(100);
+    for (const [c, devices] of [[src, from], [dst, to]] as const) {
+      const attacher = c.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER);
+      await attacher.attach(devices.v2.device, devices.v2.device.name);
+      await attacher.attach(devices.v1.device, devices.v1.device.name);
+    }
+    const runState = src.get<RunStateController>(RUN_STATE_CONTROLLER);
+    await runState.start();
+
+    const channel = new MemoryWriteChannel();
+    const info = await src.get<MigrationSource>(MIGRATION_SOURCE).migrate(new QemuFileWriter(channel), { maxBandwidth: 0, downtimeLimitMs: 0, maxIterations: 100 });
+    expect(info.status).toBe('completed');
+    dst.get<RunStateController>(RUN_STATE_CONTROLLER).setState(RunState.INMIGRATE);
+    const loaded = await dst
+      .get<MigrationDestination>(MIGRATION_DESTINATION)
+      .load(new QemuFileReader(new MemoryReadChannel(channel.bytes())), { autostart: true });
+    expect(loaded.status).toBe('completed');
+
+    expect(Buffer.from(to.v2.model.stateBytes)).toEqual(Buffer.from(from.v2.model.stateBytes));
+    expect(Buffer.from(to.v1.model.stateBytes)).toEqual(Buffer.from(from.v1.model.stateBytes));
+    expect(to.v2.model.migState).toBe(MigState.RUNNING);
+    expect(to.v1.model.v1State).toBe(V1State.RUNNING);
+    expect(Buffer.from(to.none.model.stateBytes)).not.toEqual(Buffer.from(from.none.model.stateBytes));
+  });
+});
