@@ -29,7 +29,7 @@ import {
   type SaveStateRegistry,
 } from '@savevm/core';
 import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter, SocketChannel } from '@savevm/stream';
-import { VfioMigrationFlags, createEmulatedDevice, type EmulatedDeviceSetup } from '@savevm/vfio';
+import { VfioMigrationFlags, createEmulatedDevice, type EmulatedDeviceSetup, type VfioDevice } from '@savevm/vfio';
 import { VfioV2Provider, type VfioV2DeviceMigration, type VfioV2Options } from '../../src/index.js';
 
 /** All three migration flags. */
@@ -55,6 +55,8 @@ export interface DeviceSpec {
   readonly preCopyEmptyRead?: 'ENOMSG' | 'zero';
   /** Run-state priority. */
   readonly runStatePriority?: number;
+  /** Wraps the device handle before it is attached (to inject ioctl faults). */
+  readonly wrap?: (device: VfioDevice) => VfioDevice;
 }
 
 /** A device attached to a VM. */
@@ -128,8 +130,9 @@ export class Vm {
       preCopyEmptyRead: spec.preCopyEmptyRead ?? 'ENOMSG',
     });
     if (spec.runStatePriority !== undefined) this.perDevice.set(name, { runStatePriority: spec.runStatePriority });
-    const attached = await this.attacher.attach(emulated.device, name);
-    const migration = this.provider.created.get(emulated.device);
+    const handle = spec.wrap ? spec.wrap(emulated.device) : emulated.device;
+    const attached = await this.attacher.attach(handle, name);
+    const migration = this.provider.created.get(handle);
     if (migration === undefined) throw new Error('provider did not create the migration');
     const device = { emulated, attached, migration };
     this.devices.push(device);
