@@ -15,23 +15,34 @@ export interface V1StateChange {
   readonly set: number;
 }
 
-/** The changes the v1 handlers make, named by when they happen (as QEMU 7.x made them). */
-export const V1Transition = {
+/** The changes the v1 handlers make, named by when they happen. */
+export interface V1Transitions {
   /** `saveSetup`: add SAVING, keep RUNNING (pre-copy; stop-and-copy when the VM is paused). */
-  START_SAVING: { clear: 0, set: V1State.SAVING },
+  readonly START_SAVING: V1StateChange;
   /** `saveLiveCompletePrecopy`: stop-and-copy. */
-  STOP_AND_COPY: { clear: V1State.RUNNING, set: V1State.SAVING },
+  readonly STOP_AND_COPY: V1StateChange;
   /** After the last stop-and-copy chunk: clear SAVING, giving STOP. */
-  FINISH_SAVING: { clear: V1State.SAVING, set: 0 },
+  readonly FINISH_SAVING: V1StateChange;
   /** `loadSetup`: RESUMING alone. */
-  START_RESUMING: { clear: V1State.MASK, set: V1State.RESUMING },
+  readonly START_RESUMING: V1StateChange;
   /** VM started, or a migration failed or was cancelled: clear SAVING and RESUMING, set RUNNING. */
-  RUN: { clear: V1State.MASK, set: V1State.RUNNING },
+  readonly RUN: V1StateChange;
   /** VM stopped: clear RUNNING (pre-copy becomes stop-and-copy). */
-  STOP: { clear: V1State.RUNNING, set: 0 },
+  readonly STOP: V1StateChange;
   /** VM stopped for a snapshot (`save-vm`): clear RUNNING, set SAVING. */
+  readonly STOP_FOR_SNAPSHOT: V1StateChange;
+}
+
+/** The changes the v1 handlers make, as QEMU 7.x made them (see {@link V1Transitions}). */
+export const V1Transition: V1Transitions = Object.freeze({
+  START_SAVING: { clear: 0, set: V1State.SAVING },
+  STOP_AND_COPY: { clear: V1State.RUNNING, set: V1State.SAVING },
+  FINISH_SAVING: { clear: V1State.SAVING, set: 0 },
+  START_RESUMING: { clear: V1State.MASK, set: V1State.RESUMING },
+  RUN: { clear: V1State.MASK, set: V1State.RUNNING },
+  STOP: { clear: V1State.RUNNING, set: 0 },
   STOP_FOR_SNAPSHOT: { clear: V1State.RUNNING, set: V1State.SAVING },
-} as const satisfies Record<string, V1StateChange>;
+});
 
 /** Applies a change to a `device_state` value, keeping the reserved upper bits. */
 export function applyV1Change(current: number, change: V1StateChange): number {

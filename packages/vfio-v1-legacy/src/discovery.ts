@@ -11,10 +11,26 @@ export const NO_MIGRATION_REGION = 'no v1 migration region';
 /** Reason given when the migration region has zero size. */
 export const ZERO_SIZED_MIGRATION_REGION = 'migration region has zero size';
 
+/** The migration region was found and is usable. */
+export interface MigrationRegionFound {
+  /** Always true. */
+  readonly found: true;
+  /** The region, with its decoded capabilities. */
+  readonly region: VfioRegionInfo;
+}
+
+/** No usable migration region. */
+export interface MigrationRegionAbsent {
+  /** Always false. */
+  readonly found: false;
+  /** Missing altogether, or too small. */
+  readonly code: 'region-missing' | 'region-too-small';
+  /** Why, in the words a probe verdict uses. */
+  readonly reason: string;
+}
+
 /** The outcome of looking for the migration region. */
-export type MigrationRegionLookup =
-  | { readonly found: true; readonly region: VfioRegionInfo }
-  | { readonly found: false; readonly code: 'region-missing' | 'region-too-small'; readonly reason: string };
+export type MigrationRegionLookup = MigrationRegionFound | MigrationRegionAbsent;
 
 /** Looks for the migration region and checks its size. Device errors propagate. */
 export function lookUpMigrationRegion(device: VfioDevice): MigrationRegionLookup {

@@ -25,10 +25,12 @@ export {
   NO_MIGRATION_REGION,
   ZERO_SIZED_MIGRATION_REGION,
   type MigrationRegionLookup,
+  type MigrationRegionFound,
+  type MigrationRegionAbsent,
 } from './discovery.js';
 export { V1MigrationRegion } from './migration-region.js';
-export { V1Transition, applyV1Change, describeV1State, type V1StateChange } from './device-state.js';
-export { changeV1State } from './set-state.js';
+export { V1Transition, applyV1Change, describeV1State, type V1StateChange, type V1Transitions } from './device-state.js';
+export { changeV1State, changeV1StateOrReset } from './set-state.js';
 export { V1ChunkSender, receiveChunk, MAX_SAVE_PIECE_BYTES } from './data-chunks.js';
 
 // Errors.

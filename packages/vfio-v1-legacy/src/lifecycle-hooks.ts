@@ -3,7 +3,8 @@
  *
  * - VM started: clear SAVING and RESUMING, set RUNNING (a failed source goes back from
  *   pre-copy or stop-and-copy; a destination leaves RESUMING, which makes the device load
- *   its state).
+ *   its state). A device that refuses (an incomplete image) is reset rather than left in
+ *   RESUMING.
  * - VM stopped: clear RUNNING (pre-copy becomes stop-and-copy); stopped for a snapshot
  *   (`save-vm`): clear RUNNING and set SAVING.
  * - Migration failed or cancelled: clear SAVING and RESUMING; RUNNING again if the VM runs.
@@ -13,7 +14,7 @@ import { type MigrationEvent, type MigrationNotifier, RunState, type VmChangeSta
 import { V1State } from '@savevm/vfio';
 import { V1Transition } from './device-state.js';
 import type { V1MigrationRegion } from './migration-region.js';
-import { changeV1State } from './set-state.js';
+import { changeV1State, changeV1StateOrReset } from './set-state.js';
 
 /** The run-state and migration-status hooks of one v1 device. */
 export class VfioV1LifecycleHooks {
@@ -32,14 +33,14 @@ export class VfioV1LifecycleHooks {
   readonly runStateHandler: VmChangeStateHandler = {
     change: (running: boolean, state: RunState): void => {
       this.#vmRunning = running;
-      const change = running ? V1Transition.RUN : state === RunState.SAVE_VM ? V1Transition.STOP_FOR_SNAPSHOT : V1Transition.STOP;
-      changeV1State(this.region, change, 'run-state');
+      if (running) changeV1StateOrReset(this.region, V1Transition.RUN, 'run-state');
+      else changeV1State(this.region, state === RunState.SAVE_VM ? V1Transition.STOP_FOR_SNAPSHOT : V1Transition.STOP, 'run-state');
     },
   };
 
   /** The migration-status hook to register: puts the device back after a failed or cancelled migration. */
   readonly migrationNotifier: MigrationNotifier = (event: MigrationEvent): void => {
     if (event.type !== 'precopy-failed') return;
-    changeV1State(this.region, this.#vmRunning ? V1Transition.RUN : { clear: V1State.MASK, set: V1State.STOP }, 'migration-status');
+    changeV1StateOrReset(this.region, this.#vmRunning ? V1Transition.RUN : { clear: V1State.MASK, set: V1State.STOP }, 'migration-status');
   };
 }

@@ -55,6 +55,21 @@ export function changeV1State(region: V1MigrationRegion, change: V1StateChange, 
   return wanted;
 }
 
+/**
+ * Like {@link changeV1State}, for the way back to a safe state (VM started, migration
+ * failed): when the device refuses the change and keeps a migration state (e.g. a RESUMING
+ * device whose image is incomplete refuses RUNNING), it is reset rather than left there.
+ * @throws VfioV1Error as `changeV1State`; a refusal becomes `device-error` after the reset
+ */
+export function changeV1StateOrReset(region: V1MigrationRegion, change: V1StateChange, phase: V1Phase): number {
+  try {
+    return changeV1State(region, change, phase);
+  } catch (error) {
+    if (!(error instanceof VfioV1Error) || error.code !== 'state-refused') throw error;
+    throw recoverByReset(region, phase, error.detail, error.cause);
+  }
+}
+
 /** Resets the device and returns the `device-error` to throw, saying whether the reset worked. */
 function recoverByReset(region: V1MigrationRegion, phase: V1Phase, what: string, cause?: unknown): VfioV1Error {
   let outcome: string;

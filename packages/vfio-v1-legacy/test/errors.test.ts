@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MigrationError, RunState } from '@savevm/core';
+import { MemoryReadChannel, QemuFileReader } from '@savevm/stream';
 import { Errno, V1State, createEmulatedDevice } from '@savevm/vfio';
 import {
   V1MigrationRegion,
@@ -285,5 +286,25 @@ describe('load errors reset the destination device', () => {
     await dst.attacher.attach(to.device, 'dev');
     await expect(loadFromMemory(dst, bytes.subarray(0, 40_000))).rejects.toBeInstanceOf(MigrationError);
     expect(to.model.v1State).toBe(V1State.RUNNING);
+  });
+});
+
+describe('the run-state hook on the destination', () => {
+  it('a VM start whose RESUMING → RUNNING the device refuses (incomplete image) resets the device', async () => {
+    const { device, model } = v1Device({ name: 'dev', seed: 4 });
+    const own = snapshot(model.stateBytes);
+    const spec = new VfioV1Provider().create(device);
+    const entry = { idstr: 'dev/vfio', instanceId: 0, versionId: 1, sectionId: 0 };
+    await spec.handlers.loadSetup?.(new QemuFileReader(new MemoryReadChannel(new Uint8Array(0))), { entry, approveSwitchover: () => undefined });
+    expect(model.v1State).toBe(V1State.RESUMING);
+    let thrown: unknown;
+    try {
+      await spec.runStateHandler?.change?.(true, RunState.RUNNING);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toMatchObject({ code: 'device-error', phase: 'run-state', message: expect.stringMatching(/refused resuming \(0x4\) → running \(0x1\).*reset to running/) });
+    expect(model.v1State).toBe(V1State.RUNNING);
+    expect(snapshot(model.stateBytes)).toEqual(own);
   });
 });
