@@ -279,6 +279,23 @@ describe('load errors reset the destination device', () => {
     expect(snapshot(to.model.stateBytes)).toEqual(own);
   });
 
+  it('the device refusing a chunk (data_size write fails): register-io, device reset', async () => {
+    const bytes = await streamFrom('dev');
+    const dst = new World(RunState.INMIGRATE);
+    const to = v1Device({ name: 'dev', seed: 5 });
+    const own = snapshot(to.model.stateBytes);
+    to.model.failDataWrite({ afterBytes: 10_000, errno: Errno.EIO });
+    await dst.attacher.attach(to.device, 'dev');
+    const error = await loadFromMemory(dst, bytes).then(
+      () => undefined,
+      (e: unknown) => e as MigrationError,
+    );
+    expect(v1Cause(error)).toMatchObject({ code: 'register-io', phase: 'load', errno: 'EIO' });
+    expect(error?.message).toMatch(/writing data_size failed/);
+    expect(to.model.v1State).toBe(V1State.RUNNING);
+    expect(snapshot(to.model.stateBytes)).toEqual(own);
+  });
+
   it('a truncated stream: the device is reset too', async () => {
     const bytes = await streamFrom('dev');
     const dst = new World(RunState.INMIGRATE);
