@@ -48,6 +48,14 @@ export interface SaveStateEntryInfo {
   readonly sectionId: number;
 }
 
+/** How a load ended, as `loadCleanup` is told. */
+export interface LoadOutcome {
+  /** True when every section loaded and the stream ended well. */
+  readonly succeeded: boolean;
+  /** The failure, when it did not. */
+  readonly error?: Error;
+}
+
 /** What a load-side setup hook can do besides reading. */
 export interface LoadSetupContext {
   /** The entry being set up. */
@@ -161,8 +169,10 @@ export interface SaveVMHandlers {
   /**
    * QEMU `load_cleanup`. Runs for every entry at the end of every load, successful or
    * not, even when `loadSetup` never ran; it must leave the device in a safe state.
+   * Unlike QEMU, it is told how the load ended, so a device whose own sections loaded
+   * can still reset itself when another device made the migration fail.
    */
-  loadCleanup?(entry: SaveStateEntryInfo): MaybePromise<void>;
+  loadCleanup?(entry: SaveStateEntryInfo, outcome: LoadOutcome): MaybePromise<void>;
 
   /**
    * QEMU `switchover_ack_needed` (8.1+, destination). With switchover-ack on, each entry

@@ -13,6 +13,7 @@ export type {
   PendingBytes,
   SaveStateEntryInfo,
   LoadSetupContext,
+  LoadOutcome,
   SaveVMHandlers,
   SaveVMHook,
 } from './handlers.js';
@@ -208,6 +209,7 @@ export {
   type IncomingTransportOptions,
 } from './transport/transport-options.js';
 export { WatchdogChannel } from './transport/watchdog-channel.js';
+export { sendSwitchoverAck, listenForSwitchoverAck, MIG_RP_MSG_SWITCHOVER_ACK } from './transport/return-path.js';
 export { ExecChannel } from './transport/exec-channel.js';
 export { openOutgoing, type OutgoingTransport } from './transport/outgoing.js';
 export {

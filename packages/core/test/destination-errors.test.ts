@@ -150,3 +150,24 @@ describe('destination errors: each clear, load cleanup always called', () => {
     expect(e.offset).toBeGreaterThan(0);
   });
 });
+
+describe('loadCleanup is told how the load ended', () => {
+  it('succeeded on a good stream; failed with the error when another entry broke the load', async () => {
+    const outcomes: { succeeded: boolean; error?: Error }[] = [];
+    const watcher: SaveVMHandlers = {
+      loadState: async (f) => void (await f.getBytes(await f.getBe32())),
+      loadCleanup: (_entry, outcome) => void outcomes.push(outcome),
+    };
+    const good = destination({ timerHandlers: watcher });
+    await good.world.destination.load(readerOf(await makeStream()), { machine: 'none' });
+    expect(outcomes).toEqual([{ succeeded: true }]);
+
+    const bytes = await makeStream();
+    const broken = Buffer.from(bytes);
+    // Cut the stream inside the `dev` section, after the timer section loaded.
+    const cut = broken.subarray(0, broken.indexOf(Buffer.from('dev-state')) + 3);
+    const bad = destination({ timerHandlers: watcher });
+    const error = await bad.world.destination.load(readerOf(cut), { machine: 'none' }).catch((e: unknown) => e);
+    expect(outcomes[1]).toEqual({ succeeded: false, error });
+  });
+});

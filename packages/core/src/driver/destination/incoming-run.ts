@@ -19,7 +19,7 @@ import {
 /** Largest vmdesc skipped after EOF (the parser's default limit). */
 const MAX_VMDESC_BYTES = 64 * 1024 * 1024;
 import { MigrationError, type MigrationPhase, type SectionRef, messageOf } from '../../errors.js';
-import type { LoadSetupContext } from '../../handlers.js';
+import type { LoadOutcome, LoadSetupContext } from '../../handlers.js';
 import type { SaveStateRegistry } from '../../registry/registry.js';
 import type { SaveStateEntry } from '../../registry/save-state-entry.js';
 import type { RunStateController } from '../../run-state/run-state-controller.js';
@@ -120,7 +120,7 @@ export class IncomingRun {
       trace('qemu_loadvm_state_post_main', { ok: false });
       failure = this.toMigrationError(err);
     }
-    for (const cleanupFailure of await this.loadCleanup()) {
+    for (const cleanupFailure of await this.loadCleanup(failure ? { succeeded: false, error: failure } : { succeeded: true })) {
       if (failure) failure.suppressed.push(cleanupFailure);
       else this.progress.warnings.push(cleanupFailure.message);
     }
@@ -441,14 +441,14 @@ export class IncomingRun {
   // ---- cleanup and the end -------------------------------------------------------------------
 
   /** `loadCleanup` of every entry, always (QEMU `qemu_loadvm_state_cleanup`). */
-  private async loadCleanup(): Promise<MigrationError[]> {
+  private async loadCleanup(outcome: LoadOutcome): Promise<MigrationError[]> {
     trace('loadvm_state_cleanup', { entries: this.entries.length });
     const failures: MigrationError[] = [];
     for (const e of this.entries) {
       const hook = e.handlers.loadCleanup;
       if (hook === undefined) continue;
       try {
-        const r = hook.call(e.handlers, e);
+        const r = hook.call(e.handlers, e, outcome);
         if (isPromiseLike(r)) await r;
       } catch (err) {
         failures.push(hookFailure('load-cleanup', 'loadCleanup', e, err));
