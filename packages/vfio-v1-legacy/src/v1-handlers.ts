@@ -11,7 +11,7 @@
  *   bytes sent may not exceed twice what was pending plus one region.
  * - Load: RESUMING, then each DATA chunk written at `data_offset` followed by `data_size`.
  */
-import type { LoadSetupContext, PendingBytes, SaveVMHandlers } from '@savevm/core';
+import type { LoadOutcome, LoadSetupContext, PendingBytes, SaveStateEntryInfo, SaveVMHandlers } from '@savevm/core';
 import { type QemuFileReader, type QemuFileWriter, VfioTag } from '@savevm/stream';
 import { V1ChunkSender, receiveChunk } from './data-chunks.js';
 import { V1Transition } from './device-state.js';
@@ -31,7 +31,6 @@ export interface VfioV1HandlerOptions {
 /** What the load side has seen since `loadSetup`. */
 interface LoadProgress {
   sections: number;
-  failed: boolean;
 }
 
 /** The save and load hooks of one v1 device. */
@@ -123,37 +122,28 @@ export class VfioV1Handlers implements SaveVMHandlers {
 
   /** Puts the device in RESUMING (every other bit cleared). */
   loadSetup(_f: QemuFileReader, _context: LoadSetupContext): void {
-    this.#load = { sections: 0, failed: false };
-    try {
-      changeV1State(this.#region, V1Transition.START_RESUMING, 'load-setup');
-    } catch (error) {
-      this.#load.failed = true;
-      throw error;
-    }
+    this.#load = { sections: 0 };
+    changeV1State(this.#region, V1Transition.START_RESUMING, 'load-setup');
   }
 
   /** Reads one section body: tags until `END_OF_STATE`, each DATA chunk written to the device. */
   async loadState(f: QemuFileReader, versionId: number): Promise<void> {
-    const load = (this.#load ??= { sections: 0, failed: false });
+    const load = (this.#load ??= { sections: 0 });
     load.sections++;
-    try {
-      if (versionId !== VFIO_V1_VERSION_ID) throw this.#badStream(`section version ${versionId} is not ${VFIO_V1_VERSION_ID}`);
-      await this.#loadBody(f);
-    } catch (error) {
-      load.failed = true;
-      throw error;
-    }
+    if (versionId !== VFIO_V1_VERSION_ID) throw this.#badStream(`section version ${versionId} is not ${VFIO_V1_VERSION_ID}`);
+    await this.#loadBody(f);
   }
 
   /**
-   * After a load that failed here, or that never reached this device, a device left in
-   * RESUMING is reset (back to RUNNING with its own state). After a good load it stays in
-   * RESUMING until the VM starts (the run-state hook then sets RUNNING), as in QEMU.
+   * After a load that failed — here or in another device — or that never reached this
+   * device, a device left in RESUMING is reset (back to RUNNING with its own state). After
+   * a good load it stays in RESUMING until the VM starts (the run-state hook then sets
+   * RUNNING), as in QEMU.
    */
-  loadCleanup(): void {
+  loadCleanup(_entry: SaveStateEntryInfo, outcome: LoadOutcome): void {
     const load = this.#load;
     this.#load = undefined;
-    if (load === undefined || (!load.failed && load.sections > 0)) return;
+    if (load === undefined || (outcome.succeeded && load.sections > 0)) return;
     try {
       this.#region.device.reset();
     } catch (cause) {

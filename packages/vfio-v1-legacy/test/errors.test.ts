@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MigrationError, RunState } from '@savevm/core';
-import { MemoryReadChannel, QemuFileReader } from '@savevm/stream';
+import { ByteArrayWriter, MemoryReadChannel, QemuFileReader, writeSectionFull } from '@savevm/stream';
 import { Errno, V1State, createEmulatedDevice } from '@savevm/vfio';
 import {
   V1MigrationRegion,
@@ -303,6 +303,33 @@ describe('load errors reset the destination device', () => {
     await dst.attacher.attach(to.device, 'dev');
     await expect(loadFromMemory(dst, bytes.subarray(0, 40_000))).rejects.toBeInstanceOf(MigrationError);
     expect(to.model.v1State).toBe(V1State.RUNNING);
+  });
+});
+
+describe('a load that another device failed', () => {
+  it('resets a device whose own sections loaded, instead of leaving it in RESUMING', async () => {
+    const src = new World();
+    const a = v1Device({ name: 'a' });
+    await src.attacher.attach(a.device, 'a');
+    const bytes = (await saveToMemory(src, LIVE)).bytes;
+    // Append a section for a device the destination does not know, before EOF.
+    const eof = bytes.length - 1 - 4 - bytes.readUInt32BE(bytes.lastIndexOf(0x06) + 1) - 1;
+    const writer = new ByteArrayWriter();
+    writeSectionFull(writer, { sectionId: 99, idstr: 'stranger', instanceId: 0, versionId: 1 });
+    const stranger = writer.bytes();
+    const broken = Buffer.concat([bytes.subarray(0, eof), stranger, bytes.subarray(eof)]);
+    const dst = new World(RunState.INMIGRATE);
+    const to = v1Device({ name: 'a', seed: 5 });
+    const own = snapshot(to.model.stateBytes);
+    await dst.attacher.attach(to.device, 'a');
+    const error = await loadFromMemory(dst, broken).then(
+      () => undefined,
+      (e: unknown) => e as MigrationError,
+    );
+    expect(error?.phase).toBe('load-dispatch');
+    expect(error?.message).toContain("'stranger' 0");
+    expect(to.model.v1State).toBe(V1State.RUNNING);
+    expect(snapshot(to.model.stateBytes)).toEqual(own);
   });
 });
 

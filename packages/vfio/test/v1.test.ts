@@ -97,6 +97,26 @@ describe('v1 migration region (emulated)', () => {
     target.device.close();
   });
 
+  it('fails the data_size write whole when the device consumes only part of the chunk', () => {
+    const config = { protocol: 'v1' as const, stateSize: 40000, pageSize: 4096, v1DataSectionSize: 8192 };
+    const source = createEmulatedDevice({ ...config, seed: 7 });
+    const target = createEmulatedDevice({ ...config, seed: 8 });
+    const sr = source.device.findRegionByType(3, 1)!;
+    const tr = target.device.findRegionByType(3, 1)!;
+    const chunks: Uint8Array[] = [];
+    setV1State(source.device, sr, V1State.SAVING);
+    saveIterate(source.device, sr, chunks);
+    setV1State(target.device, tr, V1State.RESUMING);
+    const first = chunks[0]!;
+    target.model.failDataWrite({ afterBytes: first.byteLength - 1, errno: Errno.EIO });
+    target.device.writeRegion(tr, V1_DATA_OFFSET, first);
+    expect(() => target.device.writeRegion(tr, V1InfoOffset.data_size, u64(first.byteLength))).toThrow(
+      expect.objectContaining({ errno: Errno.EIO }),
+    );
+    source.device.close();
+    target.device.close();
+  });
+
   it('refuses odd widths, read-only fields, invalid states, stop-copy→pre-copy, short loads; ERROR needs reset', () => {
     const { device, model } = createEmulatedDevice({ protocol: 'v1', stateSize: 8192 });
     const region = device.findRegionByType(3, 1)!;

@@ -448,7 +448,9 @@ export class EmulatedDeviceModel {
         if (!(session instanceof ResumeSession) || session.ended) return -Errno.EINVAL;
         if (size > BigInt(this.#v1Data.byteLength)) return -Errno.EINVAL;
         const n = this.writeData(session, this.#v1Data.subarray(0, Number(size)));
-        return n < 0 ? n : 8;
+        if (n < 0) return n;
+        // A device that consumed less than data_size failed the chunk: the write fails whole.
+        return n === Number(size) ? 8 : -Errno.EIO;
       }
       default:
         return -Errno.EINVAL; // pending_bytes and data_offset are read-only; odd widths are refused
