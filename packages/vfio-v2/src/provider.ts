@@ -24,7 +24,7 @@ export function describeMigrationFlags(flags: number): string {
 /** Per-device options, or one set for every device. */
 export type VfioV2OptionsFor = VfioV2Options | ((device: VfioDevice) => VfioV2Options);
 
-/** A {@link HandlerProvider} for VFIO devices speaking migration protocol v2. */
+/** A core `HandlerProvider` for VFIO devices speaking migration protocol v2. */
 export class VfioV2Provider implements HandlerProvider<VfioDevice> {
   /** The provider's name in verdicts. */
   readonly name = 'vfio-v2';
