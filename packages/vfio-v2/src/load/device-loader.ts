@@ -4,7 +4,7 @@
  * validation (RESUMING→STOP) and reports its failure naming the device.
  */
 import type { EntryRef, LoadSetupContext } from '@savevm/core';
-import { VfioTag, type ByteSink, type QemuFileReader } from '@savevm/stream';
+import { READ_BUF_SIZE, VfioTag, type ByteSink, type QemuFileReader } from '@savevm/stream';
 import { MigState, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import type { DeviceMigrationState } from '../migration-state.js';
@@ -18,6 +18,9 @@ export interface DeviceLoaderOptions {
   /** The VMM's config-state hook, if any (DEV_CONFIG_STATE is refused otherwise). */
   readonly configState: VfioConfigStateHook | undefined;
 }
+
+/** Room below the page-aligned read area for bytes taken from the reader's look-ahead (its size). */
+const LOOKAHEAD_ROOM = READ_BUF_SIZE;
 
 function tagName(tag: bigint): string {
   for (const [name, value] of Object.entries(VfioTag)) if (value === tag) return name;
@@ -53,7 +56,7 @@ export class DeviceLoader {
     } catch (cause) {
       throw new VfioV2MigrationError({ device: this.state.name, phase: 'load-setup', entry, operation: `${migStateName(from)}→RESUMING`, cause });
     }
-    this.#scratch = allocateAlignedBuffer(DEFAULT_DATA_BUFFER_SIZE);
+    this.#scratch = allocateAlignedBuffer(LOOKAHEAD_ROOM + DEFAULT_DATA_BUFFER_SIZE);
   }
 
   /**
@@ -146,9 +149,35 @@ export class DeviceLoader {
     if (dataFile === undefined || dataFile.closed || this.#scratch === undefined) {
       throw this.#refused(entry, `DEV_DATA_STATE in device state ${migStateName(this.state.state)} (no resume data_fd)`, 'EBADF');
     }
-    await f.copyTo(size, this.#sinkOf(dataFile, entry), { scratch: this.#scratch, what: 'vfio device data' });
+    await this.#copyBlock(f, size, dataFile, this.#scratch, entry);
     this.loadedBytes += size;
     traceVfio('vfio_load_state_device_data', { device: this.state.name, dataSize: size });
+  }
+
+  /**
+   * Moves one block with one write per read: the bytes already in the reader's look-ahead
+   * are copied just below a page boundary of the scratch buffer, the rest is read from the
+   * channel straight to that boundary (page-aligned, as the kernel copies fastest), and the
+   * first write sends both together. Same bytes as `copyTo` alone, half the writes.
+   */
+  async #copyBlock(f: QemuFileReader, size: number, dataFile: VfioDataFile, scratch: Uint8Array, entry: EntryRef): Promise<void> {
+    const sink = this.#sinkOf(dataFile, entry);
+    const prefix = Math.min(f.available, size, LOOKAHEAD_ROOM);
+    if (prefix === 0 || prefix === size) {
+      await f.copyTo(size, sink, { scratch: scratch.subarray(LOOKAHEAD_ROOM), what: 'vfio device data' });
+      return;
+    }
+    await f.readInto(scratch.subarray(LOOKAHEAD_ROOM - prefix, LOOKAHEAD_ROOM), 'vfio device data');
+    let first = true;
+    const joined: ByteSink = {
+      write: (chunk) => {
+        if (!first) return sink.write(chunk);
+        first = false;
+        // `chunk` starts at scratch[LOOKAHEAD_ROOM]: send the prefix with it.
+        return sink.write(scratch.subarray(LOOKAHEAD_ROOM - prefix, LOOKAHEAD_ROOM + chunk.byteLength));
+      },
+    };
+    await f.copyTo(size - prefix, joined, { scratch: scratch.subarray(LOOKAHEAD_ROOM), what: 'vfio device data' });
   }
 
   #sinkOf(dataFile: VfioDataFile, entry: EntryRef): ByteSink {
