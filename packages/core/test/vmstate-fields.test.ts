@@ -287,3 +287,20 @@ describe('definition checks', () => {
     expect(() => defineVmState(d)).toThrow(message);
   });
 });
+
+describe('typed field factories', () => {
+  it('accept only keys whose property has the field\'s JavaScript type (checked by tsc)', () => {
+    const t = vmstateFields<Everything>();
+    // @ts-expect-error a buffer property is not a number
+    t.uint32('fixed');
+    // @ts-expect-error 64-bit fields need a bigint property
+    t.uint64('u32');
+    // @ts-expect-error a bool field needs a boolean property
+    t.bool('u8');
+    // @ts-expect-error the element type must match the array's
+    t.array('words', el.uint64(), 3);
+    // @ts-expect-error the nested description must describe the property's type
+    t.struct('origin', everythingVmState);
+    expect(t.array('single', el.int64(), 1).kind).toBe('array');
+  });
+});
