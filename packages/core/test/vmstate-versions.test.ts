@@ -220,12 +220,13 @@ describe('untrusted lengths and broken bodies', () => {
     const inner = defineVmState<Inner>({ name: 'inner', version: 1, fields: [vmstateFields<Inner>().uint8('a')] });
     const o = vmstateFields<Outer>();
     const outer = defineVmState<Outer>({ name: 'outer', version: 1, fields: [o.struct('inner', inner), o.uint8('z')] });
-    // inner.a = 1; then 05 03 "o/x": not inner's (too short a name), so z reads the 0x05.
-    const loaded: Outer = { inner: { a: 0 }, z: 0 };
-    const decoded = await decodeVmState(readerOf(Buffer.concat([Buffer.of(1, 5, 7), Buffer.from('o/x')])), outer as never, 1).catch((e: unknown) => e);
-    // …and the rest of the header, read ahead, belongs to nobody: refused (QEMU fails on the footer).
-    expect(decoded).toBeInstanceOf(VmStateLoadError);
-    expect((decoded as VmStateLoadError).message).toContain('read ahead as a subsection header');
+    // inner.a = 1; then 05 07 "o/x": a header cut short (7 name bytes announced, 3 there)
+    // is no subsection, exactly as QEMU's peek sees it, so z reads the 0x05 and the rest
+    // stays in the stream for the caller (where the section footer check refuses it).
+    const r0 = readerOf(Buffer.concat([Buffer.of(1, 5, 7), Buffer.from('o/x')]));
+    const decoded = await decodeVmState(r0, outer as never, 1);
+    expect(decoded.values.get('z')).toBe(5);
+    expect(r0.offset).toBe(2);
     // With the header's bytes exactly consumed by fields, the load is QEMU's.
     interface Wide {
       inner: Inner;
@@ -239,7 +240,6 @@ describe('untrusted lengths and broken bodies', () => {
     await loadVmState(r, wide, state, 1);
     expect(state).toEqual({ inner: { a: 1 }, z: 5, rest: Buffer.from('\x03o/x', 'latin1') });
     expect(r.offset).toBe(6);
-    expect(loaded.z).toBe(0);
   });
 
   it('the destination driver reports a post-load refusal as a load-state MigrationError with the vmstate cause', async () => {

@@ -112,3 +112,26 @@ describe('QemuFileReader', () => {
     expect(StreamFormatError).toBeDefined();
   });
 });
+
+describe('QemuFileReader.peek', () => {
+  it('shows bytes without consuming them, across reads, and fewer only at the end', async () => {
+    const src = Buffer.from('0123456789');
+    const r = new QemuFileReader({
+      at: 0,
+      read(into: Uint8Array) {
+        const n = Math.min(3, into.length, src.length - this.at);
+        into.set(src.subarray(this.at, this.at + n));
+        this.at += n;
+        return n;
+      },
+      close: async () => undefined,
+      shutdown: () => undefined,
+    } as ReadChannel & { at: number });
+    expect((await r.peek(5)).toString()).toBe('01234');
+    expect(r.offset).toBe(0);
+    expect(await r.getU8()).toBe(0x30);
+    expect((await r.peek(20)).toString()).toBe('123456789');
+    expect((await r.getBytes(9)).toString()).toBe('123456789');
+    expect((await r.peek(4)).length).toBe(0);
+  });
+});

@@ -10,7 +10,6 @@ import { RecordType, StreamTruncatedError, type QemuFileReader } from '@savevm/s
 import type { VmStateDescription, VmStateSubsection } from './description.js';
 import { VmStateLoadError, type VmStateLoadErrorInit } from './errors.js';
 import type { VmStateElement, VmStateField } from './fields.js';
-import { BodyReader } from './body-reader.js';
 import { scalarFrom, scalarSize } from './scalars.js';
 
 /** A value read from the stream, not yet applied. */
@@ -28,20 +27,17 @@ export interface DecodedVmState {
   readonly subsections: DecodedVmState[];
 }
 
-/** A subsection header read ahead: its bytes (marker, length, name), to push back if declined. */
+/** A subsection header seen ahead without consuming it: its name, offset and length (marker, length, name). */
 interface SubsectionHeader {
   readonly name: string;
   readonly offset: number;
-  readonly bytes: Buffer;
+  readonly length: number;
 }
 
 /** State shared by one body's decoding. */
 class DecodeContext {
-  readonly r: BodyReader;
-
-  constructor(stream: QemuFileReader) {
-    this.r = new BodyReader(stream);
-  }
+  /** @param r the stream */
+  constructor(readonly r: QemuFileReader) {}
 
   fail(init: Omit<VmStateLoadErrorInit, 'offset'> & { offset?: number }): never {
     throw new VmStateLoadError({ offset: this.r.offset, ...init });
@@ -82,15 +78,6 @@ export async function decodeVmState(
       detail: `subsection "${stray.name}" does not belong to this description`,
     });
   }
-  if (ctx.r.pushedBack > 0) {
-    // A declined subsection header was partly read as fields: the body is malformed, and
-    // the stream is past bytes the caller would read next.
-    ctx.fail({
-      reason: 'UNKNOWN_SUBSECTION',
-      description: description.name,
-      detail: `the body ends inside ${ctx.r.pushedBack} bytes that were read ahead as a subsection header`,
-    });
-  }
   return decoded;
 }
 
@@ -127,13 +114,13 @@ async function decodeField(
     case 'scalar':
       return ctx.read(path, field.name, () => readScalar(r, field.element.type));
     case 'buffer':
-      return ctx.read(path, field.name, () => r.bytes(field.size, `${path}.${field.name}`));
+      return ctx.read(path, field.name, () => r.getBytes(field.size, `${path}.${field.name}`));
     case 'unused':
       await ctx.read(path, field.name, () => r.skip(field.size, `${path}.${field.name}`));
       return undefined;
     case 'vbuffer': {
       const length = checkedLength(ctx, field.lengthFrom, field.maxLength, values, path, field.name);
-      return ctx.read(path, field.name, () => r.bytes(length, `${path}.${field.name}`));
+      return ctx.read(path, field.name, () => r.getBytes(length, `${path}.${field.name}`));
     }
     case 'struct':
       return decodeStruct(ctx, field.description, field.description.version, `${path}.${field.name}`);
@@ -147,8 +134,10 @@ async function decodeField(
   }
 }
 
-async function readScalar(r: BodyReader, type: Parameters<typeof scalarSize>[0]): Promise<number | bigint | boolean> {
-  return scalarFrom(await r.small(scalarSize(type), type), type);
+async function readScalar(r: QemuFileReader, type: Parameters<typeof scalarSize>[0]): Promise<number | bigint | boolean> {
+  const size = scalarSize(type);
+  await r.ensure(size, type);
+  return scalarFrom(r.takeView(size), type);
 }
 
 async function decodeElement(ctx: DecodeContext, element: VmStateElement<unknown>, path: string, i: number): Promise<DecodedVmStateValue> {
@@ -182,10 +171,7 @@ async function decodeSubsections(ctx: DecodeContext, d: VmStateDescription<unkno
     if (header === undefined) return out;
     // QEMU: a name not starting with this description's name ends this body; the bytes
     // stay in the stream (an enclosing description's subsection, or whatever follows).
-    if (header.name.length < d.name.length + 1 || !header.name.startsWith(d.name)) {
-      ctx.r.unread(header.bytes);
-      return out;
-    }
+    if (header.name.length < d.name.length + 1 || !header.name.startsWith(d.name)) return out;
     const sub = d.subsections?.find((s: VmStateSubsection<unknown>) => s.name === header.name);
     if (sub === undefined) {
       ctx.fail({
@@ -195,23 +181,23 @@ async function decodeSubsections(ctx: DecodeContext, d: VmStateDescription<unkno
         detail: `unknown subsection "${header.name}" (known: ${(d.subsections ?? []).map((s) => s.name).join(', ') || 'none'})`,
       });
     }
-    const version = await ctx.read(sub.name, 'version', async () => (await ctx.r.small(4, 'a subsection version')).readUInt32BE(0));
+    await ctx.r.skip(header.length, 'a subsection header');
+    const version = await ctx.read(sub.name, 'version', () => ctx.r.getBe32('a subsection version'));
     out.push(await decodeStruct(ctx, sub, version, sub.name));
   }
 }
 
-/** Reads a subsection's marker, length and name if the next byte is 0x05; leaves the stream alone otherwise. */
+/**
+ * Looks at a subsection's marker, length and name without consuming them (QEMU peeks the
+ * same way): undefined when the next byte is not 0x05 or the header is cut short by the
+ * end of the data.
+ */
 async function readSubsectionHeader(ctx: DecodeContext): Promise<SubsectionHeader | undefined> {
   const r = ctx.r;
-  if ((await r.peekU8()) !== RecordType.SUBSECTION) return undefined;
-  const offset = r.offset;
-  // As QEMU's peek: a header cut short by the end of the data is no subsection.
-  const start = await r.tryBytes(2);
-  if (start === undefined) return undefined;
-  const name = await r.tryBytes(start[1] as number);
-  if (name === undefined) {
-    r.unread(start);
-    return undefined;
-  }
-  return { name: name.toString('utf8'), offset, bytes: Buffer.concat([start, name]) };
+  const start = await r.peek(2);
+  if (start.length < 2 || start[0] !== RecordType.SUBSECTION) return undefined;
+  const length = 2 + (start[1] as number);
+  const header = await r.peek(length);
+  if (header.length < length) return undefined;
+  return { name: header.toString('utf8', 2), offset: r.offset, length };
 }

@@ -109,6 +109,23 @@ export class QemuFileReader {
     }
   }
 
+  /**
+   * Up to `n` (at most {@link READ_BUF_SIZE}) next bytes without consuming them: fewer
+   * only when the stream ends first (QEMU's `qemu_peek_buffer`). The view is valid until
+   * the next read.
+   */
+  async peek(n: number): Promise<Buffer> {
+    if (this.firstError) throw this.firstError;
+    if (n > READ_BUF_SIZE) throw new RangeError(`peek(${n}) exceeds the ${READ_BUF_SIZE}-byte look-ahead`);
+    if (this.end - this.pos < n) {
+      if (this.pos + n > READ_BUF_SIZE) this.compact();
+      while (this.end - this.pos < n) {
+        if ((await this.readSome()) === 0) break;
+      }
+    }
+    return this.buf.subarray(this.pos, Math.min(this.end, this.pos + n));
+  }
+
   /** Whether the stream has no more bytes (waits for data or the end). */
   async isAtEnd(): Promise<boolean> {
     if (this.firstError) throw this.firstError;
