@@ -66,3 +66,60 @@ describe('a RAM-like device with a dirty rate', () => {
     expect(src.source.info.errorDescription).toMatch(/iteration-cap/);
   });
 });
+
+/** A device whose state only moves at stop-copy (a STOP_COPY-only VFIO device): nothing to iterate. */
+class StopCopyOnlyDevice {
+  readonly state: Buffer;
+  received: Buffer | undefined;
+  constructor(bytes: number) {
+    this.state = Buffer.alloc(bytes, 0x5a);
+  }
+  saveSetup(f: import('@savevm/stream').QemuFileWriter): void {
+    f.putBe32(0); // an empty START body, in the same format
+  }
+  statePendingEstimate() {
+    return { mustPrecopy: 0, canPostcopy: 0 };
+  }
+  statePendingExact() {
+    return { mustPrecopy: this.state.length, canPostcopy: 0 };
+  }
+  saveLiveCompletePrecopy(f: import('@savevm/stream').QemuFileWriter): void {
+    f.putBe32(this.state.length);
+    f.putBuffer(this.state);
+  }
+  async loadState(f: import('@savevm/stream').QemuFileReader): Promise<void> {
+    const n = await f.getBe32();
+    if (n > 0) this.received = await f.getBytes(n);
+  }
+}
+
+describe('a device whose state moves only at stop-copy', () => {
+  it('converges on the assumed bandwidth once a window closes with nothing sent, without spinning', async () => {
+    const clock = new FakeClock();
+    const src = new World(RunState.RUNNING, clock);
+    const dev = new StopCopyOnlyDevice(1 << 20);
+    src.registry.register('dev', 0, 1, dev);
+    const started = clock.now();
+    // 1 MiB fits 128 MiB/s × 300 ms: QEMU's threshold would stay 0 for ever here.
+    const { bytes, info } = await saveToMemory(src, { maxBandwidth: 0, downtimeLimitMs: 300 });
+    expect(info.status).toBe('completed');
+    expect(info.iterationCapReached).toBe(false);
+    expect(info.iterations).toBe(1); // one idle round waited for the window, then switchover
+    expect(clock.now() - started).toBeGreaterThanOrEqual(100);
+    const dst = new World(RunState.INMIGRATE);
+    const copy = new StopCopyOnlyDevice(0);
+    dst.registry.register('dev', 0, 1, copy);
+    await dst.destination.load(readerOf(bytes));
+    expect(copy.received?.equals(dev.state)).toBe(true);
+  });
+
+  it('does not converge when the state cannot fit the downtime budget; the iteration cap decides', async () => {
+    const clock = new FakeClock();
+    const src = new World(RunState.RUNNING, clock);
+    src.registry.register('dev', 0, 1, new StopCopyOnlyDevice(64 << 20));
+    const failure = await saveToMemory(src, { maxBandwidth: 0, downtimeLimitMs: 300, maxIterations: 5, iterationCapPolicy: 'fail' }).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(MigrationError);
+    expect((failure as MigrationError).phase).toBe('iteration-cap');
+    expect(src.runState.state).toBe(RunState.RUNNING);
+  });
+});

@@ -124,7 +124,7 @@ describe('the other ioctls failing on the source', () => {
       const t = await sourceWith({ flags: STOP_COPY_ONLY, wrap: (d) => failingIoctl(d, 'getStopCopySize', E[errno], () => failing) });
       const pending = t.dev.migration.saver.pendingExact();
       expect(pending.mustPrecopy).toBe(100 * 1024 ** 3);
-      const { info, bytes } = await saveToMemory(t.vm, { maxIterations: 3, iterationCapPolicy: 'switchover' });
+      const { info, bytes } = await saveToMemory(t.vm, { maxIterations: 3, iterationCapPolicy: 'switchover', availSwitchoverBandwidth: 0 });
       expect(info.status).toBe('completed');
       expect(info.iterationCapReached).toBe(true);
       expect(bytes.length).toBeGreaterThan(64 * 1024);

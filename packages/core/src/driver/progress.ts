@@ -8,6 +8,8 @@ import type { MigrationClock } from './clock.js';
 
 /** Only a few bytes moved: no expected downtime yet (QEMU requires > 10000). */
 const MIN_BYTES_FOR_EXPECTED_DOWNTIME = 10_000;
+/** Bandwidth assumed before any was measured when there is no rate limit: QEMU's default max-bandwidth (MAX_THROTTLE). */
+const ASSUMED_BANDWIDTH_BYTES_PER_S = 128 * 1024 * 1024;
 
 /** The "nothing happened yet" value of an info stream. */
 export function idleInfo(): MigrationInfo {
@@ -61,6 +63,8 @@ export class ProgressTracker {
   private endMs: number | undefined;
   private windowStartMs: number;
   private windowStartBytes = 0;
+  private measuredBandwidthBytesPerMs = 0;
+  private idleInWindow = false;
   private transferred = 0;
   private expectedDowntimeMs: number | undefined;
   private throughputMbps = 0;
@@ -72,6 +76,7 @@ export class ProgressTracker {
    * @param subject where infos are pushed
    * @param downtimeLimitMs for the threshold
    * @param availSwitchoverBandwidth bytes/s to assume instead of the measured bandwidth (0 = measure)
+   * @param maxBandwidth the rate limit in bytes/s (0 or Infinity = unlimited), assumed until a window measured one
    */
   constructor(
     private readonly side: 'source' | 'destination',
@@ -80,9 +85,36 @@ export class ProgressTracker {
     private readonly subject: BehaviorSubject<MigrationInfo>,
     private readonly downtimeLimitMs = 0,
     private readonly availSwitchoverBandwidth = 0,
+    private readonly maxBandwidth = 0,
   ) {
     this.entryBytes = new Float64Array(entries.length);
     this.startMs = this.windowStartMs = clock.now();
+  }
+
+  /**
+   * The bandwidth the switchover decision assumes, bytes per ms: the user's
+   * `availSwitchoverBandwidth` when set; else the last window that moved bytes without the
+   * sender going idle. A window in which the sender had nothing to send (nothing was dirty,
+   * or only stop-copy state remains) says nothing about the link, so it does not shrink the
+   * threshold to what trickled through, as it would in QEMU; before
+   * anything was measured the rate limit is assumed (QEMU's default 128 MiB/s when
+   * unlimited), so a device whose state only moves at stop-copy can still converge.
+   */
+  private switchoverBandwidthBytesPerMs(): number {
+    if (this.availSwitchoverBandwidth > 0) return this.availSwitchoverBandwidth / 1000;
+    if (this.measuredBandwidthBytesPerMs > 0) return this.measuredBandwidthBytesPerMs;
+    const limit = this.maxBandwidth > 0 && Number.isFinite(this.maxBandwidth) ? this.maxBandwidth : ASSUMED_BANDWIDTH_BYTES_PER_S;
+    return limit / 1000;
+  }
+
+  /** Notes that the sender had nothing to send for a while in the current window. */
+  markIdle(): void {
+    this.idleInWindow = true;
+  }
+
+  /** Milliseconds until the current measuring window closes. */
+  windowRemainingMs(): number {
+    return Math.max(0, RATE_LIMIT_WINDOW_MS - (this.clock.now() - this.windowStartMs));
   }
 
   /** Milliseconds since the migration began. */
@@ -117,9 +149,10 @@ export class ProgressTracker {
     if (elapsed < RATE_LIMIT_WINDOW_MS) return false;
     const bytes = transferred - this.windowStartBytes;
     this.bandwidthBytesPerMs = bytes / elapsed;
-    const switchoverBandwidth =
-      this.availSwitchoverBandwidth > 0 ? this.availSwitchoverBandwidth / 1000 : this.bandwidthBytesPerMs;
-    this.thresholdBytes = switchoverBandwidth * this.downtimeLimitMs;
+    // A window in which the sender went idle measured the sender, not the link.
+    if (bytes > 0 && !this.idleInWindow) this.measuredBandwidthBytesPerMs = this.bandwidthBytesPerMs;
+    this.idleInWindow = false;
+    this.thresholdBytes = this.switchoverBandwidthBytesPerMs() * this.downtimeLimitMs;
     this.throughputMbps = (bytes * 8) / elapsed / 1000;
     if (transferred > MIN_BYTES_FOR_EXPECTED_DOWNTIME && this.bandwidthBytesPerMs > 0) {
       this.expectedDowntimeMs = this.remainingBytes / this.bandwidthBytesPerMs;

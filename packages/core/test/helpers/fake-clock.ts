@@ -9,4 +9,7 @@ export class FakeClock implements MigrationClock {
   advance(ms: number): void {
     this.t += ms;
   }
+  async sleep(ms: number): Promise<void> {
+    this.t += ms;
+  }
 }

@@ -72,7 +72,10 @@ export interface VmDevice {
 /** A clock that moves 1 ms each time it is read, so 100 ms windows close after ~100 reads. */
 export function tickingClock(): MigrationClock {
   let t = 1000;
-  return { now: () => (t += 1) };
+  return {
+    now: () => (t += 1),
+    sleep: async (ms) => void (t += ms),
+  };
 }
 
 /** One VM's worth of core services with emulated VFIO devices attached. */

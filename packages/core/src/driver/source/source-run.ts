@@ -74,6 +74,7 @@ export class SourceRun {
       ctx.infos,
       ctx.params.downtimeLimitMs,
       ctx.params.availSwitchoverBandwidth,
+      ctx.params.maxBandwidth,
     );
     this.cancelled = new Promise((resolve) => (this.wakeOnCancel = resolve));
     this.originalBandwidth = f.rateLimiter.bytesPerSecond;
@@ -245,7 +246,21 @@ export class SourceRun {
         errno: 'ETIMEDOUT',
       });
     }
-    await this.iterateRound();
+    if (!(await this.iterateRound())) {
+      // Nothing can be sent while the VM runs (only stop-copy state is left): wait for the
+      // measuring window to close instead of spinning; the threshold is then recomputed.
+      this.progress.markIdle();
+      await Promise.race([this.ctx.clock.sleep(this.progress.windowRemainingMs()), this.cancelled]);
+    }
+    return false;
+  }
+
+  /** Whether any active live entry has something to iterate (QEMU's per-entry filters). */
+  private anyIterable(): boolean {
+    for (const e of this.entries) {
+      const h = e.handlers;
+      if (h.saveLiveIterate !== undefined && e.isActive() && (h.isActiveIterate === undefined || h.isActiveIterate())) return true;
+    }
     return false;
   }
 
@@ -281,10 +296,13 @@ export class SourceRun {
   /**
    * One SECTION_PART per active, iterate-active live entry, in list order; stops in the
    * middle of the list when the rate limit is used up (QEMU `qemu_savevm_state_iterate`).
+   * Returns false when no entry had anything to iterate (the round still counts toward the
+   * iteration cap: waiting longer will not make such a migration converge).
    */
-  private async iterateRound(): Promise<void> {
+  private async iterateRound(): Promise<boolean> {
     const f = this.f;
     const iteration = ++this.progress.iterations;
+    if (!this.anyIterable()) return false;
     trace('savevm_state_iterate', { iteration });
     for (let i = 0; i < this.entries.length; i++) {
       const e = this.entries[i] as SaveStateEntry;
@@ -297,7 +315,7 @@ export class SourceRun {
       }
       if (f.rateLimitExceeded()) {
         this.traceSkip(e, 'part', 'rate-limited');
-        return;
+        return true;
       }
       this.checkCancel();
       const before = f.bytesWritten;
@@ -313,6 +331,7 @@ export class SourceRun {
       f.putBuffer(headers.footer);
       this.endSection(i, e, 'part', before);
     }
+    return true;
   }
 
   // ---- switchover and completion -----------------------------------------------------
