@@ -170,7 +170,9 @@ export interface SaveVMHandlers {
    * QEMU `load_cleanup`. Runs for every entry at the end of every load, successful or
    * not, even when `loadSetup` never ran; it must leave the device in a safe state.
    * Unlike QEMU, it is told how the load ended, so a device whose own sections loaded
-   * can still reset itself when another device made the migration fail.
+   * can still reset itself when another device made the migration fail; and a throw here
+   * after a good load fails the migration (a device that validates its state at the end
+   * of the load refuses it this way), where QEMU could only report it.
    */
   loadCleanup?(entry: SaveStateEntryInfo, outcome: LoadOutcome): MaybePromise<void>;
 

@@ -171,3 +171,22 @@ describe('loadCleanup is told how the load ended', () => {
     expect(outcomes[1]).toEqual({ succeeded: false, error });
   });
 });
+
+describe('a loadCleanup that throws after a good load', () => {
+  it('fails the migration naming the entry and the phase (QEMU could only report it)', async () => {
+    const refusing: SaveVMHandlers = {
+      loadState: async (f) => void (await f.getBytes(await f.getBe32())),
+      loadCleanup: () => {
+        throw new Error('the device refused the state it was given');
+      },
+    };
+    const dest = destination({ timerHandlers: refusing });
+    const error = (await dest.world.destination.load(readerOf(await makeStream()), { machine: 'none', autostart: true }).catch((e: unknown) => e)) as MigrationError;
+    expect(error).toBeInstanceOf(MigrationError);
+    expect(error.phase).toBe('load-cleanup');
+    expect(error.entry).toEqual({ idstr: 'timer', instanceId: 0 });
+    expect(error.message).toContain('the device refused the state it was given');
+    expect(dest.world.destinationStatuses.at(-1)).toBe('failed');
+    expect(dest.world.runState.isRunning).toBe(false);
+  });
+});

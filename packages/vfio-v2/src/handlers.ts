@@ -24,7 +24,7 @@ export function createVfioV2Handlers(saver: DeviceSaver, loader: DeviceLoader, c
     saveCleanup: (entry) => saver.cleanup(refOf(entry)),
     loadSetup: (_f, context) => loader.setup(context),
     loadState: (f, _versionId, entry) => loader.loadState(f, refOf(entry)),
-    loadCleanup: (entry) => loader.cleanup(refOf(entry)),
+    loadCleanup: (entry, outcome) => loader.cleanup(refOf(entry), outcome),
     switchoverAckNeeded: () => loader.switchoverAckNeeded(),
   };
   if (configState === undefined) return handlers;

@@ -95,6 +95,24 @@ export class DeviceMigrationState {
     this.setState(target, MigState.ERROR);
   }
 
+  /**
+   * VFIO_DEVICE_RESET: the device is back in RUNNING with its own state and any session is
+   * over (the only way to abort RESUMING). The data file is closed first.
+   * @throws VfioSyscallError when the reset fails (the device state is then unknown: ERROR)
+   */
+  reset(): void {
+    const from = this.#state;
+    this.closeDataFile();
+    try {
+      this.device.reset();
+    } catch (error) {
+      this.#state = MigState.ERROR;
+      throw error;
+    }
+    this.#state = MigState.RUNNING;
+    traceVfio('vfio_migration_set_state', { device: this.name, from: migStateName(from), target: migStateName(MigState.RUNNING), state: migStateName(MigState.RUNNING), outcome: 'reset' });
+  }
+
   /** Closes the data file of the session, if one is open (QEMU `vfio_migration_cleanup`). */
   closeDataFile(): void {
     const file = this.#dataFile;

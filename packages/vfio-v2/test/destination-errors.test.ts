@@ -126,22 +126,24 @@ describe('QEMU 8.0: load state handles CONFIG, SETUP, DATA and END_OF_STATE and 
 
 describe('writes to the resume data_fd failing (errnos from the rig: EFAULT bad header, ENOMEM past the state, ENODEV after a reset)', () => {
   for (const errno of ['EFAULT', 'ENOMEM', 'ENODEV', 'EIO'] as const) {
-    it(`write(data_fd) failing with ${errno}: load-state failure naming the device, no reset, fds closed`, async () => {
+    it(`write(data_fd) failing with ${errno}: load-state failure naming the device; the device is reset to RUNNING with its own state; fds closed`, async () => {
       const t = await streamAndDestination();
+      const own = Buffer.from(t.model.stateBytes);
       t.model.failDataWrite({ afterBytes: 1000, errno: E[errno] });
       const err = await failedLoad(loadFromMemory(t.dst, t.bytes));
       expect(err.phase).toBe('load-state');
       expect(err.errno).toBe(errno);
       expect(findInChain(err, VfioV2MigrationError)?.device).toBe(t.d.emulated.device.name);
-      // RESUMING→STOP was tried in cleanup and failed too (incomplete image): kept RESUMING, not reset.
-      expect(migStateName(t.model.migState)).toBe('RESUMING');
+      // The load failed, so RESUMING is aborted the only way the uAPI allows: a reset.
+      expect(migStateName(t.model.migState)).toBe('RUNNING');
+      expect(Buffer.from(t.model.stateBytes).equals(own)).toBe(true);
       t.expectNoFdLeft();
     });
   }
 });
 
 describe("beyond QEMU: the destination's validation (RESUMING→STOP) failing is a migration failure naming the device, never a silent reset", () => {
-  it('a corrupted device image: load-cleanup reports it, the VM start fails naming the device, the device stays RESUMING', async () => {
+  it('a corrupted device image: the load fails in load-cleanup naming the device, the VM is not started, the device stays RESUMING', async () => {
     const t = await streamAndDestination(STOP_COPY_ONLY, 64 * 1024);
     // Flip a byte inside the device data (after the image header) so the checksum fails at RESUMING→STOP.
     const copy = Buffer.from(t.bytes);
@@ -150,19 +152,21 @@ describe("beyond QEMU: the destination's validation (RESUMING→STOP) failing is
     const data = copy.indexOf(needle) + 16;
     copy[data + 5000] = (copy[data + 5000] as number) ^ 0xff;
     const err = await failedLoad(loadFromMemory(t.dst, copy, true));
+    expect(err.phase).toBe('load-cleanup');
     expect(err.message).toContain(t.d.emulated.device.name);
-    expect(err.message).toMatch(/RESUMING/);
+    expect(err.message).toMatch(/RESUMING→STOP/);
     expect(migStateName(t.model.migState)).toBe('RESUMING');
     expect(t.model.arcLog.some(([, to]) => to === MigState.RUNNING)).toBe(false);
     t.expectNoFdLeft();
   });
 
-  it('without autostart the load completes with the validation failure as a warning naming the device (core gap), and a later VM start is refused', async () => {
+  it('without autostart too: the validation failure fails the load naming the device (no silent warning)', async () => {
     const t = await streamAndDestination(STOP_COPY_ONLY, 64 * 1024);
     t.model.failArc({ from: MigState.RESUMING, to: MigState.STOP, errno: E.EINVAL });
-    const info = await loadFromMemory(t.dst, t.bytes, false);
-    expect(info.warnings.join('\n')).toContain(t.d.emulated.device.name);
-    await expect(t.dst.runState.start()).rejects.toThrow(/still RESUMING/);
+    const err = await failedLoad(loadFromMemory(t.dst, t.bytes, false));
+    expect(err.phase).toBe('load-cleanup');
+    expect(err.message).toContain(t.d.emulated.device.name);
+    expect(err.errno).toBe('EINVAL');
     expect(migStateName(t.model.migState)).toBe('RESUMING');
     t.expectNoFdLeft();
   });

@@ -3,7 +3,7 @@
  * setup, the tag loop of `load_state`, and cleanup, which ends the session with the driver's
  * validation (RESUMING→STOP) and reports its failure naming the device.
  */
-import type { EntryRef, LoadSetupContext } from '@savevm/core';
+import type { EntryRef, LoadOutcome, LoadSetupContext } from '@savevm/core';
 import { READ_BUF_SIZE, VfioTag, type ByteSink, type QemuFileReader } from '@savevm/stream';
 import { MigState, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
@@ -99,13 +99,22 @@ export class DeviceLoader {
   }
 
   /**
-   * `load_cleanup`: when the device is still RESUMING, RESUMING→STOP, where the driver
-   * validates what was loaded (recover: stay RESUMING; a reset only if even that fails);
-   * then close the data_fd and free the buffer. Runs after every load.
-   * @throws VfioV2MigrationError naming the device when the validation (or the close) failed
+   * `load_cleanup`, after every load. When the device is still RESUMING: after a load that
+   * succeeded, RESUMING→STOP, where the driver validates what was loaded (recover: stay
+   * RESUMING; a reset only if even that fails); after a load that failed — here or in
+   * another device — a reset, the only way to abort RESUMING, so the device is back to
+   * RUNNING with its own state. Then the data_fd is closed and the buffer freed.
+   * @throws VfioV2MigrationError naming the device when the validation, the reset or the close failed
    */
-  cleanup(entry: EntryRef): void {
+  cleanup(entry: EntryRef, outcome: LoadOutcome): void {
     let failure: unknown;
+    if (this.state.state === MigState.RESUMING && !outcome.succeeded) {
+      try {
+        this.state.reset();
+      } catch (cause) {
+        failure = new VfioV2MigrationError({ device: this.state.name, phase: 'load-cleanup', entry, operation: 'reset after a failed load', cause });
+      }
+    }
     if (this.state.state === MigState.RESUMING) {
       try {
         this.state.setState(MigState.STOP, MigState.RESUMING);

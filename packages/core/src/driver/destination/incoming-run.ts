@@ -120,9 +120,12 @@ export class IncomingRun {
       trace('qemu_loadvm_state_post_main', { ok: false });
       failure = this.toMigrationError(err);
     }
+    // A cleanup that fails after a good load fails the migration: that is where a device
+    // validates what it loaded (VFIO: RESUMING→STOP), and a device that refused its state
+    // must not be started as if it had it.
     for (const cleanupFailure of await this.loadCleanup(failure ? { succeeded: false, error: failure } : { succeeded: true })) {
       if (failure) failure.suppressed.push(cleanupFailure);
-      else this.progress.warnings.push(cleanupFailure.message);
+      else failure = cleanupFailure;
     }
     this.progress.setTransferred(this.f.offset);
     if (failure) {
