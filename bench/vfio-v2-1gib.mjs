@@ -100,7 +100,7 @@ async function nodeSave(sinkPath) {
   await producer;
   const t1 = now();
   const c1 = cpuSeconds();
-  fs.closeSync(readFd);
+  // readFd was owned (and closed at cleanup) by the device's data file.
   fs.closeSync(sinkFd);
   if (info.status !== 'completed') throw new Error(`migration ended ${info.status}`);
   return { wall: t1 - t0, cpu: c1 - c0 };
@@ -139,7 +139,7 @@ async function nodeLoad(drain = ['cat', []]) {
   const reader = new QemuFileReader(new FdChannel(fs.openSync(streamPath, 'r'), { mode: 'sync', ownsFd: true }));
   const info = await destination.load(reader, { autostart: true });
   await reader.close();
-  fs.closeSync(writeFd);
+  // writeFd was owned (and closed at load cleanup) by the device's data file: the drainer sees EOF.
   await drainer;
   const t1 = now();
   const c1 = cpuSeconds();

@@ -1,35 +1,14 @@
 // A minimal VfioDevice stand-in for bench/vfio-v2-1gib.mjs whose data file is a real pipe fd
 // (fed or drained by another process), standing in for a kernel data_fd. It implements only
 // what the VFIO v2 handlers use: GET MIGRATION (STOP_COPY), the state machine as a plain
-// variable, MIG_DATA_SIZE, and a data file doing plain synchronous read(2)/write(2) on the
-// pipe into the handler's page-aligned buffer (the fastest Node form,
-// ../shared/notes/stack-and-limits.md §4).
-import * as fs from 'node:fs';
-import { MigState, VfioMigrationFlags } from '@savevm/vfio';
+// variable, MIG_DATA_SIZE. The data file is the one the kernel path uses: @savevm/vfio's
+// FdDataFile over LibcSyscalls (libuv read/write, koffi FIONREAD/splice), on the pipe fd; it
+// owns the fd from then on (closing the data file closes the pipe end).
+import { FdDataFile, LibcSyscalls, MigState, VfioMigrationFlags } from '@savevm/vfio';
 
-const END = Object.freeze({ kind: 'end' });
+const sys = new LibcSyscalls();
 
-/** A VfioDataFile over a pipe fd; close() does not close the fd (the benchmark owns it). */
-export class PipeDataFile {
-  constructor(fd, direction) {
-    this.fd = fd;
-    this.direction = direction;
-    this.closed = false;
-  }
-  async read(into) {
-    const n = fs.readSync(this.fd, into, 0, into.byteLength, null);
-    return n > 0 ? { kind: 'data', bytes: n } : END;
-  }
-  async write(from) {
-    let off = 0;
-    while (off < from.byteLength) off += fs.writeSync(this.fd, from, off, from.byteLength - off, null);
-  }
-  close() {
-    this.closed = true;
-  }
-}
-
-/** The device stand-in: saving reads `sourceFd`, resuming writes `sinkFd`. */
+/** The device stand-in: saving reads `sourceFd`, resuming writes `sinkFd` (each owned by the data file it becomes). */
 export class PipeStandInDevice {
   constructor(name, { sourceFd, sinkFd, stopCopySize }) {
     this.name = name;
@@ -51,9 +30,13 @@ export class PipeStandInDevice {
   setState(target) {
     const from = this.state;
     this.state = target;
-    if (from === MigState.STOP && target === MigState.STOP_COPY) return { dataFile: new PipeDataFile(this.sourceFd, 'saving') };
-    if (target === MigState.RESUMING && from !== MigState.RESUMING) return { dataFile: new PipeDataFile(this.sinkFd, 'resuming') };
+    if (from === MigState.STOP && target === MigState.STOP_COPY) return { dataFile: this.#open(this.sourceFd, 'saving') };
+    if (target === MigState.RESUMING && from !== MigState.RESUMING) return { dataFile: this.#open(this.sinkFd, 'resuming') };
     return {};
+  }
+  #open(fd, direction) {
+    const owner = { name: this.name, lastKnownState: () => this.state, forget: () => undefined };
+    return new FdDataFile(sys, fd, direction, owner);
   }
   getStopCopySize() {
     return this.stopCopySize;

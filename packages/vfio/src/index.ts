@@ -94,12 +94,13 @@ export {
 export type { NextStep } from './uapi/fsm.js';
 export { Errno, errnoName, errnoOfNodeError, VfioError, VfioSyscallError, isErrno } from './errors.js';
 export type { ErrorContext } from './errors.js';
-export { checked } from './syscalls/syscalls.js';
+export { checked, SpliceFlags, FIONREAD } from './syscalls/syscalls.js';
 export type { Syscalls } from './syscalls/syscalls.js';
 export { LibcSyscalls, allocateAlignedBuffer, bufferAddress, PAGE_SIZE } from './syscalls/libc.js';
 export type {
   VfioDevice,
   VfioDataFile,
+  DataSpliceSource,
   DataReadResult,
   SetStateResult,
   VfioDeviceInfo,
@@ -109,6 +110,8 @@ export type {
 export { FdVfioDevice, MAX_REGION_INFO_SIZE } from './device/device.js';
 export { FdDataFile } from './device/data-file.js';
 export type { DataFileOwner } from './device/data-file.js';
+export { FdDataSpliceSource, READY_YIELDS, hasSplice } from './device/data-splice.js';
+export type { SpliceSourceOwner, SpliceSyscalls } from './device/data-splice.js';
 export { locateVfioDevice } from './kernel/sysfs.js';
 export type { VfioDeviceLocation, VfioDeviceSpec } from './kernel/sysfs.js';
 export { VfioContainer, IommufdContext, openVfioDevice } from './kernel/open.js';

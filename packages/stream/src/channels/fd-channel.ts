@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import type { ReadChannel, WriteChannel } from './channel.js';
+import type { SpliceTarget } from './splice.js';
 
 /**
  * How a file-descriptor channel does its I/O: `sync` calls read/writev on the
@@ -49,7 +50,7 @@ function totalLength(chunks: readonly Uint8Array[]): number {
 const IOV_MAX = 1024;
 
 /** A channel on an open file descriptor; does not own the descriptor unless told to. */
-export class FdChannel implements ReadChannel, WriteChannel {
+export class FdChannel implements ReadChannel, WriteChannel, SpliceTarget {
   private stopped = false;
   /** The I/O mode in use. */
   readonly mode: FdIoMode;
@@ -114,6 +115,14 @@ export class FdChannel implements ReadChannel, WriteChannel {
       remaining -= written;
       if (remaining > 0) pending = advance(pending, written);
     }
+  }
+
+  /**
+   * The fd, for splice(2) into it, in sync mode (where the channel already blocks the thread
+   * on writes); undefined in async mode or once shut down.
+   */
+  spliceTarget(): number | undefined {
+    return this.mode === 'sync' && !this.stopped ? this.fd : undefined;
   }
 
   /** Reads up to `into.length` bytes from the current position. */

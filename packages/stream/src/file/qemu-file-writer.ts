@@ -1,4 +1,5 @@
 import type { WriteChannel } from '../channels/channel.js';
+import { isSpliceTarget, type SpliceSource } from '../channels/splice.js';
 import { StreamError, StreamIoError } from '../errors.js';
 import { RateLimiter } from './rate-limiter.js';
 
@@ -235,6 +236,80 @@ export class QemuFileWriter {
     this.iov.push(data);
     this.iovBytes += data.length;
     this.writeOut();
+  }
+
+  /**
+   * Whether {@link spliceFrom} would let the kernel move the bytes now: the channel is a
+   * {@link SpliceTarget} that accepts them (a plain fd in sync mode) and no error is pending.
+   */
+  canSplice(): boolean {
+    return this.firstError === undefined && isSpliceTarget(this.channel) && this.channel.spliceTarget() !== undefined;
+  }
+
+  /**
+   * Appends exactly `n` bytes taken from `source`, as `putBuffer` of them would: what is
+   * gathered is written out first, then the kernel splices the bytes into the channel's fd
+   * (no copy through user space). When the channel is no splice target, or the kernel refuses
+   * the pair of fds before moving everything, the rest is read into `scratch` and put.
+   * The bytes count towards `bytesWritten`, `bytesFlushed` and the rate limit like any put.
+   * @returns true when the kernel moved all `n` bytes, false when the read + put fallback ran
+   * @throws what the source throws, or a StreamIoError when it ends before `n` bytes; either
+   *   way the error is also recorded as the writer's sticky error (the stream is cut short)
+   */
+  async spliceFrom(source: SpliceSource, n: number, scratch: Uint8Array): Promise<boolean> {
+    if (this.firstError || n <= 0) return false;
+    let moved = 0;
+    const fd = isSpliceTarget(this.channel) ? this.channel.spliceTarget() : undefined;
+    if (fd !== undefined) {
+      this.sealBuffer();
+      this.writeOut();
+      while (this.inflight) await this.inflight;
+      if (this.start === this.used) this.start = this.used = 0;
+      if (this.firstError) return false;
+      while (moved < n) {
+        const r = this.guard(() => source.spliceTo(fd, n - moved));
+        if (r === 'unsupported') break;
+        if (r === 0) this.endedShort(n, moved);
+        moved += r;
+        this.flushedBytes += r;
+        this.count(r);
+      }
+      if (moved === n) return true;
+    }
+    while (moved < n) {
+      const want = Math.min(n - moved, scratch.byteLength);
+      let got: number;
+      try {
+        const r = source.read(scratch.subarray(0, want));
+        got = typeof r === 'number' ? r : await r;
+      } catch (err) {
+        this.fail(err);
+        throw err;
+      }
+      if (got === 0) this.endedShort(n, moved);
+      this.putBuffer(got === scratch.byteLength ? scratch : scratch.subarray(0, got));
+      moved += got;
+      // An asynchronous channel may still hold `scratch`: wait before reusing it.
+      if (this.bytesFlushed < this.bytesWritten && got > COPY_LIMIT) await this.flush().catch(() => undefined);
+      if (this.firstError) throw this.firstError;
+    }
+    return false;
+  }
+
+  /** Runs a source call; a throw becomes the sticky error too, and is rethrown as it was. */
+  private guard<T>(call: () => T): T {
+    try {
+      return call();
+    } catch (err) {
+      this.fail(err);
+      throw err;
+    }
+  }
+
+  private endedShort(n: number, moved: number): never {
+    const err = new StreamIoError(this.flushedBytes, `splice source ended after ${moved} of ${n} bytes`);
+    this.setError(err);
+    throw err;
   }
 
   /** Puts a counted string: a u8 length and at most 255 bytes (UTF-8), no NUL. */

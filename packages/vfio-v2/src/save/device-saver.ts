@@ -4,12 +4,13 @@
  */
 import type { EntryRef, MigrationPhase, PendingBytes } from '@savevm/core';
 import { VfioTag, type QemuFileWriter } from '@savevm/stream';
-import { MigState, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
+import { MigState, allocateAlignedBuffer, migStateName, type DataSpliceSource, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import type { DeviceMigrationState } from '../migration-state.js';
 import { DEFAULT_DATA_BUFFER_SIZE, STOP_COPY_SIZE_UNKNOWN, type StopCopyExit, type VfioConfigStateHook } from '../options.js';
 import { traceVfio } from '../tracing.js';
-import { saveBlock } from './save-block.js';
+import { saveBlock, type BlockResult } from './save-block.js';
+import { spliceBlock } from './splice-block.js';
 
 /** What the saver needs to know beyond the device. */
 export interface DeviceSaverOptions {
@@ -132,7 +133,8 @@ export class DeviceSaver {
    * @returns true when the device has nothing more for now
    */
   async iterate(f: QemuFileWriter, entry: EntryRef): Promise<boolean> {
-    const block = await saveBlock(f, this.#dataFile('iterate', entry), this.#bufferFor('iterate', entry), this.state.name, 'iterate');
+    const dataFile = this.#dataFile('iterate', entry);
+    const block = await this.#nextBlock(f, dataFile, this.#spliceSourceOf(f, dataFile), this.#bufferFor('iterate', entry), 'iterate');
     this.stats.preCopyBytes += block.bytes;
     this.#updateEstimates(block.bytes);
     if (this.options.switchoverAck && this.#precopyInitSize === 0 && !this.#initialDataSent) {
@@ -161,8 +163,9 @@ export class DeviceSaver {
       this.#transition('complete-precopy', entry, MigState.STOP_COPY, MigState.STOP);
       const dataFile = this.#dataFile('complete-precopy', entry);
       const buffer = this.#bufferFor('complete-precopy', entry);
+      const splice = this.#spliceSourceOf(f, dataFile);
       for (;;) {
-        const block = await saveBlock(f, dataFile, buffer, this.state.name, 'complete-precopy');
+        const block = await this.#nextBlock(f, dataFile, splice, buffer, 'complete-precopy');
         if (block.bytes === 0) break;
         this.stats.stopCopyBytes += block.bytes;
         if (f.error !== undefined) break;
@@ -212,6 +215,34 @@ export class DeviceSaver {
     this.#precopyDirtySize = 0;
     traceVfio('vfio_save_cleanup', { device: this.state.name });
     if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * The data file's zero-copy path, asked once per phase: only when the stream's channel can
+   * take spliced bytes (a plain fd) and the file offers it (a pipe-like fd; not an emulated
+   * device).
+   */
+  #spliceSourceOf(f: QemuFileWriter, dataFile: VfioDataFile): { source: DataSpliceSource | undefined } {
+    return { source: f.canSplice() ? dataFile.spliceSource?.() : undefined };
+  }
+
+  /**
+   * One block: spliced when the path is on and bytes are ready, else QEMU's read + put. A
+   * refused splice turns the path off for the rest of the phase (the file stops offering it).
+   */
+  async #nextBlock(
+    f: QemuFileWriter,
+    dataFile: VfioDataFile,
+    splice: { source: DataSpliceSource | undefined },
+    buffer: Uint8Array,
+    phase: MigrationPhase,
+  ): Promise<BlockResult> {
+    if (splice.source !== undefined) {
+      const spliced = await spliceBlock(f, splice.source, buffer, this.state.name, phase);
+      if (spliced === 'unsupported') splice.source = undefined;
+      else if (spliced !== 'not-ready') return spliced;
+    }
+    return saveBlock(f, dataFile, buffer, this.state.name, phase);
   }
 
   #transition(phase: MigrationPhase, entry: EntryRef, target: MigState, recover: MigState): void {

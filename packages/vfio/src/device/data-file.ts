@@ -6,7 +6,8 @@ import { Errno, VfioError, VfioSyscallError } from '../errors.js';
 import { isPreCopyState } from '../uapi/fsm.js';
 import type { MigState } from '../uapi/constants.js';
 import type { Syscalls } from '../syscalls/syscalls.js';
-import type { DataReadResult, VfioDataFile } from './types.js';
+import type { DataReadResult, DataSpliceSource, VfioDataFile } from './types.js';
+import { FdDataSpliceSource, hasSplice } from './data-splice.js';
 
 /** What a data file needs from the device that opened it. */
 export interface DataFileOwner {
@@ -31,6 +32,8 @@ export class FdDataFile implements VfioDataFile {
   readonly #sys: Syscalls;
   readonly #owner: DataFileOwner;
   #closed = false;
+  #splice: DataSpliceSource | undefined;
+  #spliceRefused = false;
 
   /** Wraps `fd`; the file owns it from now on. */
   constructor(sys: Syscalls, fd: number, direction: 'saving' | 'resuming', owner: DataFileOwner) {
@@ -76,6 +79,26 @@ export class FdDataFile implements VfioDataFile {
       if (result === 0) throw new VfioError('write made no progress', { device: this.#owner.name, op: 'write data_fd' });
       done += result;
     }
+  }
+
+  /**
+   * The zero-copy path of a saving file: offered when the syscall layer has splice(2) and the
+   * kernel has not refused FIONREAD or splice on this fd yet (a kernel VFIO data_fd does, on
+   * first use; a pipe standing in for one does not).
+   */
+  spliceSource(): DataSpliceSource | undefined {
+    if (this.#closed || this.#spliceRefused || this.direction !== 'saving') return undefined;
+    const sys = this.#sys;
+    if (!hasSplice(sys)) return undefined;
+    this.#splice ??= new FdDataSpliceSource(sys, {
+      fd: this.fd,
+      device: this.#owner.name,
+      assertOpen: (op) => this.#assertOpen(op),
+      refused: () => {
+        this.#spliceRefused = true;
+      },
+    });
+    return this.#splice;
   }
 
   /** Closes the fd (errors from close(2) are reported once, the fd is gone either way). */

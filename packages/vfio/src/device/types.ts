@@ -55,6 +55,28 @@ export type DataReadResult =
   | { readonly kind: 'session-ended' };
 
 /**
+ * Zero-copy access to a saving data file whose fd splice(2) accepts as input (a pipe): the
+ * kernel moves the bytes into the stream's fd without a copy through user space. Structurally
+ * the `SpliceSource` of `@savevm/stream`.
+ */
+export interface DataSpliceSource {
+  /**
+   * Bytes readable now without blocking (FIONREAD), after briefly yielding the CPU when there
+   * are none yet; 0 means "none now, or the end" (do a plain read to find out), 'unsupported'
+   * that the fd does not answer FIONREAD (a kernel data_fd: use the plain read for good).
+   */
+  readyBytes(): number | 'unsupported';
+  /**
+   * splice(2) of up to `n` bytes into `fd` at its current position; bytes moved (0: the data
+   * ended), or 'unsupported' when the kernel refuses this pair of fds (EINVAL), in which case
+   * nothing moved and the file stops offering the splice path.
+   */
+  spliceTo(fd: number, n: number): number | 'unsupported';
+  /** Plain read(2) into `into` (the fallback when splice is refused); bytes read, 0 at the end. */
+  read(into: Uint8Array): Promise<number>;
+}
+
+/**
  * The `data_fd` of one migration session (saving or resuming). Reads and writes never block
  * the event loop. Any errno other than those mapped in {@link DataReadResult} throws a
  * `VfioSyscallError` naming the device and the operation.
@@ -70,6 +92,12 @@ export interface VfioDataFile {
   write(from: Uint8Array): Promise<void>;
   /** Closes the fd. Idempotent. */
   close(): void;
+  /**
+   * Optional capability: a zero-copy view of a saving file's bytes, when its fd may be a
+   * splice(2) input; `undefined` when not offered (emulated devices, resuming files, or once
+   * the kernel refused). Ask once per file.
+   */
+  spliceSource?(): DataSpliceSource | undefined;
 }
 
 /** Result of a successful {@link VfioDevice.setState}. */

@@ -20,6 +20,9 @@ interface LibcBindings {
   ioctlValue(fd: number, request: number, value: number): number;
   /** libc memcpy(dst, src, 0): returns dst, used to learn a buffer's address. */
   addressOf(buffer: Uint8Array): bigint;
+  /** splice(2) with NULL offsets. */
+  splice(fdIn: number, fdOut: number, length: number, flags: number): number;
+  sched_yield(): number;
   errno(): number;
 }
 
@@ -40,10 +43,14 @@ function libc(): LibcBindings {
   const ioctlPtr = lib.func('ioctl', 'int', ['int', 'unsigned long', 'void *']);
   const ioctlInt = lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']);
   const memcpy = lib.func('memcpy', 'void *', ['void *', 'void *', 'size_t']);
+  const splice = lib.func('splice', 'long', ['int', 'void *', 'int', 'void *', 'size_t', 'unsigned int']);
+  const schedYield = lib.func('sched_yield', 'int', []);
   bindings = {
     ioctlPointer: (fd, request, arg) => ioctlPtr(fd, request, arg) as number,
     ioctlValue: (fd, request, value) => ioctlInt(fd, request, value) as number,
     addressOf: (buffer) => koffi.address(memcpy(buffer, buffer, 0)),
+    splice: (fdIn, fdOut, length, flags) => Number(splice(fdIn, null, fdOut, null, length, flags)),
+    sched_yield: () => schedYield() as number,
     errno: () => koffi.errno(),
   };
   return bindings;
@@ -127,6 +134,18 @@ export class LibcSyscalls implements Syscalls {
         resolve(error ? -errnoOfNodeError(error) : bytesRead);
       });
     });
+  }
+
+  /** splice(2) between two fds at their current positions, on this thread; errno read right after a −1. */
+  splice(fdIn: number, fdOut: number, length: number, flags: number): number {
+    const lib = libc();
+    const result = lib.splice(fdIn, fdOut, length, flags);
+    return result === -1 ? -lib.errno() : result;
+  }
+
+  /** sched_yield(2). */
+  yieldCpu(): void {
+    libc().sched_yield();
   }
 
   /** write(2) on the libuv threadpool. */

@@ -24,7 +24,28 @@ export interface Syscalls {
   read(fd: number, into: Uint8Array): Promise<number>;
   /** write(2) at the current position, without blocking the event loop; bytes written or −errno. */
   write(fd: number, from: Uint8Array): Promise<number>;
+  /**
+   * Optional: splice(2) of up to `length` bytes from `fdIn` to `fdOut` at their current
+   * positions (no offsets), synchronously; bytes moved (0: `fdIn` ended) or −errno. Layers
+   * without it (the emulated kernel) never offer a zero-copy data path.
+   */
+  splice?(fdIn: number, fdOut: number, length: number, flags: number): number;
+  /** Optional: sched_yield(2), letting a producer on the same CPU run before a readiness re-check. */
+  yieldCpu?(): void;
 }
+
+/** splice(2) flags (include/linux/splice.h). */
+export const SpliceFlags = {
+  /** Move pages instead of copying (a hint). */
+  MOVE: 1,
+  /** Do not block on the pipe end(s). */
+  NONBLOCK: 2,
+  /** More data will follow (like MSG_MORE on a socket). */
+  MORE: 4,
+} as const;
+
+/** ioctl(FIONREAD): bytes readable now without blocking, as an int (pipes, sockets, ttys). */
+export const FIONREAD = 0x541b;
 
 /** Throws a {@link VfioSyscallError} when `result` is negative; returns it otherwise. */
 export function checked(result: number, syscall: string, context: ErrorContext): number {
