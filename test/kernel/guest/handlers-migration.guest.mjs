@@ -340,3 +340,70 @@ export async function cancelledSourceKeepsRunningWithState(t) {
   expectState(d2.device, TWO_PORTS, 'A mtty-2 after the cancels');
   expectState(d1.device, ONE_PORT, 'A mtty-1 after the cancels');
 }
+
+export async function preCopyConvergesWithDefaultParameters(t) {
+  // QEMU's defaults (128 MiB/s, 300 ms downtime, no iteration cap), system clock: mtty sends its
+  // 24-byte header in pre-copy and then nothing until stop-copy, so the loop must still converge.
+  const { a, b } = await vmPair(t, ['mtty-1']);
+  putState(a.devices[0].device, ONE_PORT);
+  const path = streamPath(t);
+  const started = Date.now();
+  const out = await a.source.migrateToChannel(openFileChannel(path, 'write'));
+  const elapsed = Date.now() - started;
+  assert.equal(out.status, 'completed');
+  assert.ok(elapsed < 5_000, `converged in ${elapsed} ms`);
+  const bytes = readFileSync(path);
+  const records = vfioRecords(await inspectStream(bytes), '0000:00:03.0/vfio');
+  const parts = records.filter((r) => r.type === 'part');
+  const emptyParts = parts.filter((r) => r.dataBytes === 0).length;
+  t.report('pre-copy with default parameters', [
+    `${elapsed} ms, ${out.iterations} iterate rounds, threshold ${Math.round(out.thresholdBytes)} bytes, downtime ${out.downtimeMs} ms`,
+    `${bytes.length}-byte stream: ${parts.length} PART sections, ${emptyParts} of them empty (END_OF_STATE only), pre-copy data ${parts.reduce((n, r) => n + r.dataBytes, 0)} bytes`,
+  ]);
+  assert.equal(parts.reduce((n, r) => n + r.dataBytes, 0), MTTY_HEADER_SIZE, 'pre-copy carried the 24-byte header');
+  const loaded = await b.destination.loadFromChannel(openFileChannel(path, 'read'), { autostart: true });
+  assert.equal(loaded.status, 'completed');
+  expectState(b.devices[0].device, ONE_PORT, 'B');
+  await a.runState.start();
+  expectDevices(a, MigState.RUNNING, 'A after restart');
+}
+
+export async function preCopyEmptyRoundsDoNotShrinkThreshold(t) {
+  // FINDING check (core convergence vs mtty): after its 24-byte header mtty has nothing more to
+  // send in PRE_COPY (PRECOPY_INFO 0/0, read() == 0) but stays iterate-active, so every round
+  // writes an empty PART (END_OF_STATE only). packages/core/src/driver/progress.ts promises that
+  // "a window in which the sender had nothing to send (… only stop-copy state remains) says
+  // nothing about the link" and does not shrink the threshold; before a real measurement the
+  // rate limit (128 MiB/s by default) is assumed. So with default parameters the threshold must
+  // stay at 128 MiB/s × 300 ms, not drop to what the empty sections trickled through.
+  const { a } = await vmPair(t, ['mtty-2']);
+  const assumedThreshold = ((128 * 1024 * 1024) / 1000) * 300;
+  const path = streamPath(t);
+  const out = await a.source.migrateToChannel(openFileChannel(path, 'write'));
+  await a.runState.start();
+  assert.equal(out.status, 'completed');
+  const bytes = readFileSync(path);
+  const parts = vfioRecords(await inspectStream(bytes), '0000:00:03.0/vfio').filter((r) => r.type === 'part');
+  const empty = parts.filter((r) => r.dataBytes === 0).length;
+  const evidence = [
+    `input: one mtty-2 device, pre-copy on, default parameters (downtime 300 ms, max-bandwidth 128 MiB/s, no iteration cap)`,
+    `stream: ${bytes.length} bytes, ${parts.length} PART sections, ${empty} empty (END_OF_STATE only), pre-copy data ${parts.reduce((n, r) => n + r.dataBytes, 0)} bytes`,
+    `rounds: ${out.iterations} in ${out.totalTimeMs.toFixed(0)} ms; throughput ${out.throughputMbps.toFixed(3)} Mbit/s`,
+    `expected threshold ≥ ${assumedThreshold} bytes (assumed 128 MiB/s × 300 ms); got ${Math.round(out.thresholdBytes)} bytes`,
+  ];
+  // The consequence, bounded: a 1 ms downtime limit still allows 134 KB at the assumed rate, far
+  // more than mtty's 96 bytes, yet the threshold measured from empty sections stays below 96.
+  const cappedPath = streamPath(t, 'capped');
+  const capped = await a.source.migrateToChannel(openFileChannel(cappedPath, 'write'), { downtimeLimitMs: 1, maxIterations: 800, iterationCapPolicy: 'switchover' });
+  await a.runState.start();
+  evidence.push(
+    `with downtimeLimitMs 1 (cap 800 rounds, policy switchover): ${capped.iterations} rounds, threshold ${Math.round(capped.thresholdBytes)} bytes, ` +
+      `iteration cap ${capped.iterationCapReached ? 'REACHED (did not converge on its own)' : 'not reached'}, ${readFileSync(cappedPath).length}-byte stream`,
+  );
+  t.report('finding: empty pre-copy rounds shrink the switchover threshold', evidence);
+  assert.ok(
+    out.thresholdBytes >= assumedThreshold,
+    `switchover threshold shrunk by a window of empty pre-copy rounds: expected ≥ ${assumedThreshold} bytes, got ${Math.round(out.thresholdBytes)} ` +
+      `(${empty} empty PARTs of ${parts.length}; the core ignores saveLiveIterate's "pre-copy drained" result, so the window is not marked idle)`,
+  );
+}
