@@ -1,0 +1,159 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FdChannel, MemoryWriteChannel, QemuFileWriter, type WriteChannel } from '@savevm/stream';
+import type { DataSpliceSource, FdDataFile, VfioDataFile } from '@savevm/vfio';
+import { PipeDevice, makePipe, saveDevice } from './helpers/pipe-device.js';
+import { bodyShape, vfioSections } from './helpers/stream-layout.js';
+
+const MIB = 1024 * 1024;
+const paths: string[] = [];
+function tmpPath(): string {
+  const p = path.join(os.tmpdir(), `savevm-splice-save-${process.pid}-${paths.length}`);
+  paths.push(p);
+  return p;
+}
+afterEach(() => {
+  for (const p of paths.splice(0)) fs.rmSync(p, { force: true });
+});
+
+function payload(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n, 0xa5);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i + 4 <= n; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b.writeUInt32LE(x, i);
+  }
+  return b;
+}
+
+/** Counts the splice path's calls on a data file, optionally refusing splice as a kernel data_fd would. */
+class CountingFile implements VfioDataFile {
+  ready = 0;
+  spliced = 0;
+  refusedOnce = false;
+  constructor(
+    readonly inner: FdDataFile,
+    readonly refuse: boolean,
+  ) {}
+  get direction(): 'saving' | 'resuming' {
+    return this.inner.direction;
+  }
+  get closed(): boolean {
+    return this.inner.closed;
+  }
+  read(into: Uint8Array) {
+    return this.inner.read(into);
+  }
+  write(from: Uint8Array) {
+    return this.inner.write(from);
+  }
+  close(): void {
+    this.inner.close();
+  }
+  spliceSource(): DataSpliceSource | undefined {
+    if (this.refusedOnce) return undefined;
+    const src = this.inner.spliceSource();
+    if (src === undefined) return undefined;
+    return {
+      readyBytes: () => {
+        this.ready++;
+        return this.refusedOnce ? 'unsupported' : src.readyBytes();
+      },
+      spliceTo: (fd, n) => {
+        if (this.refuse) {
+          this.refusedOnce = true;
+          return 'unsupported';
+        }
+        this.spliced++;
+        return src.spliceTo(fd, n);
+      },
+      read: (into) => src.read(into),
+    };
+  }
+}
+
+/** Saves `data` pre-loaded into a 1 MiB pipe (deterministic blocks) or fed by `cat` (streamed). */
+async function save(data: Buffer, channel: WriteChannel, opts: { streamed?: boolean; refuse?: boolean } = {}) {
+  const [r, w] = makePipe(MIB);
+  let feeder: Promise<void> = Promise.resolve();
+  if (opts.streamed) {
+    const file = tmpPath();
+    fs.writeFileSync(file, data);
+    const child = spawn('cat', [file], { stdio: ['ignore', w, 'inherit'] });
+    feeder = new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`cat ${code}`)))));
+  } else {
+    fs.writeSync(w, data);
+  }
+  fs.closeSync(w);
+  let counting: CountingFile | undefined;
+  const device = new PipeDevice('0000:00:03.0', { sourceFd: r, sinkFd: -1, stopCopySize: data.length }, (f) => (counting = new CountingFile(f, opts.refuse ?? false)));
+  const writer = new QemuFileWriter(channel, channel instanceof FdChannel ? { synchronous: true } : {});
+  const info = await saveDevice(device, writer);
+  await writer.flush();
+  await feeder;
+  expect(info.status).toBe('completed');
+  expect(counting!.closed).toBe(true);
+  return { counting: counting!, writer };
+}
+
+describe('vfio-v2 save: the data_fd pipe spliced into the stream fd', () => {
+  it('same stream, byte for byte, as the plain read + put path (data pre-loaded: deterministic blocks)', async () => {
+    const data = payload(MIB - 4096 + 100, 3);
+    const out = tmpPath();
+    const fd = fs.openSync(out, 'w');
+    const spliced = await save(data, new FdChannel(fd, { mode: 'sync', ownsFd: true }));
+    await spliced.writer.close();
+    const mem = new MemoryWriteChannel();
+    const plain = await save(data, mem);
+    expect(spliced.counting.spliced).toBeGreaterThan(0);
+    expect(plain.counting.ready).toBe(0); // a memory channel is no splice target: never asked
+    const a = fs.readFileSync(out);
+    expect(a.equals(mem.bytes())).toBe(true);
+    const sections = await vfioSections(a);
+    expect(sections.map(bodyShape)).toEqual(['SETUP END', `DATA(${data.length}) END`]);
+    expect(sections[1]!.data.equals(data)).toBe(true);
+    expect(spliced.writer.bytesWritten).toBe(a.length);
+    expect(spliced.writer.bytesFlushed).toBe(a.length);
+  });
+
+  it('streamed by another process (cat → pipe): blocks of at most 1 MiB, payload identical, framing valid', async () => {
+    const data = payload(5 * MIB + 12_345, 9);
+    const out = tmpPath();
+    const spliced = await save(data, new FdChannel(fs.openSync(out, 'w'), { mode: 'sync', ownsFd: true }), { streamed: true });
+    await spliced.writer.close();
+    const sections = await vfioSections(fs.readFileSync(out));
+    const end = sections[1]!;
+    expect(end.data.equals(data)).toBe(true);
+    for (const item of end.body) if (item.tag === 'DATA') expect(item.size).toBeLessThanOrEqual(MIB);
+    expect(spliced.counting.spliced).toBeGreaterThan(0);
+  });
+
+  it('splice refused (EINVAL, as a kernel data_fd): that block is read and put, the path is dropped, the stream is identical', async () => {
+    const data = payload(3 * MIB + 8, 5);
+    const out = tmpPath();
+    const refused = await save(data, new FdChannel(fs.openSync(out, 'w'), { mode: 'sync', ownsFd: true }), { streamed: true, refuse: true });
+    await refused.writer.close();
+    // Asked for the first block (then refused: read + put), told 'unsupported' at the next, never again.
+    expect(refused.counting.ready).toBe(2);
+    expect(refused.counting.spliced).toBe(0);
+    const sections = await vfioSections(fs.readFileSync(out));
+    expect(sections[1]!.data.equals(data)).toBe(true);
+    for (const item of sections[1]!.body) if (item.tag === 'DATA') expect(item.size).toBeLessThanOrEqual(MIB);
+  });
+
+  it('an empty data stream: END_OF_STATE right away, same as the plain path', async () => {
+    const out = tmpPath();
+    const spliced = await save(Buffer.alloc(0), new FdChannel(fs.openSync(out, 'w'), { mode: 'sync', ownsFd: true }));
+    await spliced.writer.close();
+    const mem = new MemoryWriteChannel();
+    await save(Buffer.alloc(0), mem);
+    expect(fs.readFileSync(out).equals(mem.bytes())).toBe(true);
+    expect(spliced.counting.spliced).toBe(0);
+  });
+});
