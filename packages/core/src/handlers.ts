@@ -108,7 +108,8 @@ export interface SaveVMHandlers {
    * QEMU `save_live_iterate`. Writes one chunk as the body of a SECTION_PART, ideally no
    * more than `f.rateLimitExceeded()` allows. Returns true when the handler has nothing
    * more for now. (As in QEMU, the live loop decides switchover from pending bytes, not
-   * from this result.)
+   * from this result; but when every entry says so, the loop waits for the next 100 ms
+   * window instead of spinning, and that window does not count as a bandwidth measurement.)
    */
   saveLiveIterate?(f: QemuFileWriter, entry: SaveStateEntryInfo): MaybePromise<boolean>;
 

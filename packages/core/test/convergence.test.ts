@@ -123,3 +123,42 @@ describe('a device whose state moves only at stop-copy', () => {
     expect(src.runState.state).toBe(RunState.RUNNING);
   });
 });
+
+/** A pre-copy device whose initial data is sent, then has nothing more until stop-copy (mtty). */
+class DrainedPreCopyDevice extends StopCopyOnlyDevice {
+  private sentHeader = false;
+  saveLiveIterate(f: import('@savevm/stream').QemuFileWriter): boolean {
+    if (!this.sentHeader) {
+      f.putBe32(24);
+      f.putBuffer(Buffer.alloc(24, 1));
+      this.sentHeader = true;
+    } else {
+      f.putBe32(0); // an empty PART: nothing now
+    }
+    return true;
+  }
+  override async loadState(f: import('@savevm/stream').QemuFileReader): Promise<void> {
+    const n = await f.getBe32();
+    if (n === 24) await f.getBytes(24);
+    else if (n > 0) this.received = await f.getBytes(n);
+  }
+}
+
+describe('a pre-copy device that drained its initial data (mtty, found on the kernel lane)', () => {
+  it('empty rounds do not shrink the threshold: it converges on the assumed bandwidth', async () => {
+    const clock = new FakeClock();
+    const src = new World(RunState.RUNNING, clock);
+    const dev = new DrainedPreCopyDevice(96);
+    src.registry.register('dev', 0, 1, dev);
+    const { bytes, info } = await saveToMemory(src, { maxBandwidth: 0, downtimeLimitMs: 1, maxIterations: 50 });
+    expect(info.status).toBe('completed');
+    expect(info.iterationCapReached).toBe(false);
+    expect(info.thresholdBytes).toBeGreaterThan(96);
+    expect(info.iterations).toBeLessThan(5);
+    const dst = new World(RunState.INMIGRATE);
+    const copy = new DrainedPreCopyDevice(0);
+    dst.registry.register('dev', 0, 1, copy);
+    await dst.destination.load(readerOf(bytes));
+    expect(copy.received?.equals(dev.state)).toBe(true);
+  });
+});

@@ -247,8 +247,9 @@ export class SourceRun {
       });
     }
     if (!(await this.iterateRound())) {
-      // Nothing can be sent while the VM runs (only stop-copy state is left): wait for the
-      // measuring window to close instead of spinning; the threshold is then recomputed.
+      // Nothing to send for now (no entry iterates, or every one said it is drained, as a
+      // pre-copy device with no dirty data does): wait for the measuring window to close
+      // instead of spinning, and keep this window's trickle out of the bandwidth estimate.
       this.progress.markIdle();
       await Promise.race([this.ctx.clock.sleep(this.progress.windowRemainingMs()), this.cancelled]);
     }
@@ -296,13 +297,14 @@ export class SourceRun {
   /**
    * One SECTION_PART per active, iterate-active live entry, in list order; stops in the
    * middle of the list when the rate limit is used up (QEMU `qemu_savevm_state_iterate`).
-   * Returns false when no entry had anything to iterate (the round still counts toward the
-   * iteration cap: waiting longer will not make such a migration converge).
+   * Returns false when no entry had anything to iterate, or every entry visited said it has
+   * nothing more for now (the round still counts toward the iteration cap).
    */
   private async iterateRound(): Promise<boolean> {
     const f = this.f;
     const iteration = ++this.progress.iterations;
     if (!this.anyIterable()) return false;
+    let drained = true;
     trace('savevm_state_iterate', { iteration });
     for (let i = 0; i < this.entries.length; i++) {
       const e = this.entries[i] as SaveStateEntry;
@@ -322,16 +324,18 @@ export class SourceRun {
       const headers = sectionHeadersOf(e);
       f.putBuffer(headers.part);
       this.traceStart(e, 'part');
+      let done: boolean;
       try {
         const r = hook.call(h, f, e);
-        if (isPromiseLike(r)) await r;
+        done = (isPromiseLike(r) ? await r : r) === true;
       } catch (err) {
         throw hookFailure('iterate', 'saveLiveIterate', e, err);
       }
+      drained &&= done;
       f.putBuffer(headers.footer);
       this.endSection(i, e, 'part', before);
     }
-    return true;
+    return !drained;
   }
 
   // ---- switchover and completion -----------------------------------------------------
