@@ -1,31 +1,79 @@
+import type { CliOutput } from './cli-output.js';
+import { runIncomingCommand } from './commands/incoming-command.js';
 import { runInspect } from './commands/inspect-command.js';
+import { runMigrateCommand } from './commands/migrate-command.js';
+import { runDemoCommand } from './commands/demo-command.js';
+
+export type { CliOutput } from './cli-output.js';
 
 /** Text of `savevm --help`. */
 export const USAGE = `usage: savevm <command> [options]
 
 commands:
-  inspect FILE [--json]   list the records of a QEMU migration stream
+  incoming URI --device SPEC… [options]   receive a migration (the destination; start it first)
+  migrate URI --device SPEC… [options]    send one (the source)
+  inspect FILE [--json]                   list the records of a QEMU migration stream
+  demo                                    a destination and a source on loopback, two devices, checked
+
+URI:
+  tcp:HOST:PORT   TCP; a destination binds to 127.0.0.1 unless --listen-address (or the URI host) says otherwise
+  unix:PATH       a Unix-domain socket
+  file:PATH       a file: migrate --paused writes a snapshot, incoming restores it
+  fd:N            an inherited file descriptor
+  exec:CMD        a shell command: the source writes to its stdin, the destination reads its stdout
+
+SPEC:
+  emulated:NAME[,size=BYTES][,flags=stop-copy|p2p|pre-copy][,dirty-rate=BYTES_PER_S][,seed=N]
+                  an emulated VFIO v2 device (default 1M, stop-copy|p2p, no dirtying, seed 1); its
+                  state is filled from the seed, and the destination checks the bytes it loaded
+  vfio:SYSFS_PATH_OR_MDEV_UUID
+                  a real VFIO device; VFIO migration v2, else v1, picks its handlers
+
+options (both sides):
+  --device SPEC            a device taking part (repeat; same names on both sides)
+  --tls-cert FILE --tls-key FILE --tls-ca FILE
+                           TLS 1.3 with mutual authentication: present FILE, trust peers signed by the CA
+  --timeout DURATION       fail when no byte moves for this long (default 30s; bare number = seconds)
+  --connect-timeout DURATION
+                           source: connecting (default 10s); destination: waiting for a source (default: forever)
+  --switchover-ack         VFIO switchover-ack: stop the VM only after the destination loaded the initial data
+  --paused                 source: migrate a paused VM (snapshot); destination: stay paused after loading
+  --json                   one JSON line per event (the default when stdout is not a terminal)
+migrate:
+  --downtime-limit DURATION  longest acceptable downtime (default 300ms; bare number = ms)
+  --max-bandwidth RATE       bytes per second, e.g. 100M (default 128M; 0 = unlimited)
+  --avail-switchover-bandwidth RATE
+                             bandwidth to assume when deciding to switch over, instead of the measured one
+  --max-iterations N         switch over after N pre-copy rounds even if not converged
+  --tls-hostname NAME        the name the destination certificate must carry (default: the URI host)
+incoming:
+  --listen-address ADDRESS   address a tcp: destination binds to (default 127.0.0.1)
+
+exit status: 0 done, 1 failed (one line on stderr names the device and the phase), 2 usage, 130 interrupted
 `;
 
-/** Where the CLI writes; replaceable in tests. */
-export interface CliOutput {
-  /** Normal output. */
-  stdout(text: string): void;
-  /** Errors and warnings. */
-  stderr(text: string): void;
+/** The real process's output; `interrupt` aborts on Ctrl-C / SIGTERM (see bin/savevm.js). */
+export function processOutput(interrupt?: AbortSignal): CliOutput {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    terminal: process.stdout.isTTY ? process.stdout : undefined,
+    interrupt,
+  };
 }
 
-const processOutput: CliOutput = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-};
-
 /** Runs the `savevm` command line; resolves to the exit code. */
-export async function main(argv: readonly string[], out: CliOutput = processOutput): Promise<number> {
+export async function main(argv: readonly string[], out: CliOutput = processOutput()): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'inspect':
       return runInspect(rest, out);
+    case 'migrate':
+      return runMigrateCommand(rest, out);
+    case 'incoming':
+      return runIncomingCommand(rest, out);
+    case 'demo':
+      return runDemoCommand(rest, out);
     case undefined:
     case '-h':
     case '--help':

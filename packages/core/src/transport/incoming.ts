@@ -7,7 +7,7 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { FdChannel, QemuFileReader, type ReadChannel, SocketChannel, openFileChannel } from '@savevm/stream';
+import { FdChannel, QemuFileReader, type ReadChannel, SocketChannel, type WriteChannel, openFileChannel } from '@savevm/stream';
 import { ExecChannel } from './exec-channel.js';
 import { formatHostPort, type MigrationUri, parseMigrationUri } from './migration-uri.js';
 import { type PeerIdentity, TLS_MIN_VERSION, type TlsCredentials, tlsPeerIdentity } from './tls-credentials.js';
@@ -25,6 +25,11 @@ export interface IncomingTransport {
   readonly reader: QemuFileReader;
   /** The source, for network transports (with its verified certificate under TLS). */
   readonly peer: PeerIdentity | undefined;
+  /**
+   * The return path (QEMU's `to_src_file`): messages back to the source on the same
+   * connection, e.g. the switchover ACK. Network transports only.
+   */
+  readonly returnPath: WriteChannel | undefined;
   /** Releases the channel; rejects when an `exec:` command failed. */
   close(): Promise<void>;
   /** Makes pending and future reads end at once. */
@@ -95,9 +100,15 @@ export async function listenIncoming(uri: string, options: IncomingTransportOpti
   };
 }
 
-function incomingOver(uri: string, channel: ReadChannel, description: string, peer: PeerIdentity | undefined): IncomingTransport {
+function incomingOver(
+  uri: string,
+  channel: ReadChannel,
+  description: string,
+  peer: PeerIdentity | undefined,
+  returnPath: WriteChannel | undefined = undefined,
+): IncomingTransport {
   const reader = new QemuFileReader(channel);
-  return { uri, description, reader, peer, close: () => channel.close(), shutdown: () => reader.shutdown() };
+  return { uri, description, reader, peer, returnPath, close: () => channel.close(), shutdown: () => reader.shutdown() };
 }
 
 function openLocal(uri: string, parsed: Exclude<MigrationUri, { scheme: 'tcp' | 'unix' }>): { channel: ReadChannel; description: string } {
@@ -216,7 +227,7 @@ class SocketListener implements IncomingListener {
     const base = new SocketChannel(socket);
     const channel = this.options.transferTimeoutMs ? new WatchdogChannel(base, this.options.transferTimeoutMs, this.uri) : base;
     const via = socket instanceof tls.TLSSocket ? ` (TLS, source certificate CN=${peer.subject ?? '?'})` : '';
-    const transport = incomingOver(this.uri, channel, `${this.listening.kind} from ${address}${via}`, peer);
+    const transport = incomingOver(this.uri, channel, `${this.listening.kind} from ${address}${via}`, peer, base);
     const { resolve } = this.settle;
     this.settle = undefined;
     resolve(transport);

@@ -4,7 +4,7 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { FdChannel, QemuFileWriter, SocketChannel, openFileChannel, type WriteChannel } from '@savevm/stream';
+import { FdChannel, QemuFileWriter, type ReadChannel, SocketChannel, openFileChannel, type WriteChannel } from '@savevm/stream';
 import { ExecChannel } from './exec-channel.js';
 import { formatHostPort, type MigrationUri, parseMigrationUri } from './migration-uri.js';
 import { type PeerIdentity, TLS_MIN_VERSION, type TlsCredentials, tlsPeerIdentity } from './tls-credentials.js';
@@ -22,6 +22,11 @@ export interface OutgoingTransport {
   readonly writer: QemuFileWriter;
   /** The destination, for network transports (with its verified certificate under TLS). */
   readonly peer: PeerIdentity | undefined;
+  /**
+   * The return path (QEMU's `to_src_file`): what the destination sends back on the same
+   * connection, e.g. the switchover ACK. Network transports only.
+   */
+  readonly returnPath: ReadChannel | undefined;
   /** Flushes nothing (the driver flushed), releases the channel; rejects when an `exec:` command failed. */
   close(): Promise<void>;
   /** Fails pending and future writes at once. */
@@ -48,6 +53,7 @@ export async function openOutgoing(uri: string, options: OutgoingOptions = {}): 
     description: opened.description,
     writer,
     peer: opened.peer,
+    returnPath: opened.channel instanceof SocketChannel ? opened.channel : undefined,
     close: () => channel.close(),
     shutdown: () => writer.shutdown(),
   };

@@ -1,0 +1,135 @@
+/**
+ * The devices of one side, made migratable: each opened from its spec and attached through
+ * core's wiring, where the probe chain (VFIO v2, then v1) picks its handlers. The emulated
+ * devices go through the same chain: they speak v2, so v2's handlers take them.
+ */
+import 'reflect-metadata';
+import {
+  DEVICE_MIGRATION_ATTACHER,
+  MIGRATION_DESTINATION,
+  MIGRATION_SOURCE,
+  RUN_STATE_CONTROLLER,
+  SAVE_STATE_REGISTRY,
+  coreContainerModule,
+  type DeviceMigrationAttacher,
+  type MigrationDestination,
+  type MigrationSource,
+  type RunStateController,
+  type SaveStateEntry,
+  type SaveStateRegistry,
+} from '@savevm/core';
+import { vfioV1ContainerModule } from '@savevm/vfio-v1-legacy';
+import { vfioV2ContainerModule } from '@savevm/vfio-v2';
+import { Container } from 'inversify';
+import { DeviceSetupError } from './device-setup-error.js';
+import type { DeviceSpec } from './device-spec.js';
+import { type DeviceStateReport, type OpenedDevice, openDevice } from './opened-device.js';
+
+/** A device, opened and attached. */
+export interface AttachedMigrationDevice {
+  /** The opened device. */
+  readonly device: OpenedDevice;
+  /** Its save-state entry. */
+  readonly entry: SaveStateEntry;
+  /** The provider that took it (`vfio-v2`, `vfio-v1`). */
+  readonly provider: string;
+}
+
+/** Options of a device set. */
+export interface DeviceSetOptions {
+  /** The `switchover-ack` capability for v2 devices (both sides must agree). */
+  readonly switchoverAck?: boolean;
+}
+
+/** Every device of one side, the registry they are in, the run state and the drivers. */
+export class DeviceSet {
+  private constructor(
+    /** The attached devices, in `--device` order. */
+    readonly devices: readonly AttachedMigrationDevice[],
+    private readonly container: Container,
+  ) {}
+
+  /**
+   * Opens and attaches every device.
+   * @throws DeviceSetupError naming the device that could not be opened or has no provider
+   */
+  static async open(specs: readonly DeviceSpec[], options: DeviceSetOptions = {}): Promise<DeviceSet> {
+    const container = new Container();
+    const v2Options = { switchoverAck: options.switchoverAck ?? false };
+    await container.load(coreContainerModule, vfioV2ContainerModule(v2Options), vfioV1ContainerModule());
+    const attacher = container.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER);
+    const devices: AttachedMigrationDevice[] = [];
+    try {
+      for (const spec of specs) {
+        let device: OpenedDevice;
+        try {
+          device = openDevice(spec);
+        } catch (cause) {
+          throw new DeviceSetupError(spec.text, 'open', cause);
+        }
+        try {
+          const attached = await attacher.attach(device.vfio, spec.text);
+          devices.push({ device, entry: attached.entry, provider: attached.provider.name });
+        } catch (cause) {
+          device.close();
+          throw new DeviceSetupError(spec.text, 'probe', cause);
+        }
+      }
+    } catch (err) {
+      for (const d of devices) d.device.close();
+      throw err;
+    }
+    return new DeviceSet(devices, container);
+  }
+
+  /** The registry the devices are in (more entries, like the byte check, go here too). */
+  get registry(): SaveStateRegistry {
+    return this.container.get<SaveStateRegistry>(SAVE_STATE_REGISTRY);
+  }
+
+  /** The VM's run state. */
+  get runState(): RunStateController {
+    return this.container.get<RunStateController>(RUN_STATE_CONTROLLER);
+  }
+
+  /** The source driver. */
+  get source(): MigrationSource {
+    return this.container.get<MigrationSource>(MIGRATION_SOURCE);
+  }
+
+  /** The destination driver. */
+  get destination(): MigrationDestination {
+    return this.container.get<MigrationDestination>(MIGRATION_DESTINATION);
+  }
+
+  /** The device whose section idstr is `idstr`, if any. */
+  byIdstr(idstr: string): AttachedMigrationDevice | undefined {
+    return this.devices.find((d) => d.entry.idstr === idstr);
+  }
+
+  /** Starts every workload. */
+  startWorkloads(): void {
+    for (const d of this.devices) d.device.startWorkload();
+  }
+
+  /** Stops every workload. */
+  stopWorkloads(): void {
+    for (const d of this.devices) d.device.stopWorkload();
+  }
+
+  /** Every device's state, for the summary. */
+  reports(): DeviceStateReport[] {
+    return this.devices.map((d) => d.device.report(d.entry.idstr));
+  }
+
+  /** Closes every device. */
+  close(): void {
+    for (const d of this.devices) {
+      try {
+        d.device.close();
+      } catch {
+        // closing is best effort
+      }
+    }
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Where a command's messages go: on a terminal, sentences; otherwise (or with `--json`),
+ * one JSON object per line on stdout. Errors are always one line on stderr as well.
+ */
+import type { CliOutput } from '../cli-output.js';
+
+/** A command's output channel. */
+export class CliEvents {
+  /**
+   * @param out where to write
+   * @param command `migrate` or `incoming`, to prefix error lines
+   * @param mode `json` forces JSON lines even on a terminal; `auto` draws on a terminal and
+   *   writes JSON lines otherwise; `text` writes sentences and no progress when there is no
+   *   terminal (the demo)
+   */
+  constructor(
+    private readonly out: CliOutput,
+    private readonly command: string,
+    mode: 'json' | 'auto' | 'text',
+  ) {
+    this.terminal = mode === 'json' ? undefined : out.terminal;
+    this.isJson = mode === 'json' || (mode === 'auto' && out.terminal === undefined);
+  }
+
+  /** The terminal for the progress bar; undefined when there is none or in JSON mode. */
+  readonly terminal: NodeJS.WritableStream | undefined;
+
+  /** Whether messages are JSON lines. */
+  readonly isJson: boolean;
+
+  /** Writes one JSON line (JSON mode only). */
+  json(record: Record<string, unknown>): void {
+    if (this.isJson) this.out.stdout(`${JSON.stringify(record)}\n`);
+  }
+
+  /** A notice: the sentence on a terminal, the record as a JSON line otherwise. */
+  notice(text: string, record: Record<string, unknown>): void {
+    if (this.isJson) this.json(record);
+    else this.out.stdout(`${text}\n`);
+  }
+
+  /** A warning: one line on stderr (and a JSON line in JSON mode). */
+  warn(text: string): void {
+    this.out.stderr(`savevm ${this.command}: warning: ${text}\n`);
+    this.json({ event: 'warning', message: text });
+  }
+
+  /** The failure: one line on stderr (and a JSON line with the details in JSON mode). */
+  error(text: string, details: Record<string, unknown> = {}): void {
+    this.out.stderr(`savevm ${this.command}: ${text}\n`);
+    this.json({ event: 'error', message: text, ...details });
+  }
+
+  /** Plain text on stdout (terminal mode only). */
+  text(text: string): void {
+    if (!this.isJson) this.out.stdout(text);
+  }
+}

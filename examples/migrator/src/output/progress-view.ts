@@ -1,0 +1,111 @@
+/**
+ * Live progress: on a terminal, a progress bar (cli-progress) with transferred / remaining,
+ * throughput, iteration and expected downtime; otherwise one JSON line per update
+ * (throttled), and one per status change.
+ */
+import type { MigrationInfo } from '@savevm/core';
+import { Presets, SingleBar } from 'cli-progress';
+import type { Observable, Subscription } from 'rxjs';
+import { formatBytes, formatMbps, formatMs } from './format.js';
+import type { CliEvents } from './cli-events.js';
+
+/** Most JSON progress lines per second (status changes are always written). */
+const JSON_LINES_PER_SECOND = 10;
+
+/** Which side is migrating. */
+export type Role = 'source' | 'destination';
+
+/** The JSON line of one progress update. */
+export function progressRecord(role: Role, info: MigrationInfo): Record<string, unknown> {
+  return {
+    event: 'progress',
+    role,
+    status: info.status,
+    totalTimeMs: Math.round(info.totalTimeMs),
+    transferredBytes: info.transferredBytes,
+    remainingBytes: info.remainingBytes,
+    throughputMbps: Number(info.throughputMbps.toFixed(1)),
+    iterations: info.iterations,
+    expectedDowntimeMs: info.expectedDowntimeMs === undefined ? null : Math.round(info.expectedDowntimeMs),
+  };
+}
+
+/** Shows a migration's progress until `stop()`. */
+export interface ProgressView {
+  /** Stops showing (the bar is left at its last value). */
+  stop(): void;
+}
+
+/** Writes JSON progress lines: every status change at once, other updates at most every 100 ms. */
+function jsonProgress(role: Role, info$: Observable<MigrationInfo>, events: CliEvents): ProgressView {
+  let lastStatus: string | undefined;
+  let latest: MigrationInfo | undefined;
+  let written: MigrationInfo | undefined;
+  const write = (info: MigrationInfo): void => {
+    lastStatus = info.status;
+    written = info;
+    events.json(progressRecord(role, info));
+  };
+  const ticker = setInterval(() => {
+    if (latest && latest !== written) write(latest);
+  }, 1000 / JSON_LINES_PER_SECOND);
+  ticker.unref();
+  const subscription: Subscription = info$.subscribe((info) => {
+    if (info.status === 'none') return;
+    latest = info;
+    if (info.status !== lastStatus) write(info);
+  });
+  return {
+    stop: () => {
+      subscription.unsubscribe();
+      clearInterval(ticker);
+    },
+  };
+}
+
+/** Draws a progress bar on the terminal. */
+function barProgress(role: Role, info$: Observable<MigrationInfo>, stream: NodeJS.WritableStream): ProgressView {
+  const format =
+    role === 'source'
+      ? ' {status} |{bar}| {percentage}% | {sent} sent, {left} left | {rate} | iter {iter} | exp. downtime {edt}'
+      : ' {status} |{bar}| {sent} received | {rate} | {elapsed}';
+  const bar = new SingleBar(
+    { format, stream, hideCursor: true, barsize: 24, fps: 10, etaBuffer: 20, forceRedraw: false, clearOnComplete: false, autopadding: true },
+    Presets.shades_classic,
+  );
+  let started = false;
+  const payload = (info: MigrationInfo): Record<string, string> => ({
+    status: info.status.toUpperCase().padEnd(9),
+    sent: formatBytes(info.transferredBytes),
+    left: formatBytes(info.remainingBytes),
+    rate: formatMbps(info.throughputMbps),
+    iter: String(info.iterations),
+    edt: formatMs(info.expectedDowntimeMs),
+    elapsed: formatMs(info.totalTimeMs),
+  });
+  const subscription = info$.subscribe((info) => {
+    if (info.status === 'none') return;
+    const total = role === 'source' ? Math.max(1, info.transferredBytes + info.remainingBytes) : Math.max(1, info.transferredBytes);
+    if (!started) {
+      bar.start(total, info.transferredBytes, payload(info));
+      started = true;
+      return;
+    }
+    bar.setTotal(total);
+    bar.update(info.transferredBytes, payload(info));
+  });
+  return {
+    stop: () => {
+      subscription.unsubscribe();
+      if (started) bar.stop();
+    },
+  };
+}
+
+/** Shows progress the way the output calls for: a bar on a terminal, JSON lines otherwise. */
+export function showProgress(role: Role, info$: Observable<MigrationInfo>, events: CliEvents): ProgressView {
+  const terminal = events.terminal;
+  if (terminal) return barProgress(role, info$, terminal);
+  if (events.isJson) return jsonProgress(role, info$, events);
+  return { stop: () => undefined };
+}
