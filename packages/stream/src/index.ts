@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export type { ByteSink, ReadChannel, WriteChannel } from './channels/channel.js';
-export { isSpliceTarget, type SpliceSource, type SpliceTarget } from './channels/splice.js';
+export { isSpliceInput, isSpliceTarget, type SpliceInput, type SpliceSink, type SpliceSource, type SpliceTarget } from './channels/splice.js';
 export { MemoryReadChannel, MemoryWriteChannel } from './channels/memory-channel.js';
 export { FdChannel, defaultFdIoMode, openFileChannel, type FdIoMode } from './channels/fd-channel.js';
 export { SocketChannel } from './channels/socket-channel.js';

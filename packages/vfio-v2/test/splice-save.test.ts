@@ -157,3 +157,29 @@ describe('vfio-v2 save: the data_fd pipe spliced into the stream fd', () => {
     expect(spliced.counting.spliced).toBe(0);
   });
 });
+
+describe('vfio-v2 load: the stream fd spliced into the data_fd pipe', () => {
+  it('a saved stream loads through the splice path into a pipe drained by another process: payload identical', async () => {
+    const { FdChannel: Fd, QemuFileReader } = await import('@savevm/stream');
+    const { loadDevice } = await import('./helpers/pipe-device.js');
+    const data = payload(3 * MIB + 4321, 11);
+    const streamPath = tmpPath();
+    const saved = await save(data, new FdChannel(fs.openSync(streamPath, 'w'), { mode: 'sync', ownsFd: true }), { streamed: true });
+    await saved.writer.close();
+    const [r, w] = makePipe(MIB);
+    const outPath = tmpPath();
+    const out = fs.openSync(outPath, 'w');
+    const drainer = spawn('cat', [], { stdio: [r, out, 'inherit'] });
+    const drained = new Promise<void>((resolve) => drainer.once('exit', () => resolve()));
+    fs.closeSync(r);
+    fs.closeSync(out);
+    const device = new PipeDevice('0000:00:03.0', { sourceFd: -1, sinkFd: w, stopCopySize: data.length });
+    const reader = new QemuFileReader(new Fd(fs.openSync(streamPath, 'r'), { mode: 'sync', ownsFd: true }));
+    const info = await loadDevice(device, reader);
+    await reader.close();
+    await drained;
+    expect(info.status).toBe('completed');
+    expect(device.files[0]!.closed).toBe(true);
+    expect(fs.readFileSync(outPath).equals(data)).toBe(true);
+  });
+});

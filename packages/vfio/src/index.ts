@@ -101,6 +101,7 @@ export type {
   VfioDevice,
   VfioDataFile,
   DataSpliceSource,
+  DataSpliceSink,
   DataReadResult,
   SetStateResult,
   VfioDeviceInfo,
@@ -110,7 +111,7 @@ export type {
 export { FdVfioDevice, MAX_REGION_INFO_SIZE } from './device/device.js';
 export { FdDataFile } from './device/data-file.js';
 export type { DataFileOwner } from './device/data-file.js';
-export { FdDataSpliceSource, READY_YIELDS, hasSplice } from './device/data-splice.js';
+export { FdDataSpliceSink, FdDataSpliceSource, READY_YIELDS, hasSplice } from './device/data-splice.js';
 export type { SpliceSourceOwner, SpliceSyscalls } from './device/data-splice.js';
 export { locateVfioDevice } from './kernel/sysfs.js';
 export type { VfioDeviceLocation, VfioDeviceSpec } from './kernel/sysfs.js';

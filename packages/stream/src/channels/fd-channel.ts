@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { ReadChannel, WriteChannel } from './channel.js';
-import type { SpliceTarget } from './splice.js';
+import type { SpliceInput, SpliceTarget } from './splice.js';
 
 /**
  * How a file-descriptor channel does its I/O: `sync` calls read/writev on the
@@ -50,7 +50,7 @@ function totalLength(chunks: readonly Uint8Array[]): number {
 const IOV_MAX = 1024;
 
 /** A channel on an open file descriptor; does not own the descriptor unless told to. */
-export class FdChannel implements ReadChannel, WriteChannel, SpliceTarget {
+export class FdChannel implements ReadChannel, WriteChannel, SpliceTarget, SpliceInput {
   private stopped = false;
   /** The I/O mode in use. */
   readonly mode: FdIoMode;
@@ -122,6 +122,11 @@ export class FdChannel implements ReadChannel, WriteChannel, SpliceTarget {
    * on writes); undefined in async mode or once shut down.
    */
   spliceTarget(): number | undefined {
+    return this.mode === 'sync' && !this.stopped ? this.fd : undefined;
+  }
+
+  /** The fd, for splice(2) out of it, in sync mode; undefined in async mode or once shut down. */
+  spliceInput(): number | undefined {
     return this.mode === 'sync' && !this.stopped ? this.fd : undefined;
   }
 

@@ -29,3 +29,27 @@ export interface SpliceTarget {
 export function isSpliceTarget(channel: object): channel is SpliceTarget {
   return typeof (channel as Partial<SpliceTarget>).spliceTarget === 'function';
 }
+
+/** A read channel on a plain fd whose bytes a sink may splice out directly. */
+export interface SpliceInput {
+  /**
+   * The fd to splice from (its position is the stream's next unbuffered byte), or undefined
+   * when the channel cannot give bytes that way now (async mode, shut down).
+   */
+  spliceInput(): number | undefined;
+}
+
+/** Whether a channel offers {@link SpliceInput}. */
+export function isSpliceInput(channel: object): channel is SpliceInput {
+  return typeof (channel as Partial<SpliceInput>).spliceInput === 'function';
+}
+
+/**
+ * A byte sink that can take bytes straight from an fd (splice(2) into its own fd).
+ * `'busy'`: nothing moved because the sink cannot take bytes without blocking now (write the
+ * next chunk the plain way); `'unsupported'`: the kernel refuses this pair (plain from now on).
+ */
+export interface SpliceSink {
+  /** Moves up to `n` bytes from `fd` into the sink; bytes moved (0: `fd` ended). */
+  spliceFrom(fd: number, n: number): number | 'busy' | 'unsupported';
+}

@@ -1,4 +1,5 @@
 import type { ByteSink, ReadChannel } from '../channels/channel.js';
+import { isSpliceInput, type SpliceSink } from '../channels/splice.js';
 import { StreamError, StreamFormatError, StreamIoError, StreamTruncatedError } from '../errors.js';
 
 /** Size of the reader's look-ahead buffer (QEMU's IO_BUF_SIZE); also the largest `ensure`. */
@@ -15,6 +16,11 @@ export interface CopyOptions {
   chunkSize?: number;
   /** Names the payload, for the truncation error. */
   what?: string;
+  /**
+   * Lets the sink take the bytes past the look-ahead straight from the channel's fd
+   * (splice(2), no copy through user space) when the channel offers one (a sync fd channel).
+   */
+  spliceSink?: SpliceSink;
 }
 
 /**
@@ -281,6 +287,8 @@ export class QemuFileReader {
    * @param options.scratch reused buffer for reads past the look-ahead (default: the look-ahead itself)
    * @param options.chunkSize size of a scratch buffer to allocate instead (capped at `n`)
    * @param options.what names the payload, for the truncation error
+   * @param options.spliceSink lets the sink take the bytes past the look-ahead fd to fd
+   *   (splice) when the channel is a plain fd in sync mode; 'busy' chunks go through `scratch`
    */
   async copyTo(n: number, sink: ByteSink, options: CopyOptions = {}): Promise<void> {
     const what = options.what ?? `${n} bytes`;
@@ -299,7 +307,26 @@ export class QemuFileReader {
     this.pos = this.end = 0;
     const into =
       options.scratch ?? (options.chunkSize ? Buffer.allocUnsafe(Math.min(options.chunkSize, remaining)) : this.buf);
+    let splice = options.spliceSink !== undefined && isSpliceInput(this.channel) ? this.channel.spliceInput() : undefined;
     while (remaining > 0) {
+      if (splice !== undefined && options.spliceSink !== undefined && !this.atEnd) {
+        let moved: number | 'busy' | 'unsupported';
+        try {
+          moved = options.spliceSink.spliceFrom(splice, remaining);
+        } catch (err) {
+          const message = err instanceof Error ? err.message : String(err);
+          this.fail(new StreamIoError(this.base, `splice failed: ${message}`, err));
+        }
+        if (moved === 'unsupported') splice = undefined;
+        else if (moved === 0) {
+          this.atEnd = true;
+          this.fail(new StreamTruncatedError(this.base, what));
+        } else if (moved !== 'busy') {
+          this.base += moved;
+          remaining -= moved;
+          continue;
+        }
+      }
       const want = Math.min(remaining, into.length);
       let got: number;
       if (this.atEnd) got = 0;

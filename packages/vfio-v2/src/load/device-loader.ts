@@ -171,6 +171,12 @@ export class DeviceLoader {
    */
   async #copyBlock(f: QemuFileReader, size: number, dataFile: VfioDataFile, scratch: Uint8Array, entry: EntryRef): Promise<void> {
     const sink = this.#sinkOf(dataFile, entry);
+    const spliceSink = dataFile.spliceSink?.();
+    if (spliceSink !== undefined) {
+      // The look-ahead's bytes are written, the rest goes fd to fd (splice) where the channel is a plain fd.
+      await f.copyTo(size, sink, { scratch: scratch.subarray(LOOKAHEAD_ROOM), what: 'vfio device data', spliceSink });
+      return;
+    }
     const prefix = Math.min(f.available, size, LOOKAHEAD_ROOM);
     if (prefix === 0 || prefix === size) {
       await f.copyTo(size, sink, { scratch: scratch.subarray(LOOKAHEAD_ROOM), what: 'vfio device data' });

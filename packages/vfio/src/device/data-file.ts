@@ -6,8 +6,8 @@ import { Errno, VfioError, VfioSyscallError } from '../errors.js';
 import { isPreCopyState } from '../uapi/fsm.js';
 import type { MigState } from '../uapi/constants.js';
 import type { Syscalls } from '../syscalls/syscalls.js';
-import type { DataReadResult, DataSpliceSource, VfioDataFile } from './types.js';
-import { FdDataSpliceSource, hasSplice } from './data-splice.js';
+import type { DataReadResult, DataSpliceSink, DataSpliceSource, VfioDataFile } from './types.js';
+import { FdDataSpliceSink, FdDataSpliceSource, hasSplice, type SpliceSourceOwner } from './data-splice.js';
 
 /** What a data file needs from the device that opened it. */
 export interface DataFileOwner {
@@ -33,6 +33,7 @@ export class FdDataFile implements VfioDataFile {
   readonly #owner: DataFileOwner;
   #closed = false;
   #splice: DataSpliceSource | undefined;
+  #spliceSink: DataSpliceSink | undefined;
   #spliceRefused = false;
 
   /** Wraps `fd`; the file owns it from now on. */
@@ -90,15 +91,28 @@ export class FdDataFile implements VfioDataFile {
     if (this.#closed || this.#spliceRefused || this.direction !== 'saving') return undefined;
     const sys = this.#sys;
     if (!hasSplice(sys)) return undefined;
-    this.#splice ??= new FdDataSpliceSource(sys, {
+    this.#splice ??= new FdDataSpliceSource(sys, this.#spliceOwner());
+    return this.#splice;
+  }
+
+  /** The zero-copy path into a resuming file, on the same terms as {@link spliceSource}. */
+  spliceSink(): DataSpliceSink | undefined {
+    if (this.#closed || this.#spliceRefused || this.direction !== 'resuming') return undefined;
+    const sys = this.#sys;
+    if (!hasSplice(sys)) return undefined;
+    this.#spliceSink ??= new FdDataSpliceSink(sys, this.#spliceOwner());
+    return this.#spliceSink;
+  }
+
+  #spliceOwner(): SpliceSourceOwner {
+    return {
       fd: this.fd,
       device: this.#owner.name,
       assertOpen: (op) => this.#assertOpen(op),
       refused: () => {
         this.#spliceRefused = true;
       },
-    });
-    return this.#splice;
+    };
   }
 
   /** Closes the fd (errors from close(2) are reported once, the fd is gone either way). */

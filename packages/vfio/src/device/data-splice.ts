@@ -8,7 +8,7 @@
 import { constants } from 'node:os';
 import { VfioSyscallError } from '../errors.js';
 import { FIONREAD, SpliceFlags, type Syscalls } from '../syscalls/syscalls.js';
-import type { DataSpliceSource } from './types.js';
+import type { DataSpliceSink, DataSpliceSource } from './types.js';
 
 /** How often {@link FdDataSpliceSource.readyBytes} yields the CPU before answering 0. */
 export const READY_YIELDS = 2;
@@ -16,6 +16,7 @@ export const READY_YIELDS = 2;
 /** errnos with which splice(2) says "not between these two fds" (nothing was moved). */
 const REFUSED = new Set<number>([constants.errno.EINVAL, constants.errno.ENOSYS, constants.errno.EOPNOTSUPP]);
 const EINTR = constants.errno.EINTR;
+const EAGAIN = constants.errno.EAGAIN;
 
 /** A syscall layer that has splice(2). */
 export type SpliceSyscalls = Syscalls & { splice: NonNullable<Syscalls['splice']> };
@@ -87,5 +88,41 @@ export class FdDataSpliceSource implements DataSpliceSource {
     const result = await this.#sys.read(this.#owner.fd, into);
     if (result < 0) throw new VfioSyscallError(-result, 'read', { device: this.#owner.device, op: 'read data_fd' });
     return result;
+  }
+}
+
+/** The splice path of one resuming {@link FdDataFile}: splice(2) from the stream's fd into the data_fd. */
+export class FdDataSpliceSink implements DataSpliceSink {
+  readonly #sys: SpliceSyscalls;
+  readonly #owner: SpliceSourceOwner;
+  #refused = false;
+
+  /** @param sys a syscall layer that has splice; @param owner the data file */
+  constructor(sys: SpliceSyscalls, owner: SpliceSourceOwner) {
+    this.#sys = sys;
+    this.#owner = owner;
+  }
+
+  /** splice(2) with SPLICE_F_NONBLOCK; on EAGAIN yields up to {@link READY_YIELDS} times, then 'busy'. */
+  spliceFrom(fd: number, n: number): number | 'busy' | 'unsupported' {
+    this.#owner.assertOpen('splice');
+    if (this.#refused) return 'unsupported';
+    for (let round = 0; ; ) {
+      const result = this.#sys.splice(fd, this.#owner.fd, n, SpliceFlags.MOVE | SpliceFlags.MORE | SpliceFlags.NONBLOCK);
+      if (result >= 0) return result;
+      if (result === -EINTR) continue;
+      if (result === -EAGAIN) {
+        if (round >= READY_YIELDS || this.#sys.yieldCpu === undefined) return 'busy';
+        round++;
+        this.#sys.yieldCpu();
+        continue;
+      }
+      if (REFUSED.has(-result)) {
+        this.#refused = true;
+        this.#owner.refused();
+        return 'unsupported';
+      }
+      throw new VfioSyscallError(-result, 'splice', { device: this.#owner.device, op: 'splice into data_fd' });
+    }
   }
 }

@@ -77,6 +77,21 @@ export interface DataSpliceSource {
 }
 
 /**
+ * Zero-copy writes into a resuming data file whose fd splice(2) accepts as output (a pipe):
+ * the stream's bytes go from its fd into the data_fd without a copy through user space.
+ * Structurally the `SpliceSink` of `@savevm/stream`.
+ */
+export interface DataSpliceSink {
+  /**
+   * splice(2) of up to `n` bytes from `fd` into the data_fd without blocking (after briefly
+   * yielding the CPU while it is full); bytes moved (0: `fd` ended), 'busy' when it stayed
+   * full (write this chunk the plain way), 'unsupported' when the kernel refuses the pair (the
+   * file then stops offering the path).
+   */
+  spliceFrom(fd: number, n: number): number | 'busy' | 'unsupported';
+}
+
+/**
  * The `data_fd` of one migration session (saving or resuming). Reads and writes never block
  * the event loop. Any errno other than those mapped in {@link DataReadResult} throws a
  * `VfioSyscallError` naming the device and the operation.
@@ -98,6 +113,8 @@ export interface VfioDataFile {
    * the kernel refused). Ask once per file.
    */
   spliceSource?(): DataSpliceSource | undefined;
+  /** Optional capability: the zero-copy path into a resuming file (see {@link DataSpliceSink}). */
+  spliceSink?(): DataSpliceSink | undefined;
 }
 
 /** Result of a successful {@link VfioDevice.setState}. */
