@@ -5,18 +5,20 @@
 //   like a kernel data_fd) feeds a 1 MiB pipe; the "device" is a stand-in
 //   (bench/lib/vfio-v2-pipe-device.mjs) whose STOP_COPY data file is that pipe. The whole
 //   source driver runs: header, configuration, START (SETUP, END), switchover through the
-//   run-state handler, END (DATA blocks of ≤ 1 MiB read into the handler's page-aligned
-//   buffer, END_OF_STATE), EOF, vmdesc, cleanup — written by QemuFileWriter over a sync
+//   run-state handler, END (DATA blocks of ≤ 1 MiB: FIONREAD on the pipe, header, then
+//   splice(2) pipe → sink through FdDataFile.spliceSource + QemuFileWriter.spliceFrom;
+//   the aligned read + put when nothing is ready, END_OF_STATE), EOF, vmdesc, cleanup — written by QemuFileWriter over a sync
 //   FdChannel into /dev/null or a fresh /dev/shm file. Reference: bench/lib/vfio-v2-ref.c
 //   `save` (read 1 MiB, writev marker + be64 length + block) between the same endpoints.
 // - vfio-v2.load-1GiB: the stream the save wrote to tmpfs, loaded by the destination
-//   driver (loadSetup → RESUMING, loadState tag loop, copyTo through an aligned 1 MiB
-//   scratch into the data file) into a 1 MiB pipe drained by `cat > /dev/null`. Reference:
+//   driver (loadSetup → RESUMING, loadState tag loop, copyTo: look-ahead bytes written,
+//   the rest spliced stream fd → data_fd pipe through FdDataFile.spliceSink) into a 1 MiB pipe drained by `cat > /dev/null`. Reference:
 //   `vfio-v2-ref load OFFSET < stream | cat > /dev/null`.
 // - Everything pinned to one CPU (BENCH_CPU, default 0) with taskset, as the other benches;
 //   one untimed warm-up each, then BENCH_RUNS (default 7) interleaved runs, medians; GB/s =
 //   10^9 payload bytes per second; Node's start-up excluded (paid once per migration).
-// - Checked once: the saved stream loads back through `datagen verify` (payload identical).
+// - Checked once: the saved stream loads back through `datagen verify` (payload identical),
+//   and its DATA framing is walked (blocks of ≤ 1 MiB, BYTES in all, END_OF_STATE).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -158,6 +160,32 @@ function firstDataOffset() {
   return at;
 }
 
+/** Walks the DATA blocks of the saved stream: QEMU's framing, blocks of ≤ 1 MiB, BYTES in all. */
+function checkFraming(offset) {
+  const fd = fs.openSync(streamPath, 'r');
+  const head = Buffer.alloc(16);
+  let at = offset;
+  let total = 0;
+  let blocks = 0;
+  try {
+    for (;;) {
+      if (fs.readSync(fd, head, 0, 16, at) < 8) throw new Error(`stream truncated at ${at}`);
+      const tag = head.readBigUInt64BE(0);
+      if (tag === 0xffffffffef100001n) break;
+      if (tag !== 0xffffffffef100004n) throw new Error(`unexpected tag 0x${tag.toString(16)} at ${at}`);
+      const n = Number(head.readBigUInt64BE(8));
+      if (n === 0 || n > 1 << 20) throw new Error(`block of ${n} bytes at ${at}`);
+      total += n;
+      blocks++;
+      at += 16 + n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (total !== BYTES) throw new Error(`stream carries ${total} bytes, expected ${BYTES}`);
+  return blocks;
+}
+
 /** Load reference: vfio-v2-ref load OFFSET < stream | cat > /dev/null. */
 async function refLoad(offset) {
   const { readFd, writeFd } = makePipe();
@@ -212,6 +240,7 @@ async function main() {
   await nodeLoad([datagen, ['verify', String(BYTES)]]);
   log('  verified: the saved stream loads back byte-identical to the producer');
   const offset = firstDataOffset();
+  log(`  framing checked: ${checkFraming(offset)} DATA blocks of ≤ 1 MiB, ${BYTES} bytes, END_OF_STATE`);
   const load = await compare('load → pipe → cat', () => nodeLoad(), () => refLoad(offset));
   add('vfio-v2.load-1GiB', 'C: vfio-v2-ref load < stream | cat > /dev/null', load);
   process.stdout.write(`${JSON.stringify([...results, ...cpuResults])}\n`);
