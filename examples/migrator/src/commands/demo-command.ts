@@ -17,7 +17,7 @@ import { migrate } from './migrate-command.js';
 /** The demo's devices. */
 export const DEMO_DEVICES = [
   'emulated:nic0,size=2M,flags=stop-copy|p2p|pre-copy,dirty-rate=1M,seed=7',
-  'emulated:gpu0,size=24M,flags=stop-copy|p2p,seed=42',
+  'emulated:gpu0,size=4M,flags=stop-copy|p2p,seed=42',
 ] as const;
 
 /** A bandwidth limit, so the progress has time to show. */
@@ -25,7 +25,7 @@ const DEMO_BANDWIDTH = '64M';
 /**
  * The bandwidth the switchover decision assumes (QEMU `avail-switchover-bandwidth`): once
  * pre-copy only chases the workload, the measured bandwidth drops to the dirty rate, which
- * would never let 26 MiB of stop-copy state fit the downtime limit.
+ * would never let 6 MiB of stop-copy state fit the downtime limit.
  */
 const DEMO_SWITCHOVER_BANDWIDTH = '64M';
 const DEMO_DOWNTIME_LIMIT = '500ms';
