@@ -279,3 +279,42 @@ describe('data sessions (emulated kernel, through the public device interface)',
     target.device.close();
   });
 });
+
+describe('a resuming session fed in pieces of any size', () => {
+  it('loads a pre-copy image (pages sent more than once) whatever the write sizes (property)', async () => {
+    const { fc } = await import('@fast-check/vitest');
+    const cfg = { stateSize: 96 * 1024, pageSize: 4096, seed: 3, migrationFlags: 7, dirtyPagesPerRead: 2 };
+    const source = createEmulatedDevice(cfg);
+    const file = source.device.setState(MigState.PRE_COPY).dataFile!;
+    const buf = new Uint8Array(8192);
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < 30; i++) {
+      const r = await file.read(buf);
+      if (r.kind !== 'data') break;
+      parts.push(buf.slice(0, r.bytes));
+    }
+    source.device.setState(MigState.STOP_COPY);
+    parts.push(await drain(file));
+    const image = Buffer.concat(parts);
+    const expected = Buffer.from(source.model.stateBytes);
+    source.device.close();
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 20_000 }), { minLength: 1, maxLength: 40 }), async (sizes) => {
+        const target = createEmulatedDevice({ ...cfg, seed: 77, dirtyPagesPerRead: 0 });
+        target.device.setState(MigState.STOP);
+        const load = target.device.setState(MigState.RESUMING).dataFile!;
+        let at = 0;
+        for (let i = 0; at < image.length; i++) {
+          const n = sizes[i % sizes.length]!;
+          await load.write(image.subarray(at, at + n));
+          at += n;
+        }
+        target.device.setState(MigState.STOP);
+        const ok = Buffer.from(target.model.stateBytes).equals(expected);
+        target.device.close();
+        return ok;
+      }),
+      { numRuns: 60 },
+    );
+  });
+});

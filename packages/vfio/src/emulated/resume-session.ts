@@ -14,8 +14,18 @@ import {
   TAG_PAGE,
 } from './image-format.js';
 
-/** Where the stream parser stands: header fill, record fill, page being filled, end checksum. */
-type ParserPosition = readonly [number, number, { offset: number; remaining: number } | undefined, number | undefined];
+/**
+ * Where the stream parser stands: header fill, record fill, page being filled, end
+ * checksum, and the bytes of a header or record header that is partly filled.
+ */
+type ParserPosition = readonly [
+  number,
+  number,
+  { offset: number; remaining: number } | undefined,
+  number | undefined,
+  Uint8Array,
+  Uint8Array,
+];
 
 /** A resuming session (STOP→RESUMING until RESUMING→STOP). */
 export class ResumeSession {
@@ -68,11 +78,18 @@ export class ResumeSession {
 
   #snapshot(): ParserPosition {
     const target = this.#pageTarget === undefined ? undefined : { ...this.#pageTarget };
-    return [this.#headerFill, this.#recordFill, target, this.#expectedChecksum];
+    return [this.#headerFill, this.#recordFill, target, this.#expectedChecksum, this.#header.slice(), this.#record.slice()];
   }
 
   #restore(saved: ParserPosition): void {
-    [this.#headerFill, this.#recordFill, this.#pageTarget, this.#expectedChecksum] = saved;
+    const [headerFill, recordFill, target, checksum, header, record] = saved;
+    this.#headerFill = headerFill;
+    this.#recordFill = recordFill;
+    this.#pageTarget = target;
+    this.#expectedChecksum = checksum;
+    // The check may have parsed later records over a partly filled one: put its bytes back.
+    this.#header.set(header);
+    this.#record.set(record);
   }
 
   /** Parses `data`; with `apply` false only checks it. Returns the errno that refuses it, if any. */
