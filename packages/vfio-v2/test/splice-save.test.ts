@@ -35,6 +35,8 @@ function payload(n: number, seed: number): Buffer {
 /** Counts the splice path's calls on a data file, optionally refusing splice as a kernel data_fd would. */
 class CountingFile implements VfioDataFile {
   ready = 0;
+  readyAfterRefusal = 0;
+  attempts = 0;
   spliced = 0;
   refusedOnce = false;
   constructor(
@@ -63,9 +65,11 @@ class CountingFile implements VfioDataFile {
     return {
       readyBytes: () => {
         this.ready++;
+        if (this.refusedOnce) this.readyAfterRefusal++;
         return this.refusedOnce ? 'unsupported' : src.readyBytes();
       },
       spliceTo: (fd, n) => {
+        this.attempts++;
         if (this.refuse) {
           this.refusedOnce = true;
           return 'unsupported';
@@ -139,8 +143,11 @@ describe('vfio-v2 save: the data_fd pipe spliced into the stream fd', () => {
     const out = tmpPath();
     const refused = await save(data, new FdChannel(fs.openSync(out, 'w'), { mode: 'sync', ownsFd: true }), { streamed: true, refuse: true });
     await refused.writer.close();
-    // Asked for the first block (then refused: read + put), told 'unsupported' at the next, never again.
-    expect(refused.counting.ready).toBe(2);
+    // One splice tried (refused: that block is read + put), 'unsupported' told at the next
+    // ask, never asked again. (How often FIONREAD found the pipe still empty before the
+    // first splice depends on the producer's timing, so that count is not pinned.)
+    expect(refused.counting.attempts).toBe(1);
+    expect(refused.counting.readyAfterRefusal).toBe(1);
     expect(refused.counting.spliced).toBe(0);
     const sections = await vfioSections(fs.readFileSync(out));
     expect(sections[1]!.data.equals(data)).toBe(true);
