@@ -1,4 +1,7 @@
-import { MemoryReadChannel, QemuFileReader, QemuFileWriter, type ReadChannel } from '@savevm/stream';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import { WatchdogChannel } from '@savevm/core';
+import { MemoryReadChannel, QemuFileReader, QemuFileWriter, SocketChannel, type ReadChannel } from '@savevm/stream';
 import { describe, expect, it } from 'vitest';
 import { ALL_FLAGS, STOP_COPY_ONLY, makePair, saveToMemory } from './helpers/vm.js';
 
@@ -78,19 +81,15 @@ describe('saving to a channel that holds the buffers it was given until the writ
   }
 });
 
-describe('loading from a real TCP socket', () => {
+describe('loading from a real TCP socket behind the transfer watchdog (the migrator\'s destination)', () => {
   it('pre-copy with dirtying: the device bytes arrive intact', async () => {
-    const net = await import('node:net');
-    const { once } = await import('node:events');
-    const { SocketChannel } = await import('@savevm/stream');
     const { src, dst } = await makePair([{ flags: ALL_FLAGS, stateSize: 32 * 1024 * 1024, dirtyPagesPerRead: 3 }]);
     const { bytes } = await saveToMemory(src);
     const server = net.createServer((s) => s.end(bytes));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    const client = net.connect((server.address() as import('node:net').AddressInfo).port, '127.0.0.1');
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
     await once(client, 'connect');
-    const { WatchdogChannel } = await import('@savevm/core');
     await dst.destination.load(new QemuFileReader(new WatchdogChannel(new SocketChannel(client), 30_000, 'tcp:test')), { autostart: true });
     expect(Buffer.from(dst.devices[0]!.emulated.model.stateBytes).equals(Buffer.from(src.devices[0]!.emulated.model.stateBytes))).toBe(true);
     server.close();
@@ -101,7 +100,6 @@ describe('loading from a real TCP socket', () => {
 
 describe('loading through a watchdog over memory', () => {
   it('pre-copy with dirtying', async () => {
-    const { WatchdogChannel } = await import('@savevm/core');
     const { src, dst } = await makePair([{ flags: ALL_FLAGS, stateSize: 8 * 1024 * 1024, dirtyPagesPerRead: 3 }]);
     const { bytes } = await saveToMemory(src);
     await dst.destination.load(new QemuFileReader(new WatchdogChannel(new MemoryReadChannel(bytes), 30_000, 'mem')), { autostart: true });

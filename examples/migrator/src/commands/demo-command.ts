@@ -16,18 +16,12 @@ import { migrate } from './migrate-command.js';
 
 /** The demo's devices. */
 export const DEMO_DEVICES = [
-  'emulated:nic0,size=2M,flags=stop-copy|p2p|pre-copy,dirty-rate=1M,seed=7',
-  'emulated:gpu0,size=4M,flags=stop-copy|p2p,seed=42',
+  'emulated:nic0,size=16M,flags=stop-copy|p2p|pre-copy,dirty-rate=2M,seed=7',
+  'emulated:gpu0,size=20M,flags=stop-copy|p2p,seed=42',
 ] as const;
 
 /** A bandwidth limit, so the progress has time to show. */
 const DEMO_BANDWIDTH = '64M';
-/**
- * The bandwidth the switchover decision assumes (QEMU `avail-switchover-bandwidth`): once
- * pre-copy only chases the workload, the measured bandwidth drops to the dirty rate, which
- * would never let 6 MiB of stop-copy state fit the downtime limit.
- */
-const DEMO_SWITCHOVER_BANDWIDTH = '64M';
 const DEMO_DOWNTIME_LIMIT = '500ms';
 
 const BIN = fileURLToPath(new URL('../../bin/savevm.js', import.meta.url));
@@ -77,8 +71,8 @@ export async function runDemoCommand(args: readonly string[], out: CliOutput): P
     const address = await destination.listening;
     out.stdout(`  destination: savevm incoming tcp:127.0.0.1:0 ${DEMO_DEVICES.map((d) => `--device '${d}'`).join(' ')}\n`);
     out.stdout(`               (pid ${child.pid}) listening on ${address}\n`);
-    out.stdout(`  source:      savevm migrate ${address} --max-bandwidth ${DEMO_BANDWIDTH} --avail-switchover-bandwidth ${DEMO_SWITCHOVER_BANDWIDTH}\n               --downtime-limit ${DEMO_DOWNTIME_LIMIT} (and the same --device options)\n\n`);
-    const options = parseMigrateOptions([address, '--max-bandwidth', DEMO_BANDWIDTH, '--downtime-limit', DEMO_DOWNTIME_LIMIT, '--avail-switchover-bandwidth', DEMO_SWITCHOVER_BANDWIDTH, ...devices]);
+    out.stdout(`  source:      savevm migrate ${address} --max-bandwidth ${DEMO_BANDWIDTH} --downtime-limit ${DEMO_DOWNTIME_LIMIT} (and the same --device options)\n\n`);
+    const options = parseMigrateOptions([address, '--max-bandwidth', DEMO_BANDWIDTH, '--downtime-limit', DEMO_DOWNTIME_LIMIT, ...devices]);
     const source = await migrate(options, new CliEvents(out, 'demo', 'text'), out.interrupt);
     const code = await destination.exit;
     const received = await destination.summary;
