@@ -75,7 +75,7 @@ export interface VfioTracePayloads {
   /** The device, the bytes sent this round and what remains of the estimate. */
   vfio_save_iterate: { readonly device: string; readonly dataSize: number; readonly precopyInitSize: number; readonly precopyDirtySize: number };
   /** The device and the block size. */
-  vfio_save_block: { readonly device: string; readonly dataSize: number };
+  vfio_save_block: { readonly device: string; readonly dataSize: number; readonly spliced: boolean };
   /** The device and whether it succeeded. */
   vfio_save_complete_precopy: { readonly device: string; readonly ok: boolean };
   /** The device. */

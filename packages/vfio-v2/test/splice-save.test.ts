@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,10 +112,18 @@ describe('vfio-v2 save: the data_fd pipe spliced into the stream fd', () => {
     const data = payload(MIB - 4096 + 100, 3);
     const out = tmpPath();
     const fd = fs.openSync(out, 'w');
+    const blocks: boolean[] = [];
+    const onBlock = (payload: unknown): void => void blocks.push((payload as { spliced: boolean }).spliced);
+    diagnostics.subscribe('vfio_save_block', onBlock);
     const spliced = await save(data, new FdChannel(fd, { mode: 'sync', ownsFd: true }));
     await spliced.writer.close();
+    const splicedBlocks = blocks.splice(0);
     const mem = new MemoryWriteChannel();
     const plain = await save(data, mem);
+    diagnostics.unsubscribe('vfio_save_block', onBlock);
+    // The trace says which path each block took.
+    expect(splicedBlocks).toEqual([true]);
+    expect(blocks).toEqual([false]);
     expect(spliced.counting.spliced).toBeGreaterThan(0);
     expect(plain.counting.ready).toBe(0); // a memory channel is no splice target: never asked
     const a = fs.readFileSync(out);
@@ -188,5 +197,31 @@ describe('vfio-v2 load: the stream fd spliced into the data_fd pipe', () => {
     expect(info.status).toBe('completed');
     expect(device.files[0]!.closed).toBe(true);
     expect(fs.readFileSync(outPath).equals(data)).toBe(true);
+  });
+
+  it('the data_fd side of the splice failing (EPIPE: its reader is gone) fails the load naming the device', async () => {
+    const { FdChannel: Fd, QemuFileReader } = await import('@savevm/stream');
+    const { loadDevice } = await import('./helpers/pipe-device.js');
+    const { VfioV2MigrationError } = await import('../src/index.js');
+    const data = payload(2 * MIB + 99, 12);
+    const streamPath = tmpPath();
+    const saved = await save(data, new FdChannel(fs.openSync(streamPath, 'w'), { mode: 'sync', ownsFd: true }), { streamed: true });
+    await saved.writer.close();
+    const [r, w] = makePipe(MIB);
+    fs.closeSync(r); // nobody will ever read the device's side
+    const device = new PipeDevice('0000:00:03.0', { sourceFd: -1, sinkFd: w, stopCopySize: data.length });
+    const reader = new QemuFileReader(new Fd(fs.openSync(streamPath, 'r'), { mode: 'sync', ownsFd: true }));
+    const failure = await loadDevice(device, reader).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await reader.close();
+    let cause: unknown = failure;
+    while (cause !== undefined && !(cause instanceof VfioV2MigrationError)) cause = (cause as { cause?: unknown }).cause;
+    expect(cause).toBeInstanceOf(VfioV2MigrationError);
+    expect((cause as InstanceType<typeof VfioV2MigrationError>).device).toBe('0000:00:03.0');
+    expect((failure as Error).message).toMatch(/vfio device 0000:00:03\.0/);
+    expect((failure as Error).message).toMatch(/EPIPE/);
+    expect(device.files[0]!.closed).toBe(true);
   });
 });

@@ -4,8 +4,8 @@
  * validation (RESUMING→STOP) and reports its failure naming the device.
  */
 import type { EntryRef, LoadOutcome, LoadSetupContext } from '@savevm/core';
-import { READ_BUF_SIZE, VfioTag, type ByteSink, type QemuFileReader } from '@savevm/stream';
-import { MigState, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
+import { READ_BUF_SIZE, StreamIoError, VfioTag, type ByteSink, type QemuFileReader } from '@savevm/stream';
+import { MigState, VfioSyscallError, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import type { DeviceMigrationState } from '../migration-state.js';
 import { DEFAULT_DATA_BUFFER_SIZE, type VfioConfigStateHook } from '../options.js';
@@ -174,7 +174,15 @@ export class DeviceLoader {
     const spliceSink = dataFile.spliceSink?.();
     if (spliceSink !== undefined) {
       // The look-ahead's bytes are written, the rest goes fd to fd (splice) where the channel is a plain fd.
-      await f.copyTo(size, sink, { scratch: scratch.subarray(LOOKAHEAD_ROOM), what: 'vfio device data', spliceSink });
+      try {
+        await f.copyTo(size, sink, { scratch: scratch.subarray(LOOKAHEAD_ROOM), what: 'vfio device data', spliceSink });
+      } catch (err) {
+        // The splice's data_fd side failing is the device's failure, as a plain write's would be.
+        if (err instanceof StreamIoError && err.cause instanceof VfioSyscallError) {
+          throw new VfioV2MigrationError({ device: this.state.name, phase: 'load-state', entry, operation: 'splice into data_fd', cause: err.cause });
+        }
+        throw err;
+      }
       return;
     }
     const prefix = Math.min(f.available, size, LOOKAHEAD_ROOM);

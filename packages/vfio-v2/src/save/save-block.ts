@@ -65,6 +65,6 @@ export async function saveBlock(
     // Passed without a copy to an asynchronous channel, which still holds it: wait before reuse.
     await f.flush().catch(() => undefined);
   }
-  traceVfio('vfio_save_block', { device, dataSize: n });
+  traceVfio('vfio_save_block', { device, dataSize: n, spliced: false });
   return { bytes: n, ended: false };
 }

@@ -47,6 +47,6 @@ export async function spliceBlock(
   } catch (cause) {
     throw new VfioV2MigrationError({ device, phase, operation: 'splice data_fd', cause });
   }
-  traceVfio('vfio_save_block', { device, dataSize: n });
+  traceVfio('vfio_save_block', { device, dataSize: n, spliced: true });
   return { bytes: n, ended: false };
 }
