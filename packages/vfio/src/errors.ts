@@ -12,22 +12,39 @@ for (const [name, value] of Object.entries(constants.errno)) {
 
 /** Errno values this package relies on (Linux numbering). */
 export const Errno = {
+  /** Operation not permitted (e.g. no access to the VFIO node). */
   EPERM: constants.errno.EPERM,
+  /** No such file or directory (a missing sysfs entry or device node). */
   ENOENT: constants.errno.ENOENT,
+  /** I/O error; also the fallback for system errors without an errno. */
   EIO: constants.errno.EIO,
+  /** Bad file descriptor (the fd was closed or never opened). */
   EBADF: constants.errno.EBADF,
+  /** Try again: a non-blocking data_fd has no data yet. */
   EAGAIN: constants.errno.EAGAIN,
+  /** Out of memory (a driver could not stage or accept state). */
   ENOMEM: constants.errno.ENOMEM,
+  /** Bad address passed to the kernel. */
   EFAULT: constants.errno.EFAULT,
+  /** Device or resource busy (e.g. the group is already in use). */
   EBUSY: constants.errno.EBUSY,
+  /** Already exists. */
   EEXIST: constants.errno.EEXIST,
+  /** No such device: the data_fd's session ended (state left, reset, device error). */
   ENODEV: constants.errno.ENODEV,
+  /** Invalid argument: bad argsz or flags, an unsupported target state or a blocked arc. */
   EINVAL: constants.errno.EINVAL,
+  /** Too many open files in the process. */
   EMFILE: constants.errno.EMFILE,
+  /** Inappropriate ioctl: the device has no migration (or logging) support, or no PRE_COPY info. */
   ENOTTY: constants.errno.ENOTTY,
+  /** Illegal seek: the data_fd is a stream, so pread/pwrite and lseek fail. */
   ESPIPE: constants.errno.ESPIPE,
+  /** No message: in PRE_COPY the stream is at a temporary end; more data may follow. */
   ENOMSG: constants.errno.ENOMSG,
+  /** Argument list too long: too many DMA logging ranges. */
   E2BIG: constants.errno.E2BIG,
+  /** Value too large: a DMA logging range overflows. */
   EOVERFLOW: constants.errno.EOVERFLOW,
 } as const;
 

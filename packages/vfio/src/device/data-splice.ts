@@ -19,7 +19,10 @@ const EINTR = constants.errno.EINTR;
 const EAGAIN = constants.errno.EAGAIN;
 
 /** A syscall layer that has splice(2). */
-export type SpliceSyscalls = Syscalls & { splice: NonNullable<Syscalls['splice']> };
+export type SpliceSyscalls = Syscalls & {
+  /** splice(2), guaranteed present. */
+  splice: NonNullable<Syscalls['splice']>;
+};
 
 /** Whether `sys` has splice(2) (the real kernel layer does, the emulated one does not). */
 export function hasSplice(sys: Syscalls): sys is SpliceSyscalls {

@@ -49,10 +49,24 @@ export interface VfioPrecopyInfo {
  * - `session-ended`: ENODEV, the session this file belonged to is over (state left, reset).
  */
 export type DataReadResult =
-  | { readonly kind: 'data'; readonly bytes: number }
-  | { readonly kind: 'end' }
-  | { readonly kind: 'no-data-yet' }
-  | { readonly kind: 'session-ended' };
+  | {
+      /** Bytes were read into the buffer. */
+      readonly kind: 'data';
+      /** How many bytes were read (at least 1). */
+      readonly bytes: number;
+    }
+  | {
+      /** read returned 0 in STOP_COPY: the device's stream is complete. */
+      readonly kind: 'end';
+    }
+  | {
+      /** ENOMSG in PRE_COPY: nothing to read right now; more may come later. */
+      readonly kind: 'no-data-yet';
+    }
+  | {
+      /** ENODEV: the session is over (state left or device reset). */
+      readonly kind: 'session-ended';
+    };
 
 /**
  * Zero-copy access to a saving data file whose fd splice(2) accepts as input (a pipe): the

@@ -66,7 +66,19 @@ export interface EmulatedRegion {
 export type EmulatedSession = SaveSession | ResumeSession;
 
 /** Result of a SET MIG_DEVICE_STATE on the model. */
-export type SetStateOutcome = { readonly ok: true; readonly session?: EmulatedSession } | { readonly ok: false; readonly errno: number };
+export type SetStateOutcome =
+  | {
+      /** The device reached the target state. */
+      readonly ok: true;
+      /** The session the final arc opened (the data_fd's model), if it opened one. */
+      readonly session?: EmulatedSession;
+    }
+  | {
+      /** The SET failed; the device stays where the failing arc left it. */
+      readonly ok: false;
+      /** The errno the ioctl answers (EINVAL for a bad target or blocked arc). */
+      readonly errno: number;
+    };
 
 /** Offset of the v1 data section inside the migration region. */
 export const V1_DATA_OFFSET = 4096;

@@ -19,7 +19,15 @@ export interface VfioDeviceLocation {
 }
 
 /** What to locate: a sysfs device directory, or an mdev by UUID. */
-export type VfioDeviceSpec = { readonly sysfsPath: string } | { readonly mdevUuid: string };
+export type VfioDeviceSpec =
+  | {
+      /** A device directory in sysfs, e.g. `/sys/bus/pci/devices/0000:01:00.0`. */
+      readonly sysfsPath: string;
+    }
+  | {
+      /** The UUID of a mediated device, looked up under `/sys/bus/mdev/devices`. */
+      readonly mdevUuid: string;
+    };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -21,9 +21,34 @@ export interface SparseArea {
 
 /** A decoded region capability. */
 export type RegionCapability =
-  | { readonly kind: 'sparse-mmap'; readonly version: number; readonly areas: readonly SparseArea[] }
-  | { readonly kind: 'type'; readonly version: number; readonly type: number; readonly subtype: number }
-  | { readonly kind: 'unknown'; readonly id: number; readonly version: number; readonly offset: number };
+  | {
+      /** A sparse-mmap capability (id 1): the parts of the region that may be mmapped. */
+      readonly kind: 'sparse-mmap';
+      /** Capability layout version from the header. */
+      readonly version: number;
+      /** The mmappable areas, in chain order. */
+      readonly areas: readonly SparseArea[];
+    }
+  | {
+      /** A type capability (id 2): what kind of device-specific region this is. */
+      readonly kind: 'type';
+      /** Capability layout version from the header. */
+      readonly version: number;
+      /** Region type (3 = v1 migration region). */
+      readonly type: number;
+      /** Region subtype within the type (1 = v1 migration region). */
+      readonly subtype: number;
+    }
+  | {
+      /** A capability id this package does not decode; kept so callers can see it was there. */
+      readonly kind: 'unknown';
+      /** The capability id from the header. */
+      readonly id: number;
+      /** Capability layout version from the header. */
+      readonly version: number;
+      /** Byte offset of the capability in the info buffer. */
+      readonly offset: number;
+    };
 
 /** Thrown when a capability chain is malformed (out of bounds, looping, truncated). */
 export class CapabilityChainError extends Error {

@@ -42,7 +42,17 @@ export function isStateSupported(flags: number, state: number): boolean {
 }
 
 /** Result of one next-step query: the next state, or EINVAL. */
-export type NextStep = { readonly ok: true; readonly next: MigState } | { readonly ok: false };
+export type NextStep =
+  | {
+      /** The step is allowed. */
+      readonly ok: true;
+      /** The state to step to next on the way to the target. */
+      readonly next: MigState;
+    }
+  | {
+      /** No step: the kernel would answer EINVAL. */
+      readonly ok: false;
+    };
 
 /**
  * One step of `vfio_mig_get_next_state`: the next supported state from `cur` towards `target`,
@@ -69,7 +79,12 @@ export function migrationPath(
   flags: number,
   cur: number,
   target: number,
-): { readonly steps: readonly MigState[]; readonly ok: boolean } {
+): {
+  /** The states stepped through, ending at the target when `ok`. */
+  readonly steps: readonly MigState[];
+  /** Whether the target is reachable; false when some step answers EINVAL. */
+  readonly ok: boolean;
+} {
   const steps: MigState[] = [];
   let at = cur;
   // A path never needs more arcs than there are states.

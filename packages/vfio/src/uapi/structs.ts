@@ -5,20 +5,36 @@
 import { defineStruct, viewOf, type StructValue } from './codec.js';
 
 /** `struct vfio_group_status` (8 bytes). */
-export const GroupStatus = defineStruct<{ argsz: 'u32'; flags: 'u32' }>('vfio_group_status', 8, {
+export const GroupStatus = defineStruct<{
+  /** Size of the whole argument in bytes, set by the caller (the kernel may ask for more). */
+  argsz: 'u32';
+  /** Group status bits ({@link VfioGroupFlags}): VIABLE, CONTAINER_SET. */
+  flags: 'u32';
+}>('vfio_group_status', 8, {
   argsz: [0, 'u32'],
   flags: [4, 'u32'],
 });
 /** Decoded `vfio_group_status`. */
-export type GroupStatus = StructValue<{ argsz: 'u32'; flags: 'u32' }>;
+export type GroupStatus = StructValue<{
+  /** Size of the whole argument in bytes, set by the caller (the kernel may ask for more). */
+  argsz: 'u32';
+  /** Group status bits ({@link VfioGroupFlags}): VIABLE, CONTAINER_SET. */
+  flags: 'u32';
+}>;
 
 /** Field table (name → kind) of the struct the codec below describes. */
 export type DeviceInfoFields = {
+  /** Size of the whole argument in bytes, set by the caller (the kernel may ask for more). */
   argsz: 'u32';
+  /** Device kind and ability bits ({@link VfioDeviceFlags}). */
   flags: 'u32';
+  /** Number of regions (region indexes 0 .. num_regions-1). */
   num_regions: 'u32';
+  /** Number of IRQ indexes. */
   num_irqs: 'u32';
+  /** Offset of the first capability in the info buffer, 0 if none. */
   cap_offset: 'u32';
+  /** Padding; zero. */
   pad: 'u32';
 };
 /** `struct vfio_device_info` (24 bytes). */
@@ -35,11 +51,17 @@ export type DeviceInfo = StructValue<DeviceInfoFields>;
 
 /** Field table (name → kind) of the struct the codec below describes. */
 export type RegionInfoFields = {
+  /** Size of the whole argument in bytes, set by the caller (the kernel may ask for more). */
   argsz: 'u32';
+  /** Access bits ({@link VfioRegionFlags}). */
   flags: 'u32';
+  /** Region index being asked about (in). */
   index: 'u32';
+  /** Offset of the first capability in the info buffer, 0 if none. */
   cap_offset: 'u32';
+  /** Region size, bytes. */
   size: 'u64';
+  /** Where the region starts in the device fd (for pread/pwrite/mmap). */
   offset: 'u64';
 };
 /** `struct vfio_region_info` (32 bytes; capabilities follow when argsz allows). */
@@ -55,7 +77,14 @@ export const RegionInfo = defineStruct<RegionInfoFields>('vfio_region_info', 32,
 export type RegionInfo = StructValue<RegionInfoFields>;
 
 /** Field table (name → kind) of the struct the codec below describes. */
-export type CapHeaderFields = { id: 'u16'; version: 'u16'; next: 'u32' };
+export type CapHeaderFields = {
+  /** Capability id ({@link VfioRegionCapId}). */
+  id: 'u16';
+  /** Version of that capability's layout. */
+  version: 'u16';
+  /** Offset of the next capability from the start of the info buffer; 0 ends the chain. */
+  next: 'u32';
+};
 /** `struct vfio_info_cap_header` (8 bytes). */
 export const InfoCapHeader = defineStruct<CapHeaderFields>('vfio_info_cap_header', 8, {
   id: [0, 'u16'],
@@ -66,7 +95,12 @@ export const InfoCapHeader = defineStruct<CapHeaderFields>('vfio_info_cap_header
 export type InfoCapHeader = StructValue<CapHeaderFields>;
 
 /** Field table (name → kind) of the struct the codec below describes. */
-export type CapTypeFields = CapHeaderFields & { type: 'u32'; subtype: 'u32' };
+export type CapTypeFields = CapHeaderFields & {
+  /** Region type (3 for the v1 migration region). */
+  type: 'u32';
+  /** Region subtype within that type (1 for the v1 migration region). */
+  subtype: 'u32';
+};
 /** `struct vfio_region_info_cap_type` (16 bytes, cap id 2). */
 export const RegionInfoCapType = defineStruct<CapTypeFields>('vfio_region_info_cap_type', 16, {
   id: [0, 'u16'],
@@ -79,7 +113,12 @@ export const RegionInfoCapType = defineStruct<CapTypeFields>('vfio_region_info_c
 export type RegionInfoCapType = StructValue<CapTypeFields>;
 
 /** Field table (name → kind) of the struct the codec below describes. */
-export type SparseHeadFields = CapHeaderFields & { nr_areas: 'u32'; reserved: 'u32' };
+export type SparseHeadFields = CapHeaderFields & {
+  /** Number of `{offset, size}` areas that follow the head. */
+  nr_areas: 'u32';
+  /** Padding; zero. */
+  reserved: 'u32';
+};
 /** Fixed head of `struct vfio_region_info_cap_sparse_mmap` (16 bytes; areas follow). */
 export const RegionInfoCapSparseMmapHead = defineStruct<SparseHeadFields>(
   'vfio_region_info_cap_sparse_mmap',
@@ -96,49 +135,100 @@ export const RegionInfoCapSparseMmapHead = defineStruct<SparseHeadFields>(
 export type RegionInfoCapSparseMmapHead = StructValue<SparseHeadFields>;
 
 /** `struct vfio_region_sparse_mmap_area` (16 bytes). */
-export const SparseMmapArea = defineStruct<{ offset: 'u64'; size: 'u64' }>(
+export const SparseMmapArea = defineStruct<{
+  /** Offset of the mmappable area inside the region, bytes. */
+  offset: 'u64';
+  /** Size of the area, bytes. */
+  size: 'u64';
+}>(
   'vfio_region_sparse_mmap_area',
   16,
   { offset: [0, 'u64'], size: [8, 'u64'] },
 );
 /** Decoded sparse-mmap area. */
-export type SparseMmapArea = StructValue<{ offset: 'u64'; size: 'u64' }>;
+export type SparseMmapArea = StructValue<{
+  /** Offset of the mmappable area inside the region, bytes. */
+  offset: 'u64';
+  /** Size of the area, bytes. */
+  size: 'u64';
+}>;
 
 /** `struct vfio_device_feature` header (8 bytes; the payload follows at offset 8). */
-export const DeviceFeatureHeader = defineStruct<{ argsz: 'u32'; flags: 'u32' }>('vfio_device_feature', 8, {
+export const DeviceFeatureHeader = defineStruct<{
+  /** Size of the header plus payload, bytes. */
+  argsz: 'u32';
+  /** Feature id in the low 16 bits plus GET / SET / PROBE ({@link VfioFeatureFlags}). */
+  flags: 'u32';
+}>('vfio_device_feature', 8, {
   argsz: [0, 'u32'],
   flags: [4, 'u32'],
 });
 /** Decoded `vfio_device_feature` header. */
-export type DeviceFeatureHeader = StructValue<{ argsz: 'u32'; flags: 'u32' }>;
+export type DeviceFeatureHeader = StructValue<{
+  /** Size of the header plus payload, bytes. */
+  argsz: 'u32';
+  /** Feature id in the low 16 bits plus GET / SET / PROBE ({@link VfioFeatureFlags}). */
+  flags: 'u32';
+}>;
 
 /** `struct vfio_device_feature_migration` (8 bytes). */
-export const FeatureMigration = defineStruct<{ flags: 'u64' }>('vfio_device_feature_migration', 8, {
+export const FeatureMigration = defineStruct<{
+  /** Migration capabilities of the device ({@link VfioMigrationFlags}): STOP_COPY, P2P, PRE_COPY. */
+  flags: 'u64';
+}>('vfio_device_feature_migration', 8, {
   flags: [0, 'u64'],
 });
 /** Decoded `vfio_device_feature_migration`. */
-export type FeatureMigration = StructValue<{ flags: 'u64' }>;
+export type FeatureMigration = StructValue<{
+  /** Migration capabilities of the device ({@link VfioMigrationFlags}): STOP_COPY, P2P, PRE_COPY. */
+  flags: 'u64';
+}>;
 
 /** `struct vfio_device_feature_mig_state` (8 bytes). */
-export const FeatureMigState = defineStruct<{ device_state: 'u32'; data_fd: 's32' }>(
+export const FeatureMigState = defineStruct<{
+  /** The FSM state: the target on SET, the current state on GET ({@link MigState}). */
+  device_state: 'u32';
+  /** The new data_fd when the arc opened a session, else -1; owned (and closed) by the caller. */
+  data_fd: 's32';
+}>(
   'vfio_device_feature_mig_state',
   8,
   { device_state: [0, 'u32'], data_fd: [4, 's32'] },
 );
 /** Decoded `vfio_device_feature_mig_state`. */
-export type FeatureMigState = StructValue<{ device_state: 'u32'; data_fd: 's32' }>;
+export type FeatureMigState = StructValue<{
+  /** The FSM state: the target on SET, the current state on GET ({@link MigState}). */
+  device_state: 'u32';
+  /** The new data_fd when the arc opened a session, else -1; owned (and closed) by the caller. */
+  data_fd: 's32';
+}>;
 
 /** `struct vfio_device_feature_mig_data_size` (8 bytes). */
-export const FeatureMigDataSize = defineStruct<{ stop_copy_length: 'u64' }>(
+export const FeatureMigDataSize = defineStruct<{
+  /** Estimated bytes the STOP_COPY state will produce, including unread pre-copy data. */
+  stop_copy_length: 'u64';
+}>(
   'vfio_device_feature_mig_data_size',
   8,
   { stop_copy_length: [0, 'u64'] },
 );
 /** Decoded `vfio_device_feature_mig_data_size`. */
-export type FeatureMigDataSize = StructValue<{ stop_copy_length: 'u64' }>;
+export type FeatureMigDataSize = StructValue<{
+  /** Estimated bytes the STOP_COPY state will produce, including unread pre-copy data. */
+  stop_copy_length: 'u64';
+}>;
 
 /** Field table (name → kind) of the struct the codec below describes. */
-export type PrecopyFields = { argsz: 'u32'; flags: 'u32'; initial_bytes: 'u64'; dirty_bytes: 'u64' };
+export type PrecopyFields = {
+  /** Size of the whole argument in bytes, set by the caller (the kernel may ask for more). */
+  argsz: 'u32';
+  /** Output flags; `VFIO_PRECOPY_INFO_REINIT` once MIG_PRECOPY_INFOv2 is enabled. */
+  flags: 'u32';
+  /** Estimated initial pre-copy bytes still unread; goes down as data is read. */
+  initial_bytes: 'u64';
+  /** Estimated bytes dirtied since the initial data; rises and falls. */
+  dirty_bytes: 'u64';
+};
 /** `struct vfio_precopy_info` (24 bytes). */
 export const PrecopyInfo = defineStruct<PrecopyFields>('vfio_precopy_info', 24, {
   argsz: [0, 'u32'],
@@ -150,7 +240,16 @@ export const PrecopyInfo = defineStruct<PrecopyFields>('vfio_precopy_info', 24, 
 export type PrecopyInfo = StructValue<PrecopyFields>;
 
 /** Field table (name → kind) of the struct the codec below describes. */
-export type DmaLogCtlFields = { page_size: 'u64'; num_ranges: 'u32'; __reserved: 'u32'; ranges: 'u64' };
+export type DmaLogCtlFields = {
+  /** Requested tracking granularity; the device writes back the one it chose. */
+  page_size: 'u64';
+  /** Number of entries in the `ranges` array. */
+  num_ranges: 'u32';
+  /** Padding; zero. */
+  __reserved: 'u32';
+  /** User pointer to an array of {@link DmaLoggingRange}. */
+  ranges: 'u64';
+};
 /** `struct vfio_device_feature_dma_logging_control` (24 bytes; `ranges` is a user pointer). */
 export const DmaLoggingControl = defineStruct<DmaLogCtlFields>('vfio_device_feature_dma_logging_control', 24, {
   page_size: [0, 'u64'],
@@ -162,16 +261,35 @@ export const DmaLoggingControl = defineStruct<DmaLogCtlFields>('vfio_device_feat
 export type DmaLoggingControl = StructValue<DmaLogCtlFields>;
 
 /** `struct vfio_device_feature_dma_logging_range` (16 bytes). */
-export const DmaLoggingRange = defineStruct<{ iova: 'u64'; length: 'u64' }>(
+export const DmaLoggingRange = defineStruct<{
+  /** Start IOVA of the range to track. */
+  iova: 'u64';
+  /** Length of the range, bytes. */
+  length: 'u64';
+}>(
   'vfio_device_feature_dma_logging_range',
   16,
   { iova: [0, 'u64'], length: [8, 'u64'] },
 );
 /** Decoded `vfio_device_feature_dma_logging_range`. */
-export type DmaLoggingRange = StructValue<{ iova: 'u64'; length: 'u64' }>;
+export type DmaLoggingRange = StructValue<{
+  /** Start IOVA of the range to track. */
+  iova: 'u64';
+  /** Length of the range, bytes. */
+  length: 'u64';
+}>;
 
 /** Field table (name → kind) of the struct the codec below describes. */
-export type DmaReportFields = { iova: 'u64'; length: 'u64'; page_size: 'u64'; bitmap: 'u64' };
+export type DmaReportFields = {
+  /** Start IOVA of the range to report. */
+  iova: 'u64';
+  /** Length of the range, bytes. */
+  length: 'u64';
+  /** Bytes covered by one bit of the bitmap. */
+  page_size: 'u64';
+  /** User pointer to the bitmap the kernel sets bits in (never clears). */
+  bitmap: 'u64';
+};
 /** `struct vfio_device_feature_dma_logging_report` (32 bytes; `bitmap` is a user pointer). */
 export const DmaLoggingReport = defineStruct<DmaReportFields>('vfio_device_feature_dma_logging_report', 32, {
   iova: [0, 'u64'],
@@ -183,7 +301,18 @@ export const DmaLoggingReport = defineStruct<DmaReportFields>('vfio_device_featu
 export type DmaLoggingReport = StructValue<DmaReportFields>;
 
 /** Field table (name → kind) of the struct the codec below describes. */
-export type BindFields = { argsz: 'u32'; flags: 'u32'; iommufd: 's32'; out_devid: 'u32'; token_uuid_ptr: 'u64' };
+export type BindFields = {
+  /** Size of the whole argument in bytes, set by the caller (the kernel may ask for more). 16 or 24. */
+  argsz: 'u32';
+  /** Bind flags ({@link VfioBindFlags}). */
+  flags: 'u32';
+  /** The iommufd to bind the device to. */
+  iommufd: 's32';
+  /** Output: the device id iommufd assigned. */
+  out_devid: 'u32';
+  /** User pointer to the VF token UUID when TOKEN is set (newer kernels only). */
+  token_uuid_ptr: 'u64';
+};
 /** `struct vfio_device_bind_iommufd` (24 bytes with the newer `token_uuid_ptr`; 16 without). */
 export const DeviceBindIommufd = defineStruct<BindFields>('vfio_device_bind_iommufd', 24, {
   argsz: [0, 'u32'],
@@ -198,7 +327,16 @@ export type DeviceBindIommufd = StructValue<BindFields>;
 export const BIND_IOMMUFD_ARGSZ_V1 = 16;
 
 /** Field table (name → kind) of the struct the codec below describes. */
-export type AttachFields = { argsz: 'u32'; flags: 'u32'; pt_id: 'u32'; pasid: 'u32' };
+export type AttachFields = {
+  /** Size of the whole argument in bytes, set by the caller (the kernel may ask for more). */
+  argsz: 'u32';
+  /** Attach flags (PASID = 1: `pasid` is valid). */
+  flags: 'u32';
+  /** In: the IOAS or HWPT to attach to; out: the HWPT actually used. */
+  pt_id: 'u32';
+  /** PASID to attach when the PASID flag is set. */
+  pasid: 'u32';
+};
 /** `struct vfio_device_attach_iommufd_pt` (16 bytes). */
 export const DeviceAttachIommufdPt = defineStruct<AttachFields>('vfio_device_attach_iommufd_pt', 16, {
   argsz: [0, 'u32'],
@@ -211,10 +349,15 @@ export type DeviceAttachIommufdPt = StructValue<AttachFields>;
 
 /** Field table (name → kind) of the struct the codec below describes. */
 export type V1InfoFields = {
+  /** v1 state bits ({@link V1State}): RUNNING, SAVING, RESUMING; upper bits reserved. */
   device_state: 'u32';
+  /** Reads as 0; writes are ignored. */
   reserved: 'u32';
+  /** Read only: bytes the device still has to send while saving; reading it starts an iteration. */
   pending_bytes: 'u64';
+  /** Read only: where in the region the staged data starts; reading it asks the driver to stage data. */
   data_offset: 'u64';
+  /** Bytes staged at data_offset (read when saving; written by the user when resuming). */
   data_size: 'u64';
 };
 /** `struct vfio_device_migration_info` (v1, 32 bytes at offset 0 of the migration region). */
@@ -229,7 +372,18 @@ export const DeviceMigrationInfoV1 = defineStruct<V1InfoFields>('vfio_device_mig
 export type DeviceMigrationInfoV1 = StructValue<V1InfoFields>;
 
 /** Byte offsets of the v1 `vfio_device_migration_info` fields (for region pread/pwrite). */
-export const V1InfoOffset = { device_state: 0, reserved: 4, pending_bytes: 8, data_offset: 16, data_size: 24 } as const;
+export const V1InfoOffset = {
+  /** `device_state` (u32) at 0. */
+  device_state: 0,
+  /** `reserved` (u32) at 4. */
+  reserved: 4,
+  /** `pending_bytes` (u64) at 8. */
+  pending_bytes: 8,
+  /** `data_offset` (u64) at 16. */
+  data_offset: 16,
+  /** `data_size` (u64) at 24. */
+  data_size: 24,
+} as const;
 
 /**
  * Builds a `vfio_device_feature` buffer: the 8-byte header (argsz = 8 + payload length) and
