@@ -68,54 +68,126 @@ export interface SectionTrace {
 /** The payload each channel carries. */
 export interface TracePayloads {
   /** Status change. */
-  migrate_set_state: { readonly side: 'source' | 'destination'; readonly status: string };
+  migrate_set_state: {
+    /** Which end of the migration changed status. */
+    readonly side: 'source' | 'destination';
+    /** The new status, a {@link MigrationStatus} name. */
+    readonly status: string;
+  };
   /** Setup begins, with the number of entries. */
-  savevm_state_setup: { readonly entries: number };
+  savevm_state_setup: {
+    /** How many registered entries take part in the migration. */
+    readonly entries: number;
+  };
   /** Header written. */
-  savevm_state_header: { readonly machine: string | undefined };
+  savevm_state_header: {
+    /** Machine type written in the configuration section; undefined when none was written. */
+    readonly machine: string | undefined;
+  };
   /** Section header written. */
   savevm_section_start: SectionTrace;
   /** Section footer written; `bytes` is the body size. */
-  savevm_section_end: SectionTrace & { readonly bytes: number };
+  savevm_section_end: SectionTrace & {
+    /** Bytes the hook wrote into the section body. */
+    readonly bytes: number;
+  };
   /** Entry skipped. */
-  savevm_section_skip: SectionTrace & { readonly reason: 'inactive' | 'rate-limited' };
+  savevm_section_skip: SectionTrace & {
+    /** Why: the entry's `isActive` said no, or the rate limit stopped the round before it. */
+    readonly reason: 'inactive' | 'rate-limited';
+  };
   /** Iterate round. */
-  savevm_state_iterate: { readonly iteration: number };
+  savevm_state_iterate: {
+    /** Number of this round, counting from 1. */
+    readonly iteration: number;
+  };
   /** Pending estimate. */
-  migrate_pending_estimate: { readonly mustPrecopy: number; readonly canPostcopy: number; readonly threshold: number };
+  migrate_pending_estimate: {
+    /** Estimated bytes that must still be sent before switchover (summed over entries). */
+    readonly mustPrecopy: number;
+    /** Estimated bytes that could still be sent after switchover, in postcopy. */
+    readonly canPostcopy: number;
+    /** Bytes that fit in the downtime limit at the current bandwidth; at or below it the driver asks for exact figures. */
+    readonly threshold: number;
+  };
   /** Pending exact. */
-  migrate_pending_exact: { readonly mustPrecopy: number; readonly canPostcopy: number; readonly threshold: number };
+  migrate_pending_exact: {
+    /** Exact bytes that must still be sent before switchover (summed over entries). */
+    readonly mustPrecopy: number;
+    /** Exact bytes that could still be sent after switchover, in postcopy. */
+    readonly canPostcopy: number;
+    /** Bytes that fit in the downtime limit; at or below it the driver may switch over. */
+    readonly threshold: number;
+  };
   /** Window counters. */
   migration_update_counters: {
+    /** Bytes per millisecond sent during the window that just closed. */
     readonly bandwidthBytesPerMs: number;
+    /** Bytes that can be sent within the downtime limit at the switchover bandwidth. */
     readonly thresholdBytes: number;
+    /** Remaining bytes divided by the bandwidth, in ms; 0 until enough has been sent to tell. */
     readonly expectedDowntimeMs: number;
   };
   /** VM stopped for switchover. */
-  migration_completion_vm_stop: { readonly wasRunning: boolean };
+  migration_completion_vm_stop: {
+    /** Whether the VM was running before the stop (and so is restarted if the migration fails). */
+    readonly wasRunning: boolean;
+  };
   /** Completion begins. */
-  savevm_state_complete_precopy: { readonly entries: number };
+  savevm_state_complete_precopy: {
+    /** How many entries take part in completion. */
+    readonly entries: number;
+  };
   /** Cleanup begins. */
-  savevm_state_cleanup: { readonly entries: number };
+  savevm_state_cleanup: {
+    /** How many entries get `saveCleanup`. */
+    readonly entries: number;
+  };
   /** Change handlers notified. */
-  vm_state_notify: { readonly running: boolean; readonly state: string };
+  vm_state_notify: {
+    /** Whether the VM is starting (true) or stopping (false). */
+    readonly running: boolean;
+    /** The new run state, a {@link RunState} name. */
+    readonly state: string;
+  };
   /** Load setup begins. */
-  loadvm_state_setup: { readonly entries: number };
+  loadvm_state_setup: {
+    /** How many registered entries get `loadSetup`. */
+    readonly entries: number;
+  };
   /** Record type read. */
-  qemu_loadvm_state_section: { readonly type: string; readonly offset: number };
+  qemu_loadvm_state_section: {
+    /** Name of the record type read (e.g. `SECTION_START`, `EOF`). */
+    readonly type: string;
+    /** Byte offset in the stream at which the type byte was read. */
+    readonly offset: number;
+  };
   /** START/FULL dispatch. */
   qemu_loadvm_state_section_startfull: {
+    /** Section id the stream assigns to this entry; PART and END records refer to it. */
     readonly sectionId: number;
+    /** The entry's idstr from the section header. */
     readonly idstr: string;
+    /** The entry's instance id from the section header. */
     readonly instanceId: number;
+    /** The version the source saved the section with. */
     readonly versionId: number;
   };
   /** PART/END dispatch. */
-  qemu_loadvm_state_section_partend: { readonly sectionId: number };
+  qemu_loadvm_state_section_partend: {
+    /** Section id of the entry the record belongs to (from its START). */
+    readonly sectionId: number;
+  };
   /** Main loop over; `ok` false when it failed. */
-  qemu_loadvm_state_post_main: { readonly ok: boolean };
+  qemu_loadvm_state_post_main: {
+    /** Whether the main load loop reached EOF without an error. */
+    readonly ok: boolean;
+  };
   /** Load cleanup begins. */
-  loadvm_state_cleanup: { readonly entries: number };
+  loadvm_state_cleanup: {
+    /** How many entries get `loadCleanup`. */
+    readonly entries: number;
+  };
 }
 
 type Channels = { readonly [K in TracePointName]: diagnosticsChannel.Channel };

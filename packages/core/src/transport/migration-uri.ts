@@ -6,6 +6,7 @@ import { TransportError } from './transport-error.js';
 
 /** `tcp:HOST:PORT` (HOST may be empty on the destination, or `[v6]`). */
 export interface TcpUri {
+  /** Discriminant: a TCP connection. */
   readonly scheme: 'tcp';
   /** Host name or address, without brackets; empty when the URI gave none. */
   readonly host: string;
@@ -15,6 +16,7 @@ export interface TcpUri {
 
 /** `unix:PATH`: a Unix-domain stream socket. */
 export interface UnixUri {
+  /** Discriminant: a Unix-domain socket. */
   readonly scheme: 'unix';
   /** Socket path. */
   readonly path: string;
@@ -22,6 +24,7 @@ export interface UnixUri {
 
 /** `file:PATH`: a regular file (snapshot and restore). */
 export interface FileUri {
+  /** Discriminant: a regular file. */
   readonly scheme: 'file';
   /** File path. */
   readonly path: string;
@@ -29,6 +32,7 @@ export interface FileUri {
 
 /** `fd:N`: a descriptor this process inherited. */
 export interface FdUri {
+  /** Discriminant: an inherited file descriptor. */
   readonly scheme: 'fd';
   /** The descriptor number. */
   readonly fd: number;
@@ -36,6 +40,7 @@ export interface FdUri {
 
 /** `exec:CMD`: a shell command; the stream is its stdin (source) or stdout (destination). */
 export interface ExecUri {
+  /** Discriminant: a child process's stdin or stdout. */
   readonly scheme: 'exec';
   /** The command line, run with `sh -c`. */
   readonly command: string;
