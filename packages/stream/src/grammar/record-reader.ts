@@ -31,8 +31,20 @@ export interface RecordHeader {
 
 /** What follows EOF: the VMDESCRIPTION (when there is one) or QEMU's warning. */
 export type AfterEof =
-  | { readonly kind: 'vmdesc'; readonly offset: number; readonly json: string | undefined }
-  | { readonly kind: 'missing'; readonly warning: string };
+  | {
+      /** A VMDESCRIPTION record followed EOF. */
+      readonly kind: 'vmdesc';
+      /** Byte offset of its 0x06 type byte. */
+      readonly offset: number;
+      /** The JSON text, or undefined when the caller asked to skip it. */
+      readonly json: string | undefined;
+    }
+  | {
+      /** No VMDESCRIPTION: nothing or some other byte followed EOF (QEMU only warns). */
+      readonly kind: 'missing';
+      /** QEMU's warning text, e.g. `Expected vmdescription section, but got 0`. */
+      readonly warning: string;
+    };
 
 /**
  * QEMU's top-level records after the configuration section (spec qemu-stream.md §2), one

@@ -12,9 +12,30 @@ export interface HeaderRecord {
 
 /** A subsection of the configuration section (target-page-bits, capabilities, uuid). */
 export type ConfigurationSubsection =
-  | { readonly name: 'configuration/target-page-bits'; readonly version: number; readonly targetPageBits: number }
-  | { readonly name: 'configuration/capabilities'; readonly version: number; readonly capabilities: readonly string[] }
-  | { readonly name: 'configuration/uuid'; readonly version: number; readonly uuid: Uint8Array };
+  | {
+      /** Sent when the target page size is variable (e.g. Arm). */
+      readonly name: 'configuration/target-page-bits';
+      /** Subsection version from the stream. */
+      readonly version: number;
+      /** log2 of the source's target page size. */
+      readonly targetPageBits: number;
+    }
+  | {
+      /** Migration capabilities both ends must agree on. */
+      readonly name: 'configuration/capabilities';
+      /** Subsection version from the stream. */
+      readonly version: number;
+      /** The capability names the source has on and asks the destination to check (e.g. `x-ignore-shared`). */
+      readonly capabilities: readonly string[];
+    }
+  | {
+      /** The VM's UUID, sent with `validate-uuid`. */
+      readonly name: 'configuration/uuid';
+      /** Subsection version from the stream. */
+      readonly version: number;
+      /** The 16 UUID bytes the destination compares with its own. */
+      readonly uuid: Uint8Array;
+    };
 
 /** The configuration section (machine type and optional subsections). */
 export interface ConfigurationRecord {
