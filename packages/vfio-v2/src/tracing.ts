@@ -49,45 +49,144 @@ export type VfioTracePointName = keyof typeof VfioTracePoint;
 /** The payload of each trace event. */
 export interface VfioTracePayloads {
   /** The device, its flags (undefined on failure) and the errno name of a failure. */
-  vfio_migration_probe: { readonly device: string; readonly flags: number | undefined; readonly errno: string | undefined };
+  vfio_migration_probe: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** The migration capability flags GET MIGRATION returned (`VfioMigrationFlags` bits); undefined when it failed. */
+    readonly flags: number | undefined;
+    /** errno name of the failed GET MIGRATION (e.g. `ENOTTY`); undefined on success. */
+    readonly errno: string | undefined;
+  };
   /** The device, the state asked for, the state it is in now and how it got there. */
   vfio_migration_set_state: {
+    /** Name of the VFIO device the event is about. */
     readonly device: string;
+    /** Name of the state the device was in before the SET. */
     readonly from: string;
+    /** Name of the state the SET asked for. */
     readonly target: string;
+    /** Name of the state the device is in afterwards. */
     readonly state: string;
+    /** `ok`: reached the target; `recovered`: the SET failed and the device went to the recover state; `reset`: it failed and a reset brought it to RUNNING; `reset-failed`: the reset failed too, the device is taken as ERROR; `out-of-sync`: the kernel returned a new data_fd while the old one was still open. */
     readonly outcome: 'ok' | 'recovered' | 'reset' | 'reset-failed' | 'out-of-sync';
   };
   /** The device, the VM's new running flag and run state, the device state now. */
-  vfio_vmstate_change_prepare: { readonly device: string; readonly running: boolean; readonly reason: string; readonly deviceState: string };
+  vfio_vmstate_change_prepare: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** Whether the VM is about to run (true) or stop (false). */
+    readonly running: boolean;
+    /** The run state the VM is moving to (a `RunState` name). */
+    readonly reason: string;
+    /** Name of the device's migration state after the prepare step. */
+    readonly deviceState: string;
+  };
   /** Same as the prepare event. */
-  vfio_vmstate_change: { readonly device: string; readonly running: boolean; readonly reason: string; readonly deviceState: string };
+  vfio_vmstate_change: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** Whether the VM now runs (true) or is stopped (false). */
+    readonly running: boolean;
+    /** The run state the VM moved to (a `RunState` name). */
+    readonly reason: string;
+    /** Name of the device's migration state after the change. */
+    readonly deviceState: string;
+  };
   /** The device and the migration event. */
-  vfio_migration_state_notifier: { readonly device: string; readonly event: string };
+  vfio_migration_state_notifier: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** The migration event type: `precopy-setup`, `precopy-done` or `precopy-failed`. */
+    readonly event: string;
+  };
   /** The device and the data buffer size. */
-  vfio_save_setup: { readonly device: string; readonly dataBufferSize: number };
+  vfio_save_setup: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** Size in bytes of the buffer each data_fd read uses (at most 1 MiB, at most the stop-copy size). */
+    readonly dataBufferSize: number;
+  };
   /** The device. */
-  vfio_save_cleanup: { readonly device: string };
+  vfio_save_cleanup: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+  };
   /** The device, the stop-copy size reported, and the pre-copy figures. */
-  vfio_state_pending_exact: { readonly device: string; readonly stopCopySize: number; readonly precopyInitSize: number; readonly precopyDirtySize: number };
+  vfio_state_pending_exact: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** The stop-copy size the device reports (MIG_DATA_SIZE `stop_copy_length`), bytes. */
+    readonly stopCopySize: number;
+    /** Initial pre-copy bytes still unread (`initial_bytes`), bytes. */
+    readonly precopyInitSize: number;
+    /** Pre-copy bytes dirtied since (`dirty_bytes`), bytes. */
+    readonly precopyDirtySize: number;
+  };
   /** The device and the cached pre-copy figures. */
-  vfio_state_pending_estimate: { readonly device: string; readonly precopyInitSize: number; readonly precopyDirtySize: number };
+  vfio_state_pending_estimate: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** Cached initial pre-copy bytes still unread, bytes. */
+    readonly precopyInitSize: number;
+    /** Cached dirty pre-copy bytes, bytes. */
+    readonly precopyDirtySize: number;
+  };
   /** The device, the bytes sent this round and what remains of the estimate. */
-  vfio_save_iterate: { readonly device: string; readonly dataSize: number; readonly precopyInitSize: number; readonly precopyDirtySize: number };
+  vfio_save_iterate: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** Device-state bytes written to the stream in this round (0 when there was none). */
+    readonly dataSize: number;
+    /** Initial pre-copy bytes still unread after the round. */
+    readonly precopyInitSize: number;
+    /** Dirty pre-copy bytes after the round. */
+    readonly precopyDirtySize: number;
+  };
   /** The device and the block size. */
-  vfio_save_block: { readonly device: string; readonly dataSize: number; readonly spliced: boolean };
+  vfio_save_block: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** Bytes in the DEV_DATA_STATE block. */
+    readonly dataSize: number;
+    /** Whether the bytes went from the data_fd to the stream by splice(2) rather than through a buffer. */
+    readonly spliced: boolean;
+  };
   /** The device and whether it succeeded. */
-  vfio_save_complete_precopy: { readonly device: string; readonly ok: boolean };
+  vfio_save_complete_precopy: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** Whether all stop-copy data was sent. */
+    readonly ok: boolean;
+  };
   /** The device. */
-  vfio_save_device_config_state: { readonly device: string };
+  vfio_save_device_config_state: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+  };
   /** The device. */
-  vfio_load_device_config_state: { readonly device: string };
+  vfio_load_device_config_state: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+  };
   /** The device and the tag read. */
-  vfio_load_state: { readonly device: string; readonly tag: bigint };
+  vfio_load_state: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** The be64 tag read (a `VfioTag` value, or an unknown one that fails the load). */
+    readonly tag: bigint;
+  };
   /** The device and the block size. */
-  vfio_load_state_device_data: { readonly device: string; readonly dataSize: number };
+  vfio_load_state_device_data: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+    /** Bytes of the DEV_DATA_STATE block written to the data_fd. */
+    readonly dataSize: number;
+  };
   /** The device. */
-  vfio_load_cleanup: { readonly device: string };
+  vfio_load_cleanup: {
+    /** Name of the VFIO device the event is about. */
+    readonly device: string;
+  };
 }
 
 const channels = Object.fromEntries(
