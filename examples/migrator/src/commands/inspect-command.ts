@@ -10,13 +10,21 @@ import type { CliOutput } from '../cli.js';
 
 /** One record of `savevm inspect --json`. */
 export interface InspectJsonRecord {
+  /** Byte offset of the record in the stream. */
   offset: number;
+  /** Record kind: `header`, `configuration`, `start`, `part`, `end`, `full`, `command`, `eof` or `vmdesc`. */
   type: string;
+  /** Section id (section records only). */
   sectionId?: number;
+  /** Id string of the section's owner, e.g. `ram` (section records only). */
   idstr?: string;
+  /** Instance id within the idstr (section records only). */
   instanceId?: number;
+  /** Version the source saved the section with (section records only). */
   versionId?: number;
+  /** Size of the record's body in bytes, when it is known. */
   bodySize?: number;
+  /** Machine type name (configuration record only). */
   machine?: string;
 }
 
