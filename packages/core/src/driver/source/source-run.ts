@@ -117,6 +117,7 @@ export class SourceRun {
       await this.complete();
       this.progress.downtimeMs = this.ctx.clock.now() - this.downtimeStartMs;
       this.progress.setTransferred(this.f.bytesWritten);
+      this.progress.remainingBytes = 0; // everything was sent
       this.progress.setStatus(MigrationStatus.COMPLETED);
       runState.setState(RunState.POSTMIGRATE);
     } catch (err) {
@@ -231,7 +232,9 @@ export class SourceRun {
       trace('migrate_pending_exact', { ...pending, threshold });
     }
     this.progress.remainingBytes = total;
-    const converged = total === 0 || total <= threshold;
+    // With the VM already stopped (a snapshot of a paused VM) there is no downtime to keep
+    // short and nothing will change by waiting: everything goes now, as QEMU's savevm does.
+    const converged = total === 0 || total <= threshold || !this.ctx.runState.isRunning;
     if (converged && this.canSwitchover()) return true;
     if (this.progress.iterations >= this.ctx.params.maxIterations) {
       if (this.ctx.params.iterationCapPolicy === 'switchover') {
