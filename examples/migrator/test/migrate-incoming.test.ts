@@ -57,6 +57,29 @@ describe('savevm migrate / incoming', () => {
     expect(destination.stderr()).toMatch(/no source connected .* within 2000 ms/);
   });
 
+  it('with --switchover-ack on both sides: the source switches over only after the destination acknowledged', async () => {
+    const destination = runCli(['incoming', 'tcp::0', '--switchover-ack', '--timeout', '10s', ...DEVICES]);
+    const { port } = await destination.waitFor('listening');
+    const source = runCli(['migrate', `tcp:127.0.0.1:${port}`, '--switchover-ack', ...DEVICES]);
+    expect(await source.code).toBe(0);
+    expect(await destination.code).toBe(0);
+    expect(summaryOf(destination).devices.every((d) => d.verified === true)).toBe(true);
+    expect(summaryOf(source).status).toBe('completed');
+  });
+
+  it('--switchover-ack on the source only: the destination refuses the DEV_INIT_DATA_SENT it did not expect; a file has no return path', async () => {
+    const destination = runCli(['incoming', 'tcp::0', '--timeout', '10s', ...DEVICES]);
+    const { port } = await destination.waitFor('listening');
+    const source = runCli(['migrate', `tcp:127.0.0.1:${port}`, '--switchover-ack', ...DEVICES]);
+    expect(await destination.code).toBe(1);
+    expect(destination.stderr()).toMatch(/FAILED \(device emulated:nic0, phase load-state\): vfio device nic0: DEV_INIT_DATA_SENT while switchover-ack is off/);
+    expect(await source.code).toBe(1);
+    const noReturnPath = runCli(['migrate', `file:${join(dir, 'ack.mig')}`, '--switchover-ack', ...DEVICES]);
+    expect(await noReturnPath.code).toBe(2);
+    expect(noReturnPath.stderr()).toMatch(/--switchover-ack needs a return path/);
+    expect(() => readFileSync(join(dir, 'ack.mig'))).toThrow(/ENOENT/); // refused before anything was created
+  });
+
   it('over a unix socket', async () => {
     const path = join(dir, 'm.sock');
     const destination = runCli(['incoming', `unix:${path}`, ...DEVICES]);

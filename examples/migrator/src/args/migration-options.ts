@@ -84,14 +84,21 @@ function common(command: string, values: Record<string, string | boolean | strin
   const connectTimeout = str('connect-timeout');
   const transferTimeoutMs = timeout === undefined ? DEFAULT_TRANSFER_TIMEOUT_MS : parseDurationMs(timeout, '--timeout', 's');
   if (transferTimeoutMs <= 0) throw new UsageError('--timeout must be more than 0');
+  const uri = positionals[0] ?? '';
+  const switchoverAck = values['switchover-ack'] === true;
+  // The ack travels back on the connection: only a socket has that way back. Said now,
+  // before a file is created or a command started.
+  if (switchoverAck && !/^(tcp|unix):/.test(uri)) {
+    throw new UsageError(`--switchover-ack needs a return path between the two sides: use tcp: or unix:, not ${uri || 'no URI'}`);
+  }
   return {
-    uri: positionals[0] ?? '',
+    uri,
     devices: parseDeviceSpecs(Array.isArray(devices) ? devices : []),
     json: values.json === true,
     transferTimeoutMs,
     connectTimeoutMs: connectTimeout === undefined ? undefined : parseDurationMs(connectTimeout, '--connect-timeout', 's'),
     tls: cert !== undefined && key !== undefined && ca !== undefined ? { certFile: cert, keyFile: key, caFile: ca } : undefined,
-    switchoverAck: values['switchover-ack'] === true,
+    switchoverAck,
     paused: values.paused === true,
   };
 }
