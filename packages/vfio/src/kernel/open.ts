@@ -47,6 +47,19 @@ interface GroupEntry {
  * A legacy VFIO container (`/dev/vfio/vfio`, TYPE1v2 IOMMU) holding any number of groups.
  * Devices opened through it keep their group open; a group closes with its last device.
  */
+/** Closes every device of a context; returns the first failure (closing goes on past it). */
+function closeEach(devices: ReadonlySet<FdVfioDevice>): unknown {
+  let firstError: unknown;
+  for (const device of [...devices]) {
+    try {
+      device.close();
+    } catch (error) {
+      firstError ??= error;
+    }
+  }
+  return firstError;
+}
+
 export class VfioContainer {
   /** The container fd (valid until closed). */
   readonly fd: number;
@@ -125,14 +138,7 @@ export class VfioContainer {
   close(): void {
     if (this.#closed) return;
     this.#closeWhenIdle = false;
-    let firstError: unknown;
-    for (const device of [...this.#devices]) {
-      try {
-        device.close();
-      } catch (error) {
-        firstError ??= error;
-      }
-    }
+    let firstError = closeEach(this.#devices);
     for (const group of [...this.#groups.values()]) this.#detachGroup(group);
     this.#closed = true;
     const result = this.#sys.close(this.fd);
@@ -249,14 +255,7 @@ export class IommufdContext {
   close(): void {
     if (this.#closed) return;
     this.#closeWhenIdle = false;
-    let firstError: unknown;
-    for (const device of [...this.#devices]) {
-      try {
-        device.close();
-      } catch (error) {
-        firstError ??= error;
-      }
-    }
+    let firstError = closeEach(this.#devices);
     this.#closed = true;
     const result = this.#sys.close(this.fd);
     if (result < 0) firstError ??= new VfioSyscallError(-result, 'close', { op: 'close iommufd' });
