@@ -39,7 +39,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FdChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
-import { benchBytes, log, median, now, result } from './lib/common.mjs';
+import { benchBytes, compareAlternately, log, now, throughputResults } from './lib/common.mjs';
 import { alignedBuffer, allowedCpus, buildC, cpuSeconds, makePipe, pinToCpu } from './lib/native.mjs';
 
 const DEV_DATA_STATE = 0xffffffffef100004n;
@@ -50,7 +50,6 @@ const HEADER = 16;
 const BYTES = benchBytes();
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 7));
 const CPU = process.env.BENCH_CPU ?? '0';
-const GB = 1e9;
 
 pinToCpu(CPU);
 const datagen = buildC('datagen');
@@ -246,27 +245,7 @@ function verifyFramedFile() {
   }
 }
 
-/** Runs Node and cat alternately RUNS times; returns the medians (seconds) of wall and CPU time. */
-async function compare(label, nodeFn, catFn) {
-  const node = [];
-  const cat = [];
-  // One untimed round first: JIT, first-touch of fresh tmpfs pages, pipe set-up.
-  await nodeFn();
-  await catFn();
-  for (let i = 0; i < RUNS; i++) {
-    node.push(await nodeFn());
-    cat.push(await catFn());
-  }
-  const fmt = (runs, key) => runs.map((r) => (BYTES / r[key] / GB).toFixed(2)).join(' ');
-  log(`  ${label}: node GB/s [${fmt(node, 'wall')}]  cat GB/s [${fmt(cat, 'wall')}]`);
-  log(`  ${' '.repeat(label.length)}  node GB/CPU-s [${fmt(node, 'cpu')}]  cat GB/CPU-s [${fmt(cat, 'cpu')}]`);
-  const med = (runs, key) => median(runs.map((r) => r[key]));
-  return { wall: { node: med(node, 'wall'), cat: med(cat, 'wall') }, cpu: { node: med(node, 'cpu'), cat: med(cat, 'cpu') } };
-}
 
-function gbps(seconds) {
-  return Number((BYTES / seconds / GB).toFixed(3));
-}
 
 async function main() {
   log(`stream-1mib-blocks: ${BYTES} bytes, ${RUNS} runs per variant, pinned to CPU ${allowedCpus()}, tmp ${tmp}`);
@@ -274,9 +253,11 @@ async function main() {
   const results = [];
   const cpuResults = [];
   const add = (name, refName, t) => {
-    results.push(result(name, 'GB/s', gbps(t.wall.node), { name: refName, value: gbps(t.wall.cat) }));
-    cpuResults.push(result(`${name}.cpu`, 'GB/CPU-s', gbps(t.cpu.node), { name: refName, value: gbps(t.cpu.cat) }));
+    const [wall, cpu] = throughputResults(name, refName, t, BYTES);
+    results.push(wall);
+    cpuResults.push(cpu);
   };
+  const compare = (label, nodeFn, refFn) => compareAlternately(label, 'cat', nodeFn, refFn, { bytes: BYTES, runs: RUNS });
 
   const wNull = await compare('write → /dev/null', () => nodeWrite('/dev/null'), () => catWrite('/dev/null'));
   add('stream.write-1MiB-blocks.devnull', 'cat: datagen | cat > /dev/null', wNull);

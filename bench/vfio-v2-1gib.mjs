@@ -35,14 +35,13 @@ import {
 import { FdChannel, INSTANCE_ID_ANY, QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import { VfioMigrationFlags } from '@savevm/vfio';
 import { VfioV2DeviceMigration } from '@savevm/vfio-v2';
-import { benchBytes, log, median, now, result } from './lib/common.mjs';
+import { benchBytes, compareAlternately, log, now, throughputResults } from './lib/common.mjs';
 import { allowedCpus, buildC, cpuSeconds, makePipe, pinToCpu } from './lib/native.mjs';
 import { PipeStandInDevice } from './lib/vfio-v2-pipe-device.mjs';
 
 const BYTES = benchBytes();
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 7));
 const CPU = process.env.BENCH_CPU ?? '0';
-const GB = 1e9;
 const MARKER = Buffer.from('ffffffffef100004', 'hex');
 
 pinToCpu(CPU);
@@ -204,23 +203,7 @@ async function refLoad(offset) {
   return { wall: t1 - t0, cpu: c1 - c0 };
 }
 
-async function compare(label, nodeFn, refFn) {
-  const node = [];
-  const c = [];
-  await nodeFn();
-  await refFn();
-  for (let i = 0; i < RUNS; i++) {
-    node.push(await nodeFn());
-    c.push(await refFn());
-  }
-  const fmt = (runs, key) => runs.map((r) => (BYTES / r[key] / GB).toFixed(2)).join(' ');
-  log(`  ${label}: node GB/s [${fmt(node, 'wall')}]  C GB/s [${fmt(c, 'wall')}]`);
-  log(`  ${' '.repeat(label.length)}  node GB/CPU-s [${fmt(node, 'cpu')}]  C GB/CPU-s [${fmt(c, 'cpu')}]`);
-  const med = (runs, key) => median(runs.map((r) => r[key]));
-  return { wall: { node: med(node, 'wall'), c: med(c, 'wall') }, cpu: { node: med(node, 'cpu'), c: med(c, 'cpu') } };
-}
 
-const gbps = (seconds) => Number((BYTES / seconds / GB).toFixed(3));
 
 async function main() {
   log(`vfio-v2-1gib: ${BYTES} bytes, ${RUNS} runs per variant, pinned to CPU ${allowedCpus()}, tmp ${tmp}`);
@@ -228,9 +211,11 @@ async function main() {
   const results = [];
   const cpuResults = [];
   const add = (name, refName, t) => {
-    results.push(result(name, 'GB/s', gbps(t.wall.node), { name: refName, value: gbps(t.wall.c) }));
-    cpuResults.push(result(`${name}.cpu`, 'GB/CPU-s', gbps(t.cpu.node), { name: refName, value: gbps(t.cpu.c) }));
+    const [wall, cpu] = throughputResults(name, refName, t, BYTES);
+    results.push(wall);
+    cpuResults.push(cpu);
   };
+  const compare = (label, nodeFn, refFn) => compareAlternately(label, 'C', nodeFn, refFn, { bytes: BYTES, runs: RUNS });
   const sNull = await compare('save → /dev/null', () => nodeSave('/dev/null'), () => refSave('/dev/null'));
   add('vfio-v2.save-1GiB.devnull', 'C: datagen | vfio-v2-ref save > /dev/null', sNull);
   const sTmpfs = await compare('save → tmpfs', () => nodeSave(streamPath), () => refSave(refOutPath));

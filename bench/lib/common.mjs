@@ -42,3 +42,35 @@ export function result(name, unit, value, reference) {
 export function log(...args) {
   process.stderr.write(`${args.join(' ')}\n`);
 }
+
+const GB = 1e9;
+
+/**
+ * Times `nodeFn` and `refFn` alternately (each resolves to `{wall, cpu}` seconds): one
+ * untimed round of each first (JIT, first touch of fresh tmpfs pages, pipe set-up), then
+ * `runs` timed rounds; logs every run and returns the medians.
+ */
+export async function compareAlternately(label, refLabel, nodeFn, refFn, { bytes, runs }) {
+  const node = [];
+  const ref = [];
+  await nodeFn();
+  await refFn();
+  for (let i = 0; i < runs; i++) {
+    node.push(await nodeFn());
+    ref.push(await refFn());
+  }
+  const fmt = (list, key) => list.map((r) => (bytes / r[key] / GB).toFixed(2)).join(' ');
+  log(`  ${label}: node GB/s [${fmt(node, 'wall')}]  ${refLabel} GB/s [${fmt(ref, 'wall')}]`);
+  log(`  ${' '.repeat(label.length)}  node GB/CPU-s [${fmt(node, 'cpu')}]  ${refLabel} GB/CPU-s [${fmt(ref, 'cpu')}]`);
+  const med = (list, key) => median(list.map((r) => r[key]));
+  return { wall: { node: med(node, 'wall'), ref: med(ref, 'wall') }, cpu: { node: med(node, 'cpu'), ref: med(ref, 'cpu') } };
+}
+
+/** A throughput result (GB/s, wall clock) and its twin per CPU-second, from `compareAlternately`'s medians. */
+export function throughputResults(name, refName, medians, bytes) {
+  const gbps = (seconds) => Number((bytes / seconds / GB).toFixed(3));
+  return [
+    result(name, 'GB/s', gbps(medians.wall.node), { name: refName, value: gbps(medians.wall.ref) }),
+    result(`${name}.cpu`, 'GB/CPU-s', gbps(medians.cpu.node), { name: refName, value: gbps(medians.cpu.ref) }),
+  ];
+}
