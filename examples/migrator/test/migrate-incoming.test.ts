@@ -4,6 +4,8 @@
  * errors naming the phase; usage errors.
  */
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import * as net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -78,6 +80,31 @@ describe('savevm migrate / incoming', () => {
     expect(await noReturnPath.code).toBe(2);
     expect(noReturnPath.stderr()).toMatch(/--switchover-ack needs a return path/);
     expect(() => readFileSync(join(dir, 'ack.mig'))).toThrow(/ENOENT/); // refused before anything was created
+  });
+
+  it('a destination that reports (SHUT on the return path) that its load failed: the source fails and runs its VM again', async () => {
+    // A stand-in destination: takes the whole stream, then answers MIG_RP_MSG_SHUT with status 1.
+    const server = net.createServer((socket) => {
+      let idle: NodeJS.Timeout | undefined;
+      socket.on('data', () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => socket.write(Buffer.from('00010004' + '00000001', 'hex')), 300);
+      });
+      socket.on('error', () => undefined);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    const source = runCli(['migrate', `tcp:127.0.0.1:${port}`, ...DEVICES]);
+    expect(await source.code).toBe(1);
+    expect(source.stderr()).toMatch(/^savevm migrate: FAILED \(phase destination-load\): the destination at tcp:127\.0\.0\.1:\d+ reported that its load failed/);
+    expect(source.stderr().trim().split('\n')).toHaveLength(1);
+    // The VM runs here again: every device RUNNING with its state intact.
+    for (const device of summaryOf(source).devices) {
+      expect(device.deviceState).toBe('RUNNING');
+      expect(device.intact).toBe(true);
+    }
+    server.close();
   });
 
   it('over a unix socket', async () => {

@@ -209,7 +209,14 @@ export {
   type IncomingTransportOptions,
 } from './transport/transport-options.js';
 export { WatchdogChannel } from './transport/watchdog-channel.js';
-export { sendSwitchoverAck, listenForSwitchoverAck, MIG_RP_MSG_SWITCHOVER_ACK } from './transport/return-path.js';
+export {
+  sendSwitchoverAck,
+  sendShut,
+  ReturnPathListener,
+  MIG_RP_MSG_SWITCHOVER_ACK,
+  MIG_RP_MSG_SHUT,
+  type DestinationVerdict,
+} from './transport/return-path.js';
 export { ExecChannel } from './transport/exec-channel.js';
 export { openOutgoing, type OutgoingTransport } from './transport/outgoing.js';
 export {

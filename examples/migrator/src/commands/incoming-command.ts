@@ -11,6 +11,7 @@ import {
   type MigrationInfo,
   formatHostPort,
   listenIncoming,
+  sendShut,
   sendSwitchoverAck,
 } from '@savevm/core';
 import { type IncomingCommandOptions, parseIncomingOptions } from '../args/migration-options.js';
@@ -122,6 +123,8 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
     } finally {
       progress.stop();
     }
+    // Tell the source how the load ended, so it runs its VM again if this side failed.
+    if (returnPath !== undefined) await sendShut(returnPath, failure !== undefined).catch(() => undefined);
     try {
       await transport.close();
     } catch (err) {

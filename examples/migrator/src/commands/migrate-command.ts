@@ -4,10 +4,11 @@
  * summary. On failure the VM and its devices run again as before, and the one error line
  * names the device and the phase.
  */
-import { type MigrationInfo, type MigrationParameters, RunState, listenForSwitchoverAck, openOutgoing, type OutgoingTransport } from '@savevm/core';
+import { type MigrationInfo, type MigrationParameters, ReturnPathListener, RunState, openOutgoing, type OutgoingTransport } from '@savevm/core';
 import { type MigrateOptions, parseMigrateOptions } from '../args/migration-options.js';
 import { UsageError } from '../args/usage-error.js';
 import type { CliOutput } from '../cli-output.js';
+import { DestinationRefusedError } from '../check/destination-refused-error.js';
 import { STATE_CHECK_IDSTR, STATE_CHECK_VERSION, stateCheckSaveHandlers } from '../check/state-check-section.js';
 import { DeviceSet } from '../devices/device-set.js';
 import { CliEvents } from '../output/cli-events.js';
@@ -58,7 +59,10 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
       tlsServerName: options.tlsHostname,
     });
     events.notice(`connected: ${transport.description}`, { event: 'connected', transport: transport.description, peer: transport.peer ?? null });
-    const parameters = migrationParameters(options, transport);
+    // The return path (tcp:, unix:) carries the switchover ACK and, at the end, the
+    // destination's verdict on what it loaded.
+    const returnPath = transport.returnPath ? new ReturnPathListener(transport.returnPath) : undefined;
+    const parameters = migrationParameters(options, transport, returnPath);
 
     const source = devices.source;
     const progress = showProgress('source', source.info$, events);
@@ -74,6 +78,16 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
     } finally {
       progress.stop();
       interrupt?.removeEventListener('abort', onInterrupt);
+    }
+    if (failure === undefined && returnPath !== undefined) {
+      const verdict = await returnPath.destinationVerdict(options.transferTimeoutMs);
+      if (verdict === 'failed') {
+        // The destination refused what it loaded: the VM must not be lost, so it runs here again.
+        failure = new DestinationRefusedError(options.uri);
+        await runState.start();
+      } else if (verdict === undefined) {
+        events.warn('the destination did not say how its load ended (no SHUT on the return path)');
+      }
     }
     try {
       await transport.close();
@@ -102,7 +116,7 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
   }
 }
 
-function migrationParameters(options: MigrateOptions, transport: OutgoingTransport): Partial<MigrationParameters> {
+function migrationParameters(options: MigrateOptions, transport: OutgoingTransport, returnPath: ReturnPathListener | undefined): Partial<MigrationParameters> {
   if (options.switchoverAck && transport.returnPath === undefined) {
     throw new UsageError(`--switchover-ack needs a return path from the destination: use tcp: or unix:, not ${options.uri}`);
   }
@@ -111,6 +125,6 @@ function migrationParameters(options: MigrateOptions, transport: OutgoingTranspo
     ...(options.maxBandwidth !== undefined && { maxBandwidth: options.maxBandwidth }),
     ...(options.availSwitchoverBandwidth !== undefined && { availSwitchoverBandwidth: options.availSwitchoverBandwidth }),
     ...(options.maxIterations !== undefined && { maxIterations: options.maxIterations }),
-    ...(options.switchoverAck && transport.returnPath && { switchoverAck: listenForSwitchoverAck(transport.returnPath) }),
+    ...(options.switchoverAck && returnPath && { switchoverAck: returnPath }),
   };
 }

@@ -5,6 +5,7 @@
  */
 import { MigrationCancelledError, MigrationError, TransportError, messageOf } from '@savevm/core';
 import { DeviceSetupError } from '../devices/device-setup-error.js';
+import { DestinationRefusedError } from '../check/destination-refused-error.js';
 import { StateMismatchError } from '../check/verify-loaded-state.js';
 
 /** A failure, described. */
@@ -49,6 +50,9 @@ export function describeFailure(err: unknown, deviceOf: DeviceOfIdstr = () => un
   }
   if (err instanceof DeviceSetupError) {
     return { line: `FAILED (device ${err.device}, phase ${err.phase}): ${messageOf(err.cause)}`, device: err.device, phase: err.phase };
+  }
+  if (err instanceof DestinationRefusedError) {
+    return { line: `FAILED (phase destination-load): ${err.message}`, device: undefined, phase: 'destination-load' };
   }
   if (err instanceof StateMismatchError) {
     return { line: `FAILED (phase verify): ${err.message}`, device: undefined, phase: 'verify' };
