@@ -94,8 +94,8 @@ export {
 export type { NextStep } from './uapi/fsm.js';
 export { Errno, errnoName, errnoOfNodeError, VfioError, VfioSyscallError, isErrno } from './errors.js';
 export type { ErrorContext } from './errors.js';
-export { checked, SpliceFlags, FIONREAD } from './syscalls/syscalls.js';
-export type { Syscalls } from './syscalls/syscalls.js';
+export { checked, SpliceFlags, FIONREAD, MmapProt, MAP_SHARED } from './syscalls/syscalls.js';
+export type { Syscalls, MemoryMapping } from './syscalls/syscalls.js';
 export { LibcSyscalls, allocateAlignedBuffer, bufferAddress, PAGE_SIZE } from './syscalls/libc.js';
 export type {
   VfioDevice,
@@ -107,7 +107,10 @@ export type {
   VfioDeviceInfo,
   VfioRegionInfo,
   VfioPrecopyInfo,
+  RegionArea,
 } from './device/types.js';
+export { FdMappedRegionArea, RegionMapRefusedError } from './device/region-mapping.js';
+export type { MappedRegionArea, RegionMapRefusal, RegionMappingOwner } from './device/region-mapping.js';
 export { FdVfioDevice, MAX_REGION_INFO_SIZE } from './device/device.js';
 export { FdDataFile } from './device/data-file.js';
 export type { DataFileOwner } from './device/data-file.js';

@@ -3,7 +3,9 @@ import {
   V1InfoOffset,
   VfioSyscallError,
   VfioV1Region,
+  type MappedRegionArea,
   type MigState,
+  type RegionArea,
   type SetStateResult,
   type VfioDataFile,
   type VfioDevice,
@@ -86,6 +88,10 @@ export class FaultyV1Device implements VfioDevice {
     const register = this.#register(region, offset);
     if (register !== undefined) this.#check('write', register);
     return this.inner.writeRegion(region, offset, from);
+  }
+
+  mapRegionArea(region: VfioRegionInfo, area: RegionArea): MappedRegionArea {
+    return this.inner.mapRegionArea(region, area);
   }
 
   reset(): void {

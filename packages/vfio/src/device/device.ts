@@ -25,7 +25,9 @@ import {
 } from '../uapi/structs.js';
 import { checked, type Syscalls } from '../syscalls/syscalls.js';
 import { FdDataFile, type DataFileOwner } from './data-file.js';
+import { FdMappedRegionArea, RegionMapRefusedError, type MappedRegionArea, type RegionMappingOwner } from './region-mapping.js';
 import type {
+  RegionArea,
   SetStateResult,
   VfioDataFile,
   VfioDevice,
@@ -56,6 +58,8 @@ export class FdVfioDevice implements VfioDevice {
   readonly #release: () => void;
   readonly #dataFiles = new Set<FdDataFile>();
   readonly #owner: DataFileOwner;
+  readonly #mappings = new Set<FdMappedRegionArea>();
+  readonly #mappingOwner: RegionMappingOwner;
   #state: MigState | undefined;
   #closed = false;
 
@@ -73,6 +77,7 @@ export class FdVfioDevice implements VfioDevice {
       lastKnownState: () => this.#state,
       forget: (file) => this.#dataFiles.delete(file),
     };
+    this.#mappingOwner = { name, syscalls: sys, forget: (area) => this.#mappings.delete(area) };
   }
 
   /** Whether the device has been closed. */
@@ -158,6 +163,39 @@ export class FdVfioDevice implements VfioDevice {
     });
   }
 
+  /** mmap of one area of a region (MAP_SHARED, read/write), tracked until unmapped or closed. */
+  mapRegionArea(region: VfioRegionInfo, area: RegionArea): MappedRegionArea {
+    const offset = Number(area.offset);
+    const size = Number(area.size);
+    const op = `mmap region ${region.index} area @${String(area.offset)}+${String(area.size)}`;
+    this.#assertOpen(op);
+    if ((region.flags & VfioRegionFlags.MMAP) === 0) {
+      throw new RegionMapRefusedError('not-mmappable', `region ${region.index} has no MMAP flag`, { device: this.name, op });
+    }
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || offset < 0 || size <= 0 || offset + size > region.size) {
+      throw new RegionMapRefusedError('outside-region', `the area is empty or not inside the ${region.size}-byte region`, { device: this.name, op });
+    }
+    const sys = this.#sys;
+    if (sys.mmap === undefined || sys.munmap === undefined) {
+      throw new RegionMapRefusedError('no-mmap-syscall', 'the syscall layer has no mmap', { device: this.name, op });
+    }
+    const writable = (region.flags & VfioRegionFlags.WRITE) !== 0;
+    const result = sys.mmap(this.fd, region.offset + offset, size, writable);
+    if (typeof result === 'number') throw new VfioSyscallError(result < 0 ? -result : Errno.EIO, 'mmap', { device: this.name, op });
+    if (result.bytes.byteLength !== size) {
+      sys.munmap(result);
+      throw new VfioError(`mmap returned ${result.bytes.byteLength} bytes, not ${size}`, { device: this.name, op });
+    }
+    const mapped = new FdMappedRegionArea(this.#mappingOwner, result, region.index, offset, size, writable);
+    this.#mappings.add(mapped);
+    return mapped;
+  }
+
+  /** Region areas currently mapped through this device. */
+  get mappedAreaCount(): number {
+    return this.#mappings.size;
+  }
+
   /** VFIO_DEVICE_RESET. */
   reset(): void {
     this.#ioctl(VfioIoctl.DEVICE_RESET, null, 'VFIO_DEVICE_RESET');
@@ -234,11 +272,18 @@ export class FdVfioDevice implements VfioDevice {
     };
   }
 
-  /** Closes data files, the device fd, then releases the group/iommufd reference. */
+  /** Unmaps mapped region areas, closes data files and the device fd, then releases the group/iommufd reference. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     let firstError: unknown;
+    for (const area of [...this.#mappings]) {
+      try {
+        area.unmap();
+      } catch (error) {
+        firstError ??= error;
+      }
+    }
     for (const file of [...this.#dataFiles]) {
       try {
         file.close();

@@ -5,6 +5,7 @@
  */
 import type { MigState } from '../uapi/constants.js';
 import type { RegionCapability } from '../uapi/capabilities.js';
+import type { MappedRegionArea } from './region-mapping.js';
 
 /** What `VFIO_DEVICE_GET_INFO` says about a device. */
 export interface VfioDeviceInfo {
@@ -28,6 +29,14 @@ export interface VfioRegionInfo {
   readonly offset: number;
   /** Decoded capabilities (empty when the region has none). */
   readonly capabilities: readonly RegionCapability[];
+}
+
+/** A byte range inside a region: a sparse-mmap area (its `bigint` fields fit) or any part of one. */
+export interface RegionArea {
+  /** Offset inside the region, bytes. */
+  readonly offset: number | bigint;
+  /** Size, bytes. */
+  readonly size: number | bigint;
 }
 
 /** `VFIO_MIG_GET_PRECOPY_INFO` result. */
@@ -157,6 +166,14 @@ export interface VfioDevice {
   readRegion(region: VfioRegionInfo, offset: number, into: Uint8Array): number;
   /** pwrite of `from` at `offset` inside a region; returns bytes written. */
   writeRegion(region: VfioRegionInfo, offset: number, from: Uint8Array): number;
+  /**
+   * mmap (MAP_SHARED, read and write) of `area` of `region`, e.g. one area of its sparse-mmap
+   * capability. Throws a `RegionMapRefusedError` for a region without the MMAP flag, an area
+   * outside the region or a syscall layer without mmap, and a `VfioSyscallError` (errno
+   * name, `mmap`) when the kernel refuses. The device tracks the mapping: {@link close}
+   * unmaps whatever is still mapped.
+   */
+  mapRegionArea(region: VfioRegionInfo, area: RegionArea): MappedRegionArea;
   /** VFIO_DEVICE_RESET: back to RUNNING, every session ended (old data files answer ENODEV). */
   reset(): void;
   /** VFIO_DEVICE_FEATURE GET MIGRATION: the `VfioMigrationFlags`; throws ENOTTY without v2 migration. */
@@ -174,6 +191,6 @@ export interface VfioDevice {
   getStopCopySize(): number;
   /** VFIO_MIG_GET_PRECOPY_INFO on a saving data file (EINVAL outside pre-copy, ENOTTY without it). */
   getPrecopyInfo(dataFile: VfioDataFile): VfioPrecopyInfo;
-  /** Closes the device fd, every data file it handed out, and releases its group/iommufd. */
+  /** Unmaps every region area still mapped, closes the device fd and every data file it handed out, and releases its group/iommufd. */
   close(): void;
 }

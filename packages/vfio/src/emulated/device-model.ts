@@ -85,6 +85,8 @@ export const V1_DATA_OFFSET = 4096;
 /** Index of the v1 migration region. */
 export const V1_REGION_INDEX = VFIO_PCI_NUM_REGIONS;
 const BAR0_SIZE = 4096;
+/** The page size mmap offsets must be aligned to. */
+const MMAP_PAGE_SIZE = 4096;
 const CONFIG_SIZE = 256;
 
 let nameCounter = 0;
@@ -251,6 +253,26 @@ export class EmulatedDeviceModel {
     else if (index === VFIO_PCI_CONFIG_REGION_INDEX) this.#configSpace.set(from, offset);
     else if (index === V1_REGION_INDEX) return this.#v1Write(offset, from);
     return from.byteLength;
+  }
+
+  /**
+   * The bytes behind `length` bytes at `offset` of region `index`, for an mmap: a live view of
+   * the device's own memory, so stores through it reach the device. EINVAL (as vfio-pci
+   * answers) for a region without the MMAP flag, a write mapping of a read-only region, an
+   * offset that is not page-aligned, or a range no sparse-mmap area covers whole.
+   */
+  mapRegion(index: number, offset: number, length: number, writable: boolean): Uint8Array | number {
+    const region = this.region(index);
+    if (region === undefined || (region.flags & VfioRegionFlags.MMAP) === 0) return -Errno.EINVAL;
+    if (writable && (region.flags & VfioRegionFlags.WRITE) === 0) return -Errno.EINVAL;
+    if (length <= 0 || offset < 0 || offset % MMAP_PAGE_SIZE !== 0) return -Errno.EINVAL;
+    const covered = region.capabilities.some(
+      (cap) =>
+        cap.kind === 'sparse-mmap' &&
+        cap.areas.some((area) => BigInt(offset) >= area.offset && BigInt(offset) + BigInt(length) <= area.offset + area.size),
+    );
+    if (!covered || index !== V1_REGION_INDEX || offset < V1_DATA_OFFSET) return -Errno.EINVAL;
+    return this.#v1Data.subarray(offset - V1_DATA_OFFSET, offset - V1_DATA_OFFSET + length);
   }
 
   // ---- v2 migration -------------------------------------------------------------------------

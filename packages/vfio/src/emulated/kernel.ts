@@ -30,7 +30,7 @@ import {
   PrecopyInfo,
   RegionInfo,
 } from '../uapi/structs.js';
-import type { Syscalls } from '../syscalls/syscalls.js';
+import type { MemoryMapping, Syscalls } from '../syscalls/syscalls.js';
 import type { VfioDeviceLocation } from '../kernel/sysfs.js';
 import { EmulatedDeviceModel, type EmulatedDeviceConfig, type EmulatedSession } from './device-model.js';
 
@@ -73,6 +73,7 @@ export class EmulatedVfioKernel implements Syscalls {
   readonly #groups = new Map<number, GroupNode>();
   readonly #cdevs = new Map<string, EmulatedDeviceModel>();
   readonly #nodes: EmulatedDeviceNode[] = [];
+  readonly #mappings = new Set<MemoryMapping>();
   #nextFd = 100;
   #nextCdev = 0;
 
@@ -107,6 +108,11 @@ export class EmulatedVfioKernel implements Syscalls {
   /** The fds currently open, ascending. */
   openFds(): number[] {
     return [...this.#files.keys()].sort((a, b) => a - b);
+  }
+
+  /** How many mappings {@link mmap} made are still mapped. */
+  mappingCount(): number {
+    return this.#mappings.size;
   }
 
   /** What kind of file an fd is (`container`, `group`, `device`, `iommufd`, `data`), if open. */
@@ -224,6 +230,30 @@ export class EmulatedVfioKernel implements Syscalls {
     if (file.kind !== 'device' || !file.bound) return -Errno.EINVAL;
     const index = Math.floor(offset / REGION_INDEX_SHIFT);
     return file.model.regionWrite(index, offset - index * REGION_INDEX_SHIFT, from);
+  }
+
+  /**
+   * mmap(2) of a device region: a view of the device model's own bytes, for a range inside a
+   * sparse-mmap area of a region with the MMAP flag (EINVAL otherwise, as the kernel refuses
+   * to map outside mmap-able areas); ENODEV on any other kind of fd.
+   */
+  mmap(fd: number, offset: number, length: number, writable: boolean): MemoryMapping | number {
+    const file = this.#files.get(fd);
+    if (file === undefined) return -Errno.EBADF;
+    if (file.kind !== 'device') return -Errno.ENODEV;
+    if (!file.bound) return -Errno.EINVAL;
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length)) return -Errno.EINVAL;
+    const index = Math.floor(offset / REGION_INDEX_SHIFT);
+    const bytes = file.model.mapRegion(index, offset - index * REGION_INDEX_SHIFT, length, writable);
+    if (typeof bytes === 'number') return bytes;
+    const mapping: MemoryMapping = { bytes };
+    this.#mappings.add(mapping);
+    return mapping;
+  }
+
+  /** munmap(2) of a mapping {@link mmap} made; EINVAL for one it does not know. */
+  munmap(mapping: MemoryMapping): number {
+    return this.#mappings.delete(mapping) ? 0 : -Errno.EINVAL;
   }
 
   /** read(2): a data fd's stream (resolved asynchronously, like the threadpool read). */

@@ -11,8 +11,8 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Syscalls } from './syscalls.js';
-import { errnoOfNodeError } from '../errors.js';
+import { MAP_SHARED, MmapProt, type MemoryMapping, type Syscalls } from './syscalls.js';
+import { Errno, errnoOfNodeError } from '../errors.js';
 
 /** The koffi functions this module binds (typed narrowly; koffi itself is untyped). */
 interface LibcBindings {
@@ -23,14 +23,24 @@ interface LibcBindings {
   /** splice(2) with NULL offsets. */
   splice(fdIn: number, fdOut: number, length: number, flags: number): number;
   sched_yield(): number;
+  /** mmap(2) with a NULL address hint; the pointer, or `undefined` for MAP_FAILED (errno set). */
+  mmap(length: number, prot: number, flags: number, fd: number, offset: number): unknown;
+  /** munmap(2) of a pointer {@link mmap} returned. */
+  munmap(pointer: unknown, length: number): number;
+  /** An ArrayBuffer over `length` bytes at `pointer` (no copy; valid while the memory is). */
+  view(pointer: unknown, length: number): ArrayBuffer;
   errno(): number;
 }
 
 interface KoffiModule {
   load(path: string): { func(name: string, result: string, args: string[]): (...args: unknown[]) => unknown };
   address(value: unknown): bigint;
+  view(pointer: unknown, length: number): ArrayBuffer;
   errno(): number;
 }
+
+/** mmap's MAP_FAILED, `(void *)-1`, as koffi reports a pointer's address. */
+const MAP_FAILED_ADDRESS = 2n ** 64n - 1n;
 
 let bindings: LibcBindings | undefined;
 
@@ -45,12 +55,20 @@ function libc(): LibcBindings {
   const memcpy = lib.func('memcpy', 'void *', ['void *', 'void *', 'size_t']);
   const splice = lib.func('splice', 'long', ['int', 'void *', 'int', 'void *', 'size_t', 'unsigned int']);
   const schedYield = lib.func('sched_yield', 'int', []);
+  const mmap = lib.func('mmap', 'void *', ['void *', 'size_t', 'int', 'int', 'int', 'long']);
+  const munmap = lib.func('munmap', 'int', ['void *', 'size_t']);
   bindings = {
     ioctlPointer: (fd, request, arg) => ioctlPtr(fd, request, arg) as number,
     ioctlValue: (fd, request, value) => ioctlInt(fd, request, value) as number,
     addressOf: (buffer) => koffi.address(memcpy(buffer, buffer, 0)),
     splice: (fdIn, fdOut, length, flags) => Number(splice(fdIn, null, fdOut, null, length, flags)),
     sched_yield: () => schedYield() as number,
+    mmap: (length, prot, flags, fd, offset) => {
+      const pointer = mmap(null, length, prot, flags, fd, offset);
+      return pointer === null || koffi.address(pointer) === MAP_FAILED_ADDRESS ? undefined : pointer;
+    },
+    munmap: (pointer, length) => munmap(pointer, length) as number,
+    view: (pointer, length) => koffi.view(pointer, length),
     errno: () => koffi.errno(),
   };
   return bindings;
@@ -89,8 +107,17 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** What {@link LibcSyscalls} remembers of a live mapping to unmap it. */
+interface LibcMapping {
+  readonly pointer: unknown;
+  readonly length: number;
+}
+
 /** Syscalls on the real kernel (Linux, x86_64/arm64). */
 export class LibcSyscalls implements Syscalls {
+  /** Live mappings this layer made, with the pointer and length munmap needs. */
+  readonly #mappings = new Map<MemoryMapping, LibcMapping>();
+
   /** open(2) with O_CLOEXEC (Node adds it). */
   open(path: string, flags: number): number {
     const result = fsResult(() => fs.openSync(path, flags));
@@ -140,6 +167,32 @@ export class LibcSyscalls implements Syscalls {
   splice(fdIn: number, fdOut: number, length: number, flags: number): number {
     const lib = libc();
     const result = lib.splice(fdIn, fdOut, length, flags);
+    return result === -1 ? -lib.errno() : result;
+  }
+
+  /**
+   * mmap(2), MAP_SHARED, of `length` bytes of `fd` at `offset`; errno read right after a
+   * MAP_FAILED. EINVAL without a call for a length or offset that is not a positive
+   * (non-negative) safe integer.
+   */
+  mmap(fd: number, offset: number, length: number, writable: boolean): MemoryMapping | number {
+    if (!Number.isSafeInteger(length) || length <= 0 || !Number.isSafeInteger(offset) || offset < 0) return -Errno.EINVAL;
+    const lib = libc();
+    const prot = MmapProt.READ | (writable ? MmapProt.WRITE : 0);
+    const pointer = lib.mmap(length, prot, MAP_SHARED, fd, offset);
+    if (pointer === undefined) return -lib.errno();
+    const mapping: MemoryMapping = { bytes: new Uint8Array(lib.view(pointer, length)) };
+    this.#mappings.set(mapping, { pointer, length });
+    return mapping;
+  }
+
+  /** munmap(2) of a mapping this layer made; EINVAL for one it does not know (or already unmapped). */
+  munmap(mapping: MemoryMapping): number {
+    const live = this.#mappings.get(mapping);
+    if (live === undefined) return -Errno.EINVAL;
+    this.#mappings.delete(mapping);
+    const lib = libc();
+    const result = lib.munmap(live.pointer, live.length);
     return result === -1 ? -lib.errno() : result;
   }
 

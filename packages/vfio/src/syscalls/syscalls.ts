@@ -32,7 +32,36 @@ export interface Syscalls {
   splice?(fdIn: number, fdOut: number, length: number, flags: number): number;
   /** Optional: sched_yield(2), letting a producer on the same CPU run before a readiness re-check. */
   yieldCpu?(): void;
+  /**
+   * Optional: mmap(2) of `length` bytes of `fd` at `offset`, MAP_SHARED, readable (and
+   * writable when `writable`); the mapping, or −errno (errno read right after the failure).
+   * Layers without it never offer a mapped path: callers fall back to pread/pwrite.
+   */
+  mmap?(fd: number, offset: number, length: number, writable: boolean): MemoryMapping | number;
+  /** Optional (present with {@link mmap}): munmap(2) of a mapping {@link mmap} returned; 0 or −errno. */
+  munmap?(mapping: MemoryMapping): number;
 }
+
+/**
+ * A shared mapping of part of a file, as {@link Syscalls.mmap} returns it. `bytes` is the
+ * mapped memory itself: it must not be touched after {@link Syscalls.munmap} (on the real
+ * kernel the pages are gone and an access faults the process).
+ */
+export interface MemoryMapping {
+  /** The mapped bytes, `length` long. */
+  readonly bytes: Uint8Array;
+}
+
+/** mmap(2) protection bits (asm-generic/mman-common.h). */
+export const MmapProt = {
+  /** Pages may be read. */
+  READ: 1,
+  /** Pages may be written. */
+  WRITE: 2,
+} as const;
+
+/** mmap(2) MAP_SHARED: stores go to the file (the device), and other mappings see them. */
+export const MAP_SHARED = 1;
 
 /** splice(2) flags (include/linux/splice.h). */
 export const SpliceFlags = {
