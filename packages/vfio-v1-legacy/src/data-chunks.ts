@@ -2,9 +2,10 @@
  * Moving one chunk of device data between the migration region and the stream.
  *
  * Save (spec §C.4 b–d): read `data_offset` (the device stages data), read `data_size`, then
- * the data through pread, written as `be64 size` followed by the bytes. Load (§C.5, §C.6):
- * for each piece that fits the data section, read `data_offset`, write the bytes there,
- * then write `data_size`; a chunk larger than the data section is split.
+ * the data (copied out of the mapped data section when save setup mapped it, else pread),
+ * written as `be64 size` followed by the bytes. Load (§C.5, §C.6): for each piece that fits
+ * the data section, read `data_offset`, write the bytes there (into the mapping, else
+ * pwrite), then write `data_size`; a chunk larger than the data section is split.
  */
 import { COPY_LIMIT, type QemuFileReader, type QemuFileWriter } from '@savevm/stream';
 import type { V1Phase } from './errors.js';

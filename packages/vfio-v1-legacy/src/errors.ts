@@ -17,6 +17,8 @@ export type V1Phase =
   | 'iterate'
   /** `saveLiveCompletePrecopy`: stop-and-copy until nothing is pending. */
   | 'complete'
+  /** `saveCleanup`: unmapping the data section. */
+  | 'save-cleanup'
   /** `loadSetup`: entering RESUMING. */
   | 'load-setup'
   /** `loadState`: parsing a section body and writing its chunks. */

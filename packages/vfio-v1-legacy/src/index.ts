@@ -32,6 +32,10 @@ export { V1MigrationRegion } from './migration-region.js';
 export { V1Transition, applyV1Change, describeV1State, type V1StateChange, type V1Transitions } from './device-state.js';
 export { changeV1State, changeV1StateOrReset } from './set-state.js';
 export { V1ChunkSender, receiveChunk, MAX_SAVE_PIECE_BYTES } from './data-chunks.js';
+export { V1DataSectionMappings, type V1DataPathChoice } from './data-section-mapping.js';
+
+// Tracing.
+export { VfioV1TracePoint, traceVfioV1, type VfioV1TracePointName, type VfioV1TracePayloads } from './tracing.js';
 
 // Errors.
 export { VfioV1Error, type V1Phase, type V1ErrorCode, type VfioV1ErrorInit } from './errors.js';

@@ -4,9 +4,13 @@
  * value the device reports is checked before it is used (a data offset inside the region
  * and past the header, a data size that fits the data section, byte counts that are safe
  * integers), so nothing is ever allocated or read from a length the device made up.
+ * Data bytes go through the mapped sparse-mmap areas between {@link V1MigrationRegion.mapDataSection}
+ * and {@link V1MigrationRegion.unmapDataSection} when one covers the chunk, else through pread/pwrite.
  */
 import { DeviceMigrationInfoV1, V1InfoOffset, type VfioDevice, type VfioRegionInfo } from '@savevm/vfio';
+import { V1DataSectionMappings } from './data-section-mapping.js';
 import { VfioV1Error, type V1Phase } from './errors.js';
+import { traceVfioV1 } from './tracing.js';
 
 type Register = keyof typeof V1InfoOffset;
 
@@ -14,6 +18,7 @@ type Register = keyof typeof V1InfoOffset;
 export class V1MigrationRegion {
   readonly #scratch = new Uint8Array(8);
   readonly #view = new DataView(this.#scratch.buffer);
+  #mapped: V1DataSectionMappings | undefined;
 
   /** @param device the open device; @param region its migration region (see `requireMigrationRegion`) */
   constructor(
@@ -79,8 +84,72 @@ export class V1MigrationRegion {
     this.#write('data_size', 8, phase);
   }
 
-  /** Reads `into.byteLength` bytes of the data section at region offset `offset` (pread). */
+  /** How data bytes move now: through mapped areas (`mmap`) or pread/pwrite. */
+  get dataPath(): 'mmap' | 'pread' {
+    return this.#mapped !== undefined ? 'mmap' : 'pread';
+  }
+
+  /**
+   * Maps the region's sparse-mmap areas for this migration (save or load setup), replacing
+   * any earlier mapping. When the region has none, or mmap fails, data moves through
+   * pread/pwrite for the whole migration; the choice and its reason go to the
+   * `vfio_v1_data_path` trace point. Returns the path chosen.
+   */
+  mapDataSection(phase: 'save-setup' | 'load-setup'): 'mmap' | 'pread' {
+    this.unmapDataSectionQuietly();
+    const choice = V1DataSectionMappings.map(this.device, this.region);
+    this.#mapped = choice.path === 'mmap' ? choice.mappings : undefined;
+    traceVfioV1('vfio_v1_data_path', {
+      device: this.deviceName,
+      phase,
+      path: choice.path,
+      areas: choice.path === 'mmap' ? choice.mappings.areaCount : 0,
+      reason: choice.path === 'pread' ? choice.reason : '',
+    });
+    return choice.path;
+  }
+
+  /**
+   * Unmaps the data section (save or load cleanup); idempotent. Data moves through
+   * pread/pwrite afterwards.
+   * @throws VfioV1Error (`data-io`) when munmap fails; the areas count as unmapped anyway
+   */
+  unmapDataSection(phase: V1Phase): void {
+    const mapped = this.#mapped;
+    this.#mapped = undefined;
+    if (mapped === undefined) return;
+    try {
+      mapped.release();
+    } catch (cause) {
+      throw this.#dataError(phase, 'unmapping the data section failed', cause);
+    }
+  }
+
+  /**
+   * {@link unmapDataSection} where a munmap error must not replace what is being reported (a
+   * failure path, or a load cleanup that still has to reset the device). The areas are
+   * forgotten either way.
+   */
+  unmapDataSectionQuietly(): void {
+    const mapped = this.#mapped;
+    this.#mapped = undefined;
+    try {
+      mapped?.release();
+    } catch {
+      // Already forgotten; the caller is reporting something else.
+    }
+  }
+
+  /**
+   * Reads `into.byteLength` bytes of the data section at region offset `offset`: copied out
+   * of a mapped area that covers them, else pread.
+   */
   readData(offset: number, into: Uint8Array, phase: V1Phase): void {
+    const span = this.#mappedSpan(offset, into.byteLength, 'read', phase);
+    if (span !== undefined) {
+      into.set(span);
+      return;
+    }
     let n: number;
     try {
       n = this.device.readRegion(this.region, offset, into);
@@ -90,8 +159,13 @@ export class V1MigrationRegion {
     if (n !== into.byteLength) throw this.#dataError(phase, `short read of data: ${n} of ${into.byteLength} bytes at ${offset}`);
   }
 
-  /** Writes `from` into the data section at region offset `offset` (pwrite). */
+  /** Writes `from` into the data section at region offset `offset`: copied into a mapped area that covers it, else pwrite. */
   writeData(offset: number, from: Uint8Array, phase: V1Phase): void {
+    const span = this.#mappedSpan(offset, from.byteLength, 'write', phase);
+    if (span !== undefined) {
+      span.set(from);
+      return;
+    }
     let n: number;
     try {
       n = this.device.writeRegion(this.region, offset, from);
@@ -99,6 +173,15 @@ export class V1MigrationRegion {
       throw this.#dataError(phase, `writing ${from.byteLength} data bytes at ${offset} failed`, cause);
     }
     if (n !== from.byteLength) throw this.#dataError(phase, `short write of data: ${n} of ${from.byteLength} bytes at ${offset}`);
+  }
+
+  #mappedSpan(offset: number, length: number, access: 'read' | 'write', phase: V1Phase): Uint8Array | undefined {
+    if (this.#mapped === undefined) return undefined;
+    try {
+      return this.#mapped.span(offset, length, access);
+    } catch (cause) {
+      throw this.#dataError(phase, `the mapped data section at ${offset}+${length} is not usable`, cause);
+    }
   }
 
   #read(field: Register, width: 4 | 8, phase: V1Phase): void {

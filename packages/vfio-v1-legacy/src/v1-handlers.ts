@@ -2,6 +2,8 @@
  * The v1 protocol as `SaveVMHandlers` (spec handlers-and-vfio.md §C.4–C.6, wire layout
  * spec/qemu-stream.md §5):
  *
+ * - Save and load setup map the data section when its sparse-mmap cap allows (pread/pwrite
+ *   otherwise, or when mmap fails, as QEMU 7.x); save and load cleanup unmap it.
  * - START: `SETUP_STATE, END_OF_STATE`, after adding SAVING (pre-copy).
  * - PART: always `DATA_STATE`, then `be64 0, END_OF_STATE` when nothing is pending, else
  *   `be64 n, n bytes, END_OF_STATE` — one chunk per round.
@@ -49,10 +51,19 @@ export class VfioV1Handlers implements SaveVMHandlers {
 
   // ---- source ------------------------------------------------------------------------------
 
-  /** Adds SAVING (keeping RUNNING: pre-copy) and writes `SETUP_STATE, END_OF_STATE`. */
+  /**
+   * Maps the data section (or falls back to pread), adds SAVING (keeping RUNNING: pre-copy)
+   * and writes `SETUP_STATE, END_OF_STATE`. A failure unmaps again.
+   */
   saveSetup(f: QemuFileWriter): void {
     this.#cachedPending = 0;
-    changeV1State(this.#region, V1Transition.START_SAVING, 'save-setup');
+    this.#region.mapDataSection('save-setup');
+    try {
+      changeV1State(this.#region, V1Transition.START_SAVING, 'save-setup');
+    } catch (error) {
+      this.#region.unmapDataSectionQuietly();
+      throw error;
+    }
     f.putBe64(VfioTag.DEV_SETUP_STATE);
     f.putBe64(VfioTag.END_OF_STATE);
   }
@@ -112,18 +123,25 @@ export class VfioV1Handlers implements SaveVMHandlers {
     this.#cachedPending = 0;
   }
 
-  /** Frees the save-side buffer. The device state is put back by the run-state and status hooks. */
+  /** Unmaps the data section and frees the save-side buffer. The device state is put back by the run-state and status hooks. */
   saveCleanup(): void {
     this.#cachedPending = 0;
     this.#sender.release();
+    this.#region.unmapDataSection('save-cleanup');
   }
 
   // ---- destination -------------------------------------------------------------------------
 
-  /** Puts the device in RESUMING (every other bit cleared). */
+  /** Maps the data section (or falls back to pwrite), then puts the device in RESUMING (every other bit cleared). A failure unmaps again. */
   loadSetup(_f: QemuFileReader, _context: LoadSetupContext): void {
     this.#load = { sections: 0 };
-    changeV1State(this.#region, V1Transition.START_RESUMING, 'load-setup');
+    this.#region.mapDataSection('load-setup');
+    try {
+      changeV1State(this.#region, V1Transition.START_RESUMING, 'load-setup');
+    } catch (error) {
+      this.#region.unmapDataSectionQuietly();
+      throw error;
+    }
   }
 
   /** Reads one section body: tags until `END_OF_STATE`, each DATA chunk written to the device. */
@@ -135,7 +153,7 @@ export class VfioV1Handlers implements SaveVMHandlers {
   }
 
   /**
-   * After a load that failed — here or in another device — or that never reached this
+   * Unmaps the data section. After a load that failed — here or in another device — or that never reached this
    * device, a device left in RESUMING is reset (back to RUNNING with its own state). After
    * a good load it stays in RESUMING until the VM starts (the run-state hook then sets
    * RUNNING), as in QEMU.
@@ -143,6 +161,7 @@ export class VfioV1Handlers implements SaveVMHandlers {
   loadCleanup(_entry: SaveStateEntryInfo, outcome: LoadOutcome): void {
     const load = this.#load;
     this.#load = undefined;
+    this.#region.unmapDataSectionQuietly();
     if (load === undefined || (outcome.succeeded && load.sections > 0)) return;
     try {
       this.#region.device.reset();
