@@ -43,10 +43,6 @@ interface GroupEntry {
   devices: number;
 }
 
-/**
- * A legacy VFIO container (`/dev/vfio/vfio`, TYPE1v2 IOMMU) holding any number of groups.
- * Devices opened through it keep their group open; a group closes with its last device.
- */
 /** Closes every device of a context; returns the first failure (closing goes on past it). */
 function closeEach(devices: ReadonlySet<FdVfioDevice>): unknown {
   let firstError: unknown;
@@ -60,6 +56,10 @@ function closeEach(devices: ReadonlySet<FdVfioDevice>): unknown {
   return firstError;
 }
 
+/**
+ * A legacy VFIO container (`/dev/vfio/vfio`, TYPE1v2 IOMMU) holding any number of groups.
+ * Devices opened through it keep their group open; a group closes with its last device.
+ */
 export class VfioContainer {
   /** The container fd (valid until closed). */
   readonly fd: number;
