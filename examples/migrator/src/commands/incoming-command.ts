@@ -98,10 +98,8 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
     announce(listener, events);
     transport = await listener.accept();
     events.notice(`connected: ${transport.description}`, { event: 'connected', transport: transport.description, peer: transport.peer ?? null });
+    // tcp: and unix: (the only URIs --switchover-ack is accepted with) always have one.
     const returnPath = transport.returnPath;
-    if (options.switchoverAck && returnPath === undefined) {
-      throw new UsageError(`--switchover-ack needs a return path to the source: use tcp: or unix:, not ${options.uri}`);
-    }
 
     const destination = devices.destination;
     const progress = showProgress('destination', destination.info$, events);

@@ -62,7 +62,7 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
     // The return path (tcp:, unix:) carries the switchover ACK and, at the end, the
     // destination's verdict on what it loaded.
     const returnPath = transport.returnPath ? new ReturnPathListener(transport.returnPath) : undefined;
-    const parameters = migrationParameters(options, transport, returnPath);
+    const parameters = migrationParameters(options, returnPath);
 
     const source = devices.source;
     const progress = showProgress('source', source.info$, events);
@@ -116,10 +116,7 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
   }
 }
 
-function migrationParameters(options: MigrateOptions, transport: OutgoingTransport, returnPath: ReturnPathListener | undefined): Partial<MigrationParameters> {
-  if (options.switchoverAck && transport.returnPath === undefined) {
-    throw new UsageError(`--switchover-ack needs a return path from the destination: use tcp: or unix:, not ${options.uri}`);
-  }
+function migrationParameters(options: MigrateOptions, returnPath: ReturnPathListener | undefined): Partial<MigrationParameters> {
   return {
     ...(options.downtimeLimitMs !== undefined && { downtimeLimitMs: options.downtimeLimitMs }),
     ...(options.maxBandwidth !== undefined && { maxBandwidth: options.maxBandwidth }),
