@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { WatchdogChannel } from '@savevm/core';
+import { WatchdogChannel } from '@savevm/session';
 import { MemoryReadChannel, QemuFileReader, QemuFileWriter, SocketChannel, type ReadChannel } from '@savevm/stream';
 import { describe, expect, it } from 'vitest';
 import { ALL_FLAGS, STOP_COPY_ONLY, makePair, saveToMemory } from './helpers/vm.js';

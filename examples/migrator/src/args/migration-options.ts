@@ -1,6 +1,6 @@
 /** The options of `savevm migrate` and `savevm incoming`, parsed and checked. */
 import { parseArgs } from 'node:util';
-import { type TlsCredentialFiles } from '@savevm/core';
+import { type TlsCredentialFiles } from '@savevm/session';
 import { type DeviceSpec, parseDeviceSpecs } from '../devices/device-spec.js';
 import { parseBytesPerSecond, parseCount, parseDurationMs } from './units.js';
 import { UsageError } from './usage-error.js';

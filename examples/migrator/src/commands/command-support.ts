@@ -1,5 +1,5 @@
 /** What `migrate` and `incoming` share: reading TLS files, the byte-check entry, the ending. */
-import { loadTlsCredentials, type TlsCredentialFiles, type TlsCredentials } from '@savevm/core';
+import { loadTlsCredentials, type TlsCredentialFiles, type TlsCredentials } from '@savevm/session';
 import type { DeviceSet } from '../devices/device-set.js';
 import { type OpenedEmulatedDevice, isEmulated } from '../devices/opened-device.js';
 import type { CliEvents } from '../output/cli-events.js';

@@ -5,15 +5,8 @@
  * stream with live progress, checks every emulated device's bytes against the source's, and
  * prints the summary. The VM starts unless `--paused`.
  */
-import {
-  type IncomingListener,
-  type IncomingTransport,
-  type MigrationInfo,
-  formatHostPort,
-  listenIncoming,
-  sendShut,
-  sendSwitchoverAck,
-} from '@savevm/core';
+import type { MigrationInfo } from '@savevm/core';
+import { type IncomingListener, type IncomingTransport, formatHostPort, listenIncoming, sendShut, sendSwitchoverAck } from '@savevm/session';
 import { type IncomingCommandOptions, parseIncomingOptions } from '../args/migration-options.js';
 import { UsageError } from '../args/usage-error.js';
 import type { CliOutput } from '../cli-output.js';

@@ -4,7 +4,8 @@
  * summary. On failure the VM and its devices run again as before, and the one error line
  * names the device and the phase.
  */
-import { type MigrationInfo, type MigrationParameters, ReturnPathListener, RunState, openOutgoing, type OutgoingTransport } from '@savevm/core';
+import { type MigrationInfo, type MigrationParameters, RunState } from '@savevm/core';
+import { ReturnPathListener, openOutgoing, type OutgoingTransport } from '@savevm/session';
 import { type MigrateOptions, parseMigrateOptions } from '../args/migration-options.js';
 import { UsageError } from '../args/usage-error.js';
 import type { CliOutput } from '../cli-output.js';

@@ -3,7 +3,8 @@
  * entry → the `--device` it belongs to, hook), a transport error (URI and step), a device
  * that could not be set up, a byte-check mismatch.
  */
-import { MigrationCancelledError, MigrationError, TransportError, messageOf } from '@savevm/core';
+import { MigrationCancelledError, MigrationError, messageOf } from '@savevm/core';
+import { TransportError } from '@savevm/session';
 import { DeviceSetupError } from '../devices/device-setup-error.js';
 import { DestinationRefusedError } from '../check/destination-refused-error.js';
 import { StateMismatchError } from '../check/verify-loaded-state.js';

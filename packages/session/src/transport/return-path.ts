@@ -8,7 +8,7 @@
  *   validation, say) instead of believing the migration done.
  */
 import type { ReadChannel, WriteChannel } from '@savevm/stream';
-import type { SwitchoverAckGate } from '../parameters.js';
+import type { SwitchoverAckGate } from '@savevm/core';
 
 /** QEMU's `MIG_RP_MSG_SHUT`: the destination is done; payload be32 status (0 = ok, 1 = failed). */
 export const MIG_RP_MSG_SHUT = 1;

@@ -11,21 +11,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  MigrationBlockers,
-  MigrationDestination,
-  MigrationNotifiers,
-  MigrationSource,
-  RunStateController,
-  SaveStateRegistry,
-  TransportError,
-  listenIncoming,
-  loadTlsCredentials,
-  openOutgoing,
-  type SaveVMHandlers,
-  type TlsCredentials,
-} from '../src/index.js';
-import { BlobDevice } from './helpers/devices.js';
+import { MigrationBlockers, MigrationDestination, MigrationNotifiers, MigrationSource, RunStateController, SaveStateRegistry, type SaveVMHandlers } from '@savevm/core';
+import { TransportError, listenIncoming, loadTlsCredentials, openOutgoing, type TlsCredentials } from '../src/index.js';
+import { BlobDevice } from './helpers/blob-device.js';
 
 const makeCerts = join(dirname(fileURLToPath(import.meta.url)), '../../../examples/migrator/scripts/make-test-certs.sh');
 const dir = mkdtempSync(join(tmpdir(), 'savevm-tls-'));
@@ -99,7 +87,7 @@ describe('TLS with mutual authentication', () => {
     expect(String(err)).toMatch(/the destination refused this side's certificate/);
     expect(refused).toHaveLength(1);
     expect(refused[0]).toMatch(/^127\.0\.0\.1:\d+: certificate not accepted: UNABLE_TO_VERIFY_LEAF_SIGNATURE$/);
-    expect(dst.device.log.calls).toEqual([]); // not a single hook ran
+    expect(dst.device.calls).toEqual([]); // not a single hook ran
 
     const out = await openOutgoing(uri, { tls: source });
     await sourceWith(new BlobDevice(STATE)).migrate(out.writer);
@@ -120,7 +108,7 @@ describe('TLS with mutual authentication', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(accepted).toBe(false);
     expect(refused.length).toBeGreaterThan(0);
-    expect(dst.device.log.calls).toEqual([]);
+    expect(dst.device.calls).toEqual([]);
     await listener.close();
   });
 

@@ -7,21 +7,9 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  MigrationBlockers,
-  MigrationDestination,
-  MigrationNotifiers,
-  MigrationSource,
-  MigrationStatus,
-  RunStateController,
-  SaveStateRegistry,
-  TransportError,
-  listenIncoming,
-  openOutgoing,
-  type IncomingTransportOptions,
-  type OutgoingOptions,
-} from '../src/index.js';
-import { BlobDevice } from './helpers/devices.js';
+import { MigrationBlockers, MigrationDestination, MigrationNotifiers, MigrationSource, MigrationStatus, RunStateController, SaveStateRegistry } from '@savevm/core';
+import { TransportError, listenIncoming, openOutgoing, type IncomingTransportOptions, type OutgoingOptions } from '../src/index.js';
+import { BlobDevice } from './helpers/blob-device.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'savevm-transport-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,0 +1,55 @@
+/**
+ * `@savevm/session`: every connection of a migration — transports by URI (`tcp:`, `unix:`,
+ * `file:`, `fd:`, `exec:`, with mutual TLS), QEMU's return path and its verdict — and the
+ * one-call `migrate(uri)` / `incoming(uri)` API a VMM uses.
+ * @packageDocumentation
+ */
+
+// Transports by URI (tcp:, unix:, file:, fd:, exec:; TLS with mutual authentication).
+export {
+  parseMigrationUri,
+  formatMigrationUri,
+  formatHostPort,
+  MIGRATION_URI_SCHEMES,
+  type MigrationUri,
+  type MigrationUriScheme,
+  type TcpUri,
+  type UnixUri,
+  type FileUri,
+  type FdUri,
+  type ExecUri,
+} from './transport/migration-uri.js';
+export { TransportError, type TransportPhase, type TransportErrorInit } from './transport/transport-error.js';
+export {
+  loadTlsCredentials,
+  tlsPeerIdentity,
+  TLS_MIN_VERSION,
+  type TlsCredentials,
+  type TlsCredentialFiles,
+  type PeerIdentity,
+} from './transport/tls-credentials.js';
+export {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_LISTEN_ADDRESS,
+  type TransportOptions,
+  type OutgoingOptions,
+  type IncomingTransportOptions,
+} from './transport/transport-options.js';
+export { WatchdogChannel } from './transport/watchdog-channel.js';
+export {
+  sendSwitchoverAck,
+  sendShut,
+  ReturnPathListener,
+  MIG_RP_MSG_SWITCHOVER_ACK,
+  MIG_RP_MSG_SHUT,
+  type DestinationVerdict,
+} from './transport/return-path.js';
+export { ExecChannel } from './transport/exec-channel.js';
+export { openOutgoing, type OutgoingTransport } from './transport/outgoing.js';
+export {
+  listenIncoming,
+  isLoopbackAddress,
+  type IncomingListener,
+  type IncomingTransport,
+  type ListenAddress,
+} from './transport/incoming.js';
