@@ -55,6 +55,42 @@ export type MigrationPhase =
   /** Starting the VM after a successful load (autostart). */
   | 'load-start-vm';
 
+/**
+ * Why a migration failed, as one code from a fixed set (see `docs/embedding-in-a-vmm.md`,
+ * "Errors and reasons"). Every {@link MigrationError} carries one.
+ */
+export const MigrationErrorReason = {
+  /** The stream carries a section version newer than the local device knows. */
+  VERSION_TOO_NEW: 'VERSION_TOO_NEW',
+  /** The stream names a section (idstr, instance) this side has no device for. */
+  UNKNOWN_SECTION: 'UNKNOWN_SECTION',
+  /** The bytes break QEMU's stream grammar or a device's own format. */
+  BAD_STREAM: 'BAD_STREAM',
+  /** The stream ended before it was complete. */
+  TRUNCATED: 'TRUNCATED',
+  /** The destination refused the state, or could not say that it loaded it. */
+  DESTINATION_FAILED: 'DESTINATION_FAILED',
+  /** A device's own hook (or the kernel behind it) failed. */
+  DEVICE_FAILED: 'DEVICE_FAILED',
+  /** The migration was cancelled. */
+  CANCELLED: 'CANCELLED',
+  /** Something did not happen in time (a verdict, a transfer, the iteration cap). */
+  TIMEOUT: 'TIMEOUT',
+  /** The TLS handshake failed or a certificate was refused. */
+  TLS_REFUSED: 'TLS_REFUSED',
+  /** The connection could not be made, or it broke. */
+  CONNECT_FAILED: 'CONNECT_FAILED',
+  /** A migration blocker, or another migration in progress, refused it. */
+  BLOCKED: 'BLOCKED',
+  /** The caller's arguments or parameters are wrong. */
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** Anything else (the VM could not be stopped or started, a notifier refused). */
+  INTERNAL: 'INTERNAL',
+} as const;
+
+/** One of {@link MigrationErrorReason}'s codes. */
+export type MigrationErrorReason = (typeof MigrationErrorReason)[keyof typeof MigrationErrorReason];
+
 /** The save-state entry an error is about. */
 export interface EntryRef {
   /** The entry's idstr. */
