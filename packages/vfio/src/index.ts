@@ -109,6 +109,7 @@ export type {
   VfioPrecopyInfo,
   RegionArea,
 } from './device/types.js';
+export { isVfioDevice, NOT_A_VFIO_DEVICE } from './device/is-vfio-device.js';
 export { FdMappedRegionArea, RegionMapRefusedError } from './device/region-mapping.js';
 export type { MappedRegionArea, RegionMapRefusal, RegionMappingOwner } from './device/region-mapping.js';
 export { FdVfioDevice, MAX_REGION_INFO_SIZE } from './device/device.js';
@@ -143,3 +144,5 @@ export {
   encodeRecordHeader,
   fullImageSize,
 } from './emulated/image-format.js';
+export { VfioTag } from './wire/vfio-tags.js';
+export { vfioIdstr, isVfioIdstr } from './wire/vfio-idstr.js';
