@@ -22,6 +22,7 @@ import {
 } from '@savevm/core';
 import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import { EmulatedVfioKernel, MigState, V1State, createEmulatedDevice, type VfioDevice } from '@savevm/vfio';
+import { Scratchpad, scratchpadContainerModule } from '@savevm/custom-device';
 import { vfioV1ContainerModule } from '@savevm/vfio-v1-legacy';
 import { vfioV2ContainerModule } from '@savevm/vfio-v2';
 import { vfioProvidersModule } from './probe-chain.js';
@@ -131,5 +132,67 @@ describe('the VFIO probe chain: v2, then v1, then a blocker', () => {
     expect(to.v2.model.migState).toBe(MigState.RUNNING);
     expect(to.v1.model.v1State).toBe(V1State.RUNNING);
     expect(Buffer.from(to.none.model.stateBytes)).not.toEqual(Buffer.from(from.none.model.stateBytes));
+  });
+});
+
+describe('the VFIO probe chain and objects that are not VFIO devices', () => {
+  const NOT_VFIO = 'vfio-v2: not a VFIO device; vfio-v1: not a VFIO device';
+
+  /** A device with one member hidden. */
+  function without(device: VfioDevice, member: string): VfioDevice {
+    return new Proxy(device, { get: (t, p, r) => (p === member ? undefined : (Reflect.get(t, p, r) as unknown)) });
+  }
+
+  /** What a VMM may attach that the VFIO providers do not understand, with its default description. */
+  function notDevices(): [string, unknown][] {
+    const { v2, v1 } = threeDevices(1);
+    return [
+      ['undefined', undefined],
+      ['null', null],
+      ['42', 42],
+      ['[object Object]', {}],
+      ['[object Object]', { name: 'gpu0', getMigrationFlags: () => 1, findRegionByType: () => undefined }],
+      ['[object Object]', without(v2.device, 'getMigrationFlags')],
+      ['[object Object]', without(v1.device, 'findRegionByType')],
+      ['scratchpad pad0', new Scratchpad({ id: 'pad0' })],
+    ];
+  }
+
+  it('each is refused by both providers with "not a VFIO device", and the error lists both', async () => {
+    const c = await containerWith(vfioProvidersModule());
+    const selector = c.get<ProviderSelector>(PROVIDER_SELECTOR);
+    for (const [described, x] of notDevices()) {
+      const error = await selector.select(x).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NoHandlerProviderError);
+      expect((error as NoHandlerProviderError).verdicts).toEqual([
+        { provider: 'vfio-v2', verdict: { accepted: false, reason: 'not a VFIO device' } },
+        { provider: 'vfio-v1', verdict: { accepted: false, reason: 'not a VFIO device' } },
+      ]);
+      expect((error as Error).message).toBe(`no handler provider accepts ${described}: ${NOT_VFIO}`);
+    }
+  });
+
+  it('attachOrBlock turns each into a blocker with both reasons, and attach throws the same error', async () => {
+    const c = await containerWith(vfioProvidersModule());
+    const attacher = c.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER);
+    for (const [, x] of notDevices()) {
+      const result = await attacher.attachOrBlock(x, 'thing');
+      expect(isBlocked(result)).toBe(true);
+      expect((result as BlockedDevice).error.message).toBe(`no handler provider accepts thing: ${NOT_VFIO}`);
+      (result as BlockedDevice).blocker.dispose();
+      await expect(attacher.attach(x, 'thing')).rejects.toThrow(`no handler provider accepts thing: ${NOT_VFIO}`);
+    }
+  });
+
+  it('the custom-device example passes the VFIO providers by and is attached by its own', async () => {
+    const c = await containerWith(vfioProvidersModule(), scratchpadContainerModule);
+    const attached = await c.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER).attach(new Scratchpad({ id: 'pad0' }), 'pad0');
+    expect(attached.provider.name).toBe('scratchpad');
+    expect(attached.verdicts.map((v) => [v.provider, v.verdict.accepted, v.verdict.reason])).toEqual([
+      ['vfio-v2', false, 'not a VFIO device'],
+      ['vfio-v1', false, 'not a VFIO device'],
+      ['scratchpad', true, expect.stringContaining('is a scratchpad')],
+    ]);
+    expect(attached.entry.idstr).toBe('pad0/scratchpad');
   });
 });

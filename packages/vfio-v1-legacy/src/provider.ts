@@ -5,7 +5,7 @@
  */
 import type { DeviceMigrationSpec, HandlerProvider, ProbeVerdict } from '@savevm/core';
 import { INSTANCE_ID_ANY } from '@savevm/stream';
-import type { VfioDevice } from '@savevm/vfio';
+import { NOT_A_VFIO_DEVICE, isVfioDevice, vfioIdstr, type VfioDevice } from '@savevm/vfio';
 import { lookUpMigrationRegion, requireMigrationRegion } from './discovery.js';
 import { VfioV1LifecycleHooks } from './lifecycle-hooks.js';
 import { V1MigrationRegion } from './migration-region.js';
@@ -16,15 +16,10 @@ export const VFIO_V1_PROVIDER_PRIORITY = 100;
 
 /** Options of {@link VfioV1Provider}. */
 export interface VfioV1ProviderOptions extends VfioV1HandlerOptions {
-  /** The section idstr of a device (default `<device name>/vfio`, QEMU's `<qdev path>/vfio`). */
+  /** The section idstr of a device (default `vfioIdstr(device.name)`: `<device name>/vfio`, QEMU's `<qdev path>/vfio`). */
   readonly idstrOf?: (device: VfioDevice) => string;
   /** Run-state handler priority (QEMU: the device's qdev tree depth; default 0). */
   readonly runStatePriority?: number;
-}
-
-/** The default idstr: `<device name>/vfio`. */
-export function defaultVfioIdstr(device: VfioDevice): string {
-  return `${device.name}/vfio`;
 }
 
 /** Accepts devices with a non-empty v1 migration region and describes their migration. */
@@ -37,8 +32,12 @@ export class VfioV1Provider implements HandlerProvider<VfioDevice> {
   /** @param options idstr, run-state priority and save tuning */
   constructor(private readonly options: VfioV1ProviderOptions = {}) {}
 
-  /** Accepts when the migration region exists and is large enough for its header and data. */
-  probe(device: VfioDevice): ProbeVerdict {
+  /**
+   * Accepts when the migration region exists and is large enough for its header and data.
+   * Anything that is not a {@link VfioDevice} is refused as not a VFIO device. Never throws.
+   */
+  probe(device: unknown): ProbeVerdict {
+    if (!isVfioDevice(device)) return { accepted: false, reason: NOT_A_VFIO_DEVICE };
     try {
       const lookup = lookUpMigrationRegion(device);
       if (!lookup.found) return { accepted: false, reason: lookup.reason };
@@ -58,7 +57,7 @@ export class VfioV1Provider implements HandlerProvider<VfioDevice> {
     const hooks = new VfioV1LifecycleHooks(region);
     const handlerOptions = this.options.maxPieceBytes !== undefined ? { maxPieceBytes: this.options.maxPieceBytes } : {};
     return {
-      idstr: (this.options.idstrOf ?? defaultVfioIdstr)(device),
+      idstr: this.options.idstrOf?.(device) ?? vfioIdstr(device.name),
       instanceId: INSTANCE_ID_ANY,
       versionId: VFIO_V1_VERSION_ID,
       handlers: new VfioV1Handlers(region, handlerOptions),

@@ -5,7 +5,7 @@
  */
 import { ContainerModule } from 'inversify';
 import { HANDLER_PROVIDER, type DeviceMigrationSpec, type HandlerProvider, type ProbeVerdict } from '@savevm/core';
-import { VfioMigrationFlags, VfioSyscallError, type VfioDevice } from '@savevm/vfio';
+import { NOT_A_VFIO_DEVICE, VfioMigrationFlags, VfioSyscallError, isVfioDevice, type VfioDevice } from '@savevm/vfio';
 import { VfioV2DeviceMigration } from './device-migration.js';
 import type { VfioV2Options } from './options.js';
 import { traceVfio } from './tracing.js';
@@ -36,8 +36,13 @@ export class VfioV2Provider implements HandlerProvider<VfioDevice> {
   /** @param options the migration options of each device (default: pre-copy on, no switchover-ack, no config hook) */
   constructor(private readonly options: VfioV2OptionsFor = {}) {}
 
-  /** GET MIGRATION: accepted with STOP_COPY; otherwise the reason. Never throws. */
-  probe(device: VfioDevice): ProbeVerdict {
+  /**
+   * GET MIGRATION: accepted with STOP_COPY; otherwise the reason. Anything that is not a
+   * {@link VfioDevice} (another provider's device, undefined…) is refused as not a VFIO
+   * device. Never throws.
+   */
+  probe(device: unknown): ProbeVerdict {
+    if (!isVfioDevice(device)) return { accepted: false, reason: NOT_A_VFIO_DEVICE };
     let flags: number;
     try {
       flags = device.getMigrationFlags();

@@ -50,11 +50,23 @@ describe('isVfioDevice', () => {
     }
   });
 
-  it('refuses an object whose name is not a string or that lacks closed', () => {
+  it('refuses an object whose name is not a string or cannot be read', () => {
     const whole = methodsOf(devices[0]!);
     expect(isVfioDevice({ ...whole, name: 3 })).toBe(false);
-    const { closed: _closed, ...withoutClosed } = whole;
-    expect(isVfioDevice(withoutClosed)).toBe(false);
+    const { name: _name, ...nameless } = whole;
+    expect(isVfioDevice(nameless)).toBe(false);
+    const throwing = Object.defineProperty({ ...nameless }, 'name', {
+      get: () => {
+        throw new Error('gone');
+      },
+    });
+    expect(isVfioDevice(throwing)).toBe(false);
+  });
+
+  it('accepts a Proxy over a device (whose closed getter cannot be read through it)', () => {
+    const proxy = new Proxy(devices[0]!, { get: (t, p, r) => Reflect.get(t, p, r) as unknown });
+    expect(() => proxy.closed).toThrow(TypeError);
+    expect(isVfioDevice(proxy)).toBe(true);
   });
 
   it('gives providers one reason to quote', () => {

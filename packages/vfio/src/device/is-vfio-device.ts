@@ -35,13 +35,17 @@ type Exhaustive<Missing extends never> = Missing;
 type EveryVfioDeviceMethodChecked = Exhaustive<Exclude<MethodNames<VfioDevice>, (typeof VFIO_DEVICE_METHODS)[number]>>;
 
 /**
- * Whether `x` is a {@link VfioDevice}: an object (or function) with a string `name`, a
- * boolean `closed` and every method of the interface. Never throws for a primitive,
- * `null` or `undefined`.
+ * Whether `x` is a {@link VfioDevice}: an object (or function) with a string `name` and every
+ * method of the interface. `closed` is not read: a getter over private state (as
+ * `FdVfioDevice` has) fails when read through a Proxy wrapping the device, and no provider
+ * reads it. Never throws: a member whose read throws makes `x` not a device.
  */
 export function isVfioDevice(x: unknown): x is VfioDevice {
   if ((typeof x !== 'object' && typeof x !== 'function') || x === null) return false;
   const candidate = x as Record<string, unknown>;
-  if (typeof candidate['name'] !== 'string' || typeof candidate['closed'] !== 'boolean') return false;
-  return VFIO_DEVICE_METHODS.every((method) => typeof candidate[method] === 'function');
+  try {
+    return typeof candidate['name'] === 'string' && VFIO_DEVICE_METHODS.every((method) => typeof candidate[method] === 'function');
+  } catch {
+    return false;
+  }
 }
