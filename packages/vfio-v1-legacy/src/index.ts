@@ -9,7 +9,6 @@
 export {
   VfioV1Provider,
   VFIO_V1_PROVIDER_PRIORITY,
-  defaultVfioIdstr,
   type VfioV1ProviderOptions,
 } from './provider.js';
 export { vfioV1ContainerModule } from './container-module.js';

@@ -14,7 +14,8 @@
  * - Load: RESUMING, then each DATA chunk written at `data_offset` followed by `data_size`.
  */
 import type { LoadOutcome, LoadSetupContext, PendingBytes, SaveStateEntryInfo, SaveVMHandlers } from '@savevm/core';
-import { type QemuFileReader, type QemuFileWriter, VfioTag } from '@savevm/stream';
+import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
+import { VfioTag } from '@savevm/vfio';
 import { V1ChunkSender, receiveChunk } from './data-chunks.js';
 import { V1Transition } from './device-state.js';
 import { VfioV1Error, type V1Phase } from './errors.js';

@@ -5,7 +5,7 @@
  */
 import type { DeviceMigrationSpec, MigrationNotifier, SaveVMHandlers, VmChangeStateHandler } from '@savevm/core';
 import { INSTANCE_ID_ANY } from '@savevm/stream';
-import type { VfioDevice } from '@savevm/vfio';
+import { vfioIdstr, type VfioDevice } from '@savevm/vfio';
 import { createVfioV2Handlers } from './handlers.js';
 import { DeviceLoader } from './load/device-loader.js';
 import { createMigrationStatusHook } from './migration-status-hook.js';
@@ -16,11 +16,6 @@ import { DeviceSaver } from './save/device-saver.js';
 
 /** The section version VFIO registers (QEMU: 1). */
 export const VFIO_SECTION_VERSION = 1;
-
-/** The idstr QEMU gives a VFIO device: `<path>/vfio`, or `vfio` without a path. */
-export function vfioIdstr(path: string | undefined): string {
-  return path === undefined || path === '' ? 'vfio' : `${path}/vfio`;
-}
 
 /** One device's VFIO v2 migration. */
 export class VfioV2DeviceMigration {

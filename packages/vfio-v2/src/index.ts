@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 export { VfioV2Provider, vfioV2ContainerModule, VFIO_V2_PROVIDER_PRIORITY, describeMigrationFlags, type VfioV2OptionsFor } from './provider.js';
-export { VfioV2DeviceMigration, vfioIdstr, VFIO_SECTION_VERSION } from './device-migration.js';
+export { VfioV2DeviceMigration, VFIO_SECTION_VERSION } from './device-migration.js';
 export {
   DEFAULT_DATA_BUFFER_SIZE,
   STOP_COPY_SIZE_UNKNOWN,

@@ -4,8 +4,8 @@
  * validation (RESUMING→STOP) and reports its failure naming the device.
  */
 import type { EntryRef, LoadOutcome, LoadSetupContext } from '@savevm/core';
-import { READ_BUF_SIZE, StreamIoError, VfioTag, type ByteSink, type QemuFileReader } from '@savevm/stream';
-import { MigState, VfioSyscallError, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
+import { READ_BUF_SIZE, StreamIoError, type ByteSink, type QemuFileReader } from '@savevm/stream';
+import { MigState, VfioSyscallError, VfioTag, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import type { DeviceMigrationState } from '../migration-state.js';
 import { DEFAULT_DATA_BUFFER_SIZE, type VfioConfigStateHook } from '../options.js';

@@ -3,8 +3,8 @@
  * figures, pre-copy rounds, the stop-copy drain, the config state and cleanup.
  */
 import type { EntryRef, MigrationPhase, PendingBytes } from '@savevm/core';
-import { VfioTag, type QemuFileWriter } from '@savevm/stream';
-import { MigState, allocateAlignedBuffer, migStateName, type DataSpliceSource, type VfioDataFile } from '@savevm/vfio';
+import type { QemuFileWriter } from '@savevm/stream';
+import { MigState, VfioTag, allocateAlignedBuffer, migStateName, type DataSpliceSource, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import type { DeviceMigrationState } from '../migration-state.js';
 import { DEFAULT_DATA_BUFFER_SIZE, STOP_COPY_SIZE_UNKNOWN, type StopCopyExit, type VfioConfigStateHook } from '../options.js';

@@ -4,8 +4,8 @@
  * the bytes.
  */
 import type { MigrationPhase } from '@savevm/core';
-import { COPY_LIMIT, VfioTag, type QemuFileWriter } from '@savevm/stream';
-import type { VfioDataFile } from '@savevm/vfio';
+import { COPY_LIMIT, type QemuFileWriter } from '@savevm/stream';
+import { VfioTag, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import { traceVfio } from '../tracing.js';
 

@@ -6,8 +6,8 @@
  * the wire as {@link saveBlock}.
  */
 import type { MigrationPhase } from '@savevm/core';
-import { VfioTag, type QemuFileWriter } from '@savevm/stream';
-import type { DataSpliceSource } from '@savevm/vfio';
+import type { QemuFileWriter } from '@savevm/stream';
+import { VfioTag, type DataSpliceSource } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import { traceVfio } from '../tracing.js';
 import type { BlockResult } from './save-block.js';
