@@ -15,8 +15,13 @@ export {
   type StreamErrorCode,
 } from './errors.js';
 export { RateLimiter, RATE_LIMIT_WINDOW_MS, type MillisecondClock } from './file/rate-limiter.js';
-export { QemuFileWriter, IO_BUF_SIZE, COPY_LIMIT, type QemuFileWriterOptions } from './file/qemu-file-writer.js';
-export { QemuFileReader, READ_BUF_SIZE, type CopyOptions } from './file/qemu-file-reader.js';
+export {
+  QemuFileWriter,
+  DEFAULT_QUEUE_CAP,
+  type BufferOwnership,
+  type QemuFileWriterOptions,
+} from './file/qemu-file-writer.js';
+export { QemuFileReader, type CopyOptions } from './file/qemu-file-reader.js';
 export {
   QEMU_VM_FILE_MAGIC,
   QEMU_VM_FILE_VERSION,

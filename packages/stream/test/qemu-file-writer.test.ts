@@ -118,14 +118,17 @@ describe('QemuFileWriter', () => {
     expect(at).toBe(out.length);
   });
 
-  it('counts bytes against the rate limit in 100 ms windows', () => {
+  it('counts bytes against the rate limit in 100 ms windows (queued ones as about to be sent)', () => {
     let now = 0;
     const limiter = new RateLimiter(10_000, () => now); // 1000 bytes per window
     const f = new QemuFileWriter(new RecordingChannel(), { rateLimit: limiter });
     f.putBuffer(Buffer.alloc(999));
     expect(f.rateLimitExceeded()).toBe(false);
     f.putU8(1);
-    expect(f.rateLimitExceeded()).toBe(true);
+    expect(f.rateLimitExceeded()).toBe(true); // gathered, not yet delivered
+    f.startFlush();
+    expect(f.bytesFlushed).toBe(1000);
+    expect(f.rateLimitExceeded()).toBe(true); // delivered in this window
     now = 99;
     expect(f.rateLimitExceeded()).toBe(true);
     expect(limiter.remainingWindowMs()).toBe(1);

@@ -7,7 +7,7 @@
  * the data section, read `data_offset`, write the bytes there (into the mapping, else
  * pwrite), then write `data_size`; a chunk larger than the data section is split.
  */
-import { COPY_LIMIT, type QemuFileReader, type QemuFileWriter } from '@savevm/stream';
+import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import type { V1Phase } from './errors.js';
 import type { V1MigrationRegion } from './migration-region.js';
 
@@ -41,9 +41,9 @@ export class V1ChunkSender {
     while (sent < size) {
       const piece = this.#scratchOf(Math.min(size - sent, this.maxPieceBytes)).subarray(0, Math.min(size - sent, this.maxPieceBytes));
       this.region.readData(dataOffset + sent, piece, phase);
-      f.putBuffer(piece);
-      // A large buffer goes to the channel as it is: keep it untouched until it is written.
-      if (piece.byteLength > COPY_LIMIT) await f.flush();
+      f.putBuffer(piece, 'lend');
+      // The writer may still hold the scratch buffer: wait until it lets go before refilling it.
+      await f.released();
       sent += piece.byteLength;
     }
     return size;

@@ -14,9 +14,6 @@ import { canCompress, vmdescFieldNames, vmdescType } from './vmdesc-shape.js';
 
 type StateRecord = Record<string, unknown>;
 
-/** Larger buffers are copied before they are queued, so later state changes cannot alter the stream. */
-const ZERO_COPY_LIMIT = 4096;
-
 /**
  * Writes `state` laid out by `description` (the body of a FULL section, or of anything
  * else that carries a vmstate) and returns its vmdesc description.
@@ -164,5 +161,6 @@ function bytesOf(value: unknown, size: number, fail: (detail: string) => never):
 }
 
 function putBytes(f: QemuFileWriter, bytes: Uint8Array): void {
-  f.putBuffer(bytes.length > ZERO_COPY_LIMIT ? Uint8Array.prototype.slice.call(bytes) : bytes);
+  // 'copy': later state changes cannot alter what was put (no copy when the channel takes it at once).
+  f.putBuffer(bytes, 'copy');
 }

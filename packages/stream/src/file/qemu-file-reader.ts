@@ -70,6 +70,15 @@ export class QemuFileReader {
     return this.end - this.pos;
   }
 
+  /**
+   * Size of the look-ahead buffer: the largest `ensure` or `peek`, and the most bytes
+   * {@link available} can ever report (what a caller reserves room for when it takes the
+   * buffered bytes of a payload ahead of reading the rest).
+   */
+  get lookAheadLimit(): number {
+    return READ_BUF_SIZE;
+  }
+
   private fail(err: StreamError): never {
     this.firstError ??= err;
     // Sticky: drop what is buffered so that every later read goes through the error check.

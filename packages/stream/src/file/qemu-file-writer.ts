@@ -5,11 +5,27 @@ import { RateLimiter } from './rate-limiter.js';
 
 /** QEMU's IO_BUF_SIZE: small puts are gathered into a buffer of this size. */
 export const IO_BUF_SIZE = 32768;
-/** Largest buffer `putBuffer` copies; larger ones are passed to `writev` as they are. */
+/** Largest buffer `putBuffer` gathers (copies) whatever its ownership; larger lent ones are passed to `writev` as they are. */
 export const COPY_LIMIT = 4096;
-/** Bytes an asynchronous channel may have queued before `needsFlush` says so. */
-const ASYNC_HIGH_WATER = 8 * 1024 * 1024;
+/**
+ * Default {@link QemuFileWriterOptions.queueCap}: 16 MiB put but not yet taken by the
+ * channel. The queue only has to keep the link busy while the driver is away between two
+ * writes (a hook call, the pending queries, a turn of the event loop: milliseconds), and
+ * 16 MiB covers about 13 ms at 10 Gbit/s and 160 ms at 100 MB/s. Past that, queued bytes
+ * buy no speed, only memory held for a slow peer; at 16 MiB a source's resident memory
+ * grows by far less than a device's state, which is what keeps a migration over a slow
+ * link within its memory budget (docs/writing-a-device-handler.md, the rate limit).
+ */
+export const DEFAULT_QUEUE_CAP = 16 * 1024 * 1024;
 const TWO_32 = 2 ** 32;
+
+/**
+ * Who owns a buffer given to {@link QemuFileWriter.putBuffer} once the call returns:
+ * `'copy'`: the caller (the writer copied what it still needs, so the buffer may be
+ * changed or reused at once); `'lend'`: the writer, until {@link QemuFileWriter.released}
+ * resolves (no copy; the caller must leave the bytes untouched until then).
+ */
+export type BufferOwnership = 'copy' | 'lend';
 
 /** Options of a {@link QemuFileWriter}. */
 export interface QemuFileWriterOptions {
@@ -20,12 +36,23 @@ export interface QemuFileWriterOptions {
    * Detected from the first write when not given.
    */
   synchronous?: boolean;
+  /**
+   * Most bytes put but not yet taken by the channel ({@link QemuFileWriter.bytesQueued})
+   * before `rateLimitExceeded()` says stop (default {@link DEFAULT_QUEUE_CAP}; `Infinity`
+   * disables the cap).
+   */
+  queueCap?: number;
 }
 
 /**
  * The writing half of a QEMUFile: big-endian puts gathered in a 32 KiB buffer, large
- * buffers passed to `writev` without a copy, a sticky first error, a byte counter and an
- * optional rate limit.
+ * lent buffers passed to `writev` without a copy, a sticky first error, byte counters, a
+ * bounded queue and an optional rate limit.
+ *
+ * Back-pressure: bytes put but not yet taken by the channel are capped
+ * ({@link QemuFileWriterOptions.queueCap}); once the cap is reached, or the rate limit's
+ * window is used up, `rateLimitExceeded()` says so and `waitForRateLimit()` waits for the
+ * channel. The rate limit counts bytes as the channel takes them, not as they are put.
  *
  * Errors are sticky as in QEMU: once a write fails every later put is a no-op, `error`
  * holds the first failure, and `flush()` rejects with it.
@@ -38,12 +65,20 @@ export class QemuFileWriter {
   private iovBytes = 0;
   private inflight: Promise<void> | undefined;
   private queuedBytes = 0;
+  /** Whether `iov` holds a lent buffer. */
+  private iovLent = false;
+  /** Settles once the last write that held a lent buffer has. */
+  private lentUntil: Promise<void> | undefined;
+  /** Woken whenever the channel takes a write (or fails it). */
+  private deliveryWaiters: (() => void)[] = [];
   private firstError: StreamError | undefined;
   private transferred = 0;
   private flushedBytes = 0;
   private sync: boolean | undefined;
-  /** The rate limiter (unlimited unless configured). */
+  /** The rate limiter (unlimited unless configured); it counts bytes the channel took. */
   readonly rateLimiter: RateLimiter;
+  /** Most bytes put but not yet taken by the channel before `rateLimitExceeded()` is true. */
+  readonly queueCap: number;
 
   /** @param channel where the bytes go */
   constructor(
@@ -53,6 +88,9 @@ export class QemuFileWriter {
     const rl = options.rateLimit;
     this.rateLimiter = rl instanceof RateLimiter ? rl : new RateLimiter(rl ?? 0);
     this.sync = options.synchronous;
+    const cap = options.queueCap ?? DEFAULT_QUEUE_CAP;
+    if (!(cap > 0)) throw new RangeError(`queueCap ${cap} must be > 0`);
+    this.queueCap = cap;
   }
 
   /** The first error this writer hit, if any. */
@@ -70,19 +108,34 @@ export class QemuFileWriter {
     return this.transferred;
   }
 
-  /** Bytes handed to the channel so far. */
+  /**
+   * Bytes the channel has taken so far (delivered: a synchronous write returned, or an
+   * asynchronous one settled). The rate limit and the bandwidth estimate count these.
+   */
   get bytesFlushed(): number {
     return this.flushedBytes;
   }
 
-  /** True when enough is queued on an asynchronous channel that the caller should `flush()`. */
-  get needsFlush(): boolean {
-    return this.queuedBytes + this.iovBytes + (this.used - this.start) >= ASYNC_HIGH_WATER;
+  /** Bytes put but not yet taken by the channel: gathered, or queued on an asynchronous channel. */
+  get bytesQueued(): number {
+    return this.transferred - this.flushedBytes;
   }
 
-  /** Whether the rate limit's quota for the current window is used up. */
+  /** True when the queue has reached {@link queueCap}: the caller should stop putting and wait. */
+  get needsFlush(): boolean {
+    return this.bytesQueued >= this.queueCap;
+  }
+
+  /**
+   * Whether the caller should stop putting for now (QEMU `qemu_file_rate_limit`): the queue
+   * of bytes the channel has not taken reached {@link queueCap}, or the rate limit's quota
+   * for the current window is used up by bytes delivered in it plus the queued ones (which
+   * will be delivered next), or the writer has failed.
+   */
   rateLimitExceeded(): boolean {
-    return this.rateLimiter.exceeded();
+    if (this.firstError) return true;
+    const queued = this.transferred - this.flushedBytes;
+    return queued >= this.queueCap || this.rateLimiter.exceeded(queued);
   }
 
   /** Makes room for `n` bytes in the gather buffer, writing out what it holds if needed. */
@@ -111,8 +164,10 @@ export class QemuFileWriter {
     if (this.iov.length === 0) return;
     const chunks = this.iov;
     const bytes = this.iovBytes;
+    const lent = this.iovLent;
     this.iov = [];
     this.iovBytes = 0;
+    this.iovLent = false;
     if (this.firstError) return;
     if (this.sync !== false && !this.inflight) {
       let result: void | Promise<void>;
@@ -124,37 +179,60 @@ export class QemuFileWriter {
       }
       if (result === undefined) {
         this.sync = true;
-        this.flushedBytes += bytes;
+        this.delivered(bytes);
         if (this.start === this.used) this.start = this.used = 0;
         return;
       }
       this.sync = false;
-      this.track(result, bytes);
+      this.track(result, bytes, lent);
       return;
     }
     const previous = this.inflight ?? Promise.resolve();
     this.track(
       previous.then(() => (this.firstError ? undefined : this.channel.writev(chunks))),
       bytes,
+      lent,
     );
   }
 
-  private track(write: Promise<void>, bytes: number): void {
+  private track(write: Promise<void>, bytes: number, lent: boolean): void {
     this.queuedBytes += bytes;
     const settled = write.then(
       () => {
         this.queuedBytes -= bytes;
-        this.flushedBytes += bytes;
+        this.delivered(bytes);
+        this.wakeDeliveryWaiters();
       },
       (err: unknown) => {
         this.queuedBytes -= bytes;
         this.fail(err);
+        this.wakeDeliveryWaiters();
       },
     );
     this.inflight = settled;
+    if (lent) this.lentUntil = settled;
     void settled.then(() => {
       if (this.inflight === settled) this.inflight = undefined;
+      if (this.lentUntil === settled) this.lentUntil = undefined;
     });
+  }
+
+  /** Counts bytes the channel took: towards `bytesFlushed` and the rate limit. */
+  private delivered(bytes: number): void {
+    this.flushedBytes += bytes;
+    this.rateLimiter.account(bytes);
+  }
+
+  private wakeDeliveryWaiters(): void {
+    const waiters = this.deliveryWaiters;
+    if (waiters.length === 0) return;
+    this.deliveryWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Resolves the next time the channel takes (or fails) a write. */
+  private nextDelivery(): Promise<void> {
+    return new Promise((resolve) => this.deliveryWaiters.push(resolve));
   }
 
   private fail(err: unknown): void {
@@ -166,7 +244,6 @@ export class QemuFileWriter {
 
   private count(n: number): void {
     this.transferred += n;
-    this.rateLimiter.account(n);
   }
 
   /** Puts one byte. */
@@ -217,12 +294,14 @@ export class QemuFileWriter {
   }
 
   /**
-   * Puts raw bytes. Up to {@link COPY_LIMIT} bytes are copied; larger buffers are passed
-   * to the channel as they are (zero-copy). On a synchronous channel they are written
-   * before this returns; on an asynchronous one the caller must leave `data` untouched
-   * until the next `flush()` resolves.
+   * Puts raw bytes, with the ownership of `data` stated by `ownership`:
+   * - `'lend'` (the default): the writer may keep a reference to `data` (large buffers go
+   *   to the channel without a copy) until {@link released} resolves; change or reuse
+   *   `data` only after `await f.released()`.
+   * - `'copy'`: `data` is the caller's again as soon as this returns (the writer copies
+   *   what it cannot write at once).
    */
-  putBuffer(data: Uint8Array): void {
+  putBuffer(data: Uint8Array, ownership: BufferOwnership = 'lend'): void {
     if (this.firstError || data.length === 0) return;
     if (data.length <= COPY_LIMIT) {
       this.room(data.length);
@@ -231,11 +310,25 @@ export class QemuFileWriter {
       this.count(data.length);
       return;
     }
+    // A synchronous channel has written the bytes before writev returns: nothing to copy.
+    const lent = ownership === 'lend' || this.sync === true ? data : Uint8Array.prototype.slice.call(data);
     this.count(data.length);
     this.sealBuffer();
-    this.iov.push(data);
+    this.iov.push(lent);
     this.iovBytes += data.length;
+    this.iovLent ||= lent === data;
     this.writeOut();
+  }
+
+  /**
+   * Resolves once no buffer lent to {@link putBuffer} before this call is referenced by
+   * the writer or its channel any more (at once on a synchronous channel), so the caller
+   * may change or reuse it. Never rejects: a failed write releases its buffers too (check
+   * {@link error}).
+   */
+  async released(): Promise<void> {
+    const until = this.lentUntil;
+    if (until !== undefined) await until;
   }
 
   /**
@@ -271,8 +364,8 @@ export class QemuFileWriter {
         if (r === 'unsupported') break;
         if (r === 0) this.endedShort(n, moved);
         moved += r;
-        this.flushedBytes += r;
         this.count(r);
+        this.delivered(r);
       }
       if (moved === n) return true;
     }
@@ -287,10 +380,10 @@ export class QemuFileWriter {
         throw err;
       }
       if (got === 0) this.endedShort(n, moved);
-      this.putBuffer(got === scratch.byteLength ? scratch : scratch.subarray(0, got));
+      this.putBuffer(got === scratch.byteLength ? scratch : scratch.subarray(0, got), 'lend');
       moved += got;
       // An asynchronous channel may still hold `scratch`: wait before reusing it.
-      if (this.bytesFlushed < this.bytesWritten && got > COPY_LIMIT) await this.flush().catch(() => undefined);
+      await this.released();
       if (this.firstError) throw this.firstError;
     }
     return false;
@@ -329,9 +422,31 @@ export class QemuFileWriter {
     if (this.firstError) throw this.firstError;
   }
 
-  /** Waits until the rate limit allows more bytes. */
+  /**
+   * Starts writing out everything put so far without waiting for the channel to take it
+   * (`flush()` without the wait; errors stay sticky for the next check).
+   */
+  startFlush(): void {
+    this.sealBuffer();
+    this.writeOut();
+  }
+
+  /**
+   * Starts writing out what is gathered, then waits until `rateLimitExceeded()` would
+   * say false: while the queue is at {@link queueCap}, until the channel takes bytes
+   * (woken by each delivery, no polling); while the rate limit's quota is used up, until
+   * its window ends. Returns at once when the writer has failed.
+   */
   async waitForRateLimit(): Promise<void> {
-    await this.rateLimiter.waitForQuota();
+    this.startFlush();
+    while (this.firstError === undefined) {
+      const queued = this.bytesQueued;
+      if (queued >= this.queueCap && this.inflight !== undefined) await this.nextDelivery();
+      else if (this.rateLimiter.exceeded(queued)) {
+        const ms = Math.max(1, Math.ceil(this.rateLimiter.remainingWindowMs()));
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      } else return;
+    }
   }
 
   /** Flushes, then closes the channel. The channel is closed even when the flush fails. */

@@ -9,7 +9,9 @@ const monotonicMs: MillisecondClock = () => performance.now();
 /**
  * Counts bytes against a bandwidth limit the way QEMU's migration rate limit does: each
  * 100 ms window may carry `bytesPerSecond / 10` bytes; once a window's quota is used the
- * writer waits for the next window.
+ * writer waits for the next window. A writer accounts bytes when its channel takes them
+ * (QEMU counts at `qemu_fflush`), and asks with the bytes it still has queued, so a slow
+ * channel cannot make it run ahead of the limit.
  */
 export class RateLimiter {
   private windowStart: number;
@@ -41,15 +43,18 @@ export class RateLimiter {
     }
   }
 
-  /** Records `n` bytes sent (no clock read: the window rolls when it is checked). */
+  /** Records `n` bytes the channel took (no clock read: the window rolls when it is checked). */
   account(n: number): void {
     this.used += n;
   }
 
-  /** Whether the current window's quota is used up. */
-  exceeded(): boolean {
+  /**
+   * Whether the current window's quota is used up.
+   * @param pendingBytes bytes put but not yet taken by the channel, counted as if sent in this window
+   */
+  exceeded(pendingBytes = 0): boolean {
     this.roll();
-    return this.used >= this.quota;
+    return this.used + pendingBytes >= this.quota;
   }
 
   /** Milliseconds until the current window ends. */

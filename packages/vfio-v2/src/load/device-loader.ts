@@ -4,8 +4,8 @@
  * validation (RESUMING→STOP) and reports its failure naming the device.
  */
 import type { EntryRef, LoadOutcome, LoadSetupContext } from '@savevm/core';
-import { READ_BUF_SIZE, StreamIoError, type ByteSink, type QemuFileReader } from '@savevm/stream';
-import { MigState, VfioSyscallError, VfioTag, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
+import { StreamIoError, type ByteSink, type QemuFileReader } from '@savevm/stream';
+import { MigState, VfioSyscallError, VfioTag, PAGE_SIZE, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import type { DeviceMigrationState } from '../migration-state.js';
 import { DEFAULT_DATA_BUFFER_SIZE, type VfioConfigStateHook } from '../options.js';
@@ -19,8 +19,10 @@ export interface DeviceLoaderOptions {
   readonly configState: VfioConfigStateHook | undefined;
 }
 
-/** Room below the page-aligned read area for bytes taken from the reader's look-ahead (its size). */
-const LOOKAHEAD_ROOM = READ_BUF_SIZE;
+/** Room below the page-aligned read area for the bytes a reader's look-ahead can hold (whole pages). */
+function lookAheadRoom(f: QemuFileReader): number {
+  return Math.ceil(f.lookAheadLimit / PAGE_SIZE) * PAGE_SIZE;
+}
 
 function tagName(tag: bigint): string {
   for (const [name, value] of Object.entries(VfioTag)) if (value === tag) return name;
@@ -29,7 +31,11 @@ function tagName(tag: bigint): string {
 
 /** Destination-side state and hooks of one device. */
 export class DeviceLoader {
+  /** Look-ahead room, then the page-aligned read area; allocated by the first data block of a load. */
   #scratch: Uint8Array | undefined;
+  #room = 0;
+  /** Between setup and cleanup. */
+  #loading = false;
   #approveSwitchover: (() => void) | undefined;
   /** Device bytes written to the data_fd by the current (or last) load. */
   loadedBytes = 0;
@@ -56,7 +62,7 @@ export class DeviceLoader {
     } catch (cause) {
       throw new VfioV2MigrationError({ device: this.state.name, phase: 'load-setup', entry, operation: `${migStateName(from)}→RESUMING`, cause });
     }
-    this.#scratch = allocateAlignedBuffer(LOOKAHEAD_ROOM + DEFAULT_DATA_BUFFER_SIZE);
+    this.#loading = true;
   }
 
   /**
@@ -134,6 +140,7 @@ export class DeviceLoader {
       failure ??= new VfioV2MigrationError({ device: this.state.name, phase: 'load-cleanup', entry, operation: 'close data_fd', cause });
     }
     this.#scratch = undefined;
+    this.#loading = false;
     this.#approveSwitchover = undefined;
     traceVfio('vfio_load_cleanup', { device: this.state.name });
     if (failure !== undefined) throw failure;
@@ -155,10 +162,15 @@ export class DeviceLoader {
   /** QEMU `vfio_load_buffer` (`qemu_file_get_to_fd`): `size` stream bytes into the data_fd. */
   async #loadData(f: QemuFileReader, size: number, entry: EntryRef): Promise<void> {
     const dataFile = this.state.dataFile;
-    if (dataFile === undefined || dataFile.closed || this.#scratch === undefined) {
+    if (dataFile === undefined || dataFile.closed || !this.#loading) {
       throw this.#refused(entry, `DEV_DATA_STATE in device state ${migStateName(this.state.state)} (no resume data_fd)`, 'EBADF');
     }
-    await this.#copyBlock(f, size, dataFile, this.#scratch, entry);
+    const room = lookAheadRoom(f);
+    if (this.#scratch === undefined || this.#room !== room) {
+      this.#scratch = allocateAlignedBuffer(room + DEFAULT_DATA_BUFFER_SIZE);
+      this.#room = room;
+    }
+    await this.#copyBlock(f, size, dataFile, this.#scratch, room, entry);
     this.loadedBytes += size;
     traceVfio('vfio_load_state_device_data', { device: this.state.name, dataSize: size });
   }
@@ -169,13 +181,13 @@ export class DeviceLoader {
    * channel straight to that boundary (page-aligned, as the kernel copies fastest), and the
    * first write sends both together. Same bytes as `copyTo` alone, half the writes.
    */
-  async #copyBlock(f: QemuFileReader, size: number, dataFile: VfioDataFile, scratch: Uint8Array, entry: EntryRef): Promise<void> {
+  async #copyBlock(f: QemuFileReader, size: number, dataFile: VfioDataFile, scratch: Uint8Array, room: number, entry: EntryRef): Promise<void> {
     const sink = this.#sinkOf(dataFile, entry);
     const spliceSink = dataFile.spliceSink?.();
     if (spliceSink !== undefined) {
       // The look-ahead's bytes are written, the rest goes fd to fd (splice) where the channel is a plain fd.
       try {
-        await f.copyTo(size, sink, { scratch: scratch.subarray(LOOKAHEAD_ROOM), what: 'vfio device data', spliceSink });
+        await f.copyTo(size, sink, { scratch: scratch.subarray(room), what: 'vfio device data', spliceSink });
       } catch (err) {
         // The splice's data_fd side failing is the device's failure, as a plain write's would be.
         if (err instanceof StreamIoError && err.cause instanceof VfioSyscallError) {
@@ -185,22 +197,22 @@ export class DeviceLoader {
       }
       return;
     }
-    const prefix = Math.min(f.available, size, LOOKAHEAD_ROOM);
+    const prefix = Math.min(f.available, size, room);
     if (prefix === 0 || prefix === size) {
-      await f.copyTo(size, sink, { scratch: scratch.subarray(LOOKAHEAD_ROOM), what: 'vfio device data' });
+      await f.copyTo(size, sink, { scratch: scratch.subarray(room), what: 'vfio device data' });
       return;
     }
-    await f.readInto(scratch.subarray(LOOKAHEAD_ROOM - prefix, LOOKAHEAD_ROOM), 'vfio device data');
+    await f.readInto(scratch.subarray(room - prefix, room), 'vfio device data');
     let first = true;
     const joined: ByteSink = {
       write: (chunk) => {
         if (!first) return sink.write(chunk);
         first = false;
-        // `chunk` starts at scratch[LOOKAHEAD_ROOM]: send the prefix with it.
-        return sink.write(scratch.subarray(LOOKAHEAD_ROOM - prefix, LOOKAHEAD_ROOM + chunk.byteLength));
+        // `chunk` starts at scratch[room]: send the prefix with it.
+        return sink.write(scratch.subarray(room - prefix, room + chunk.byteLength));
       },
     };
-    await f.copyTo(size - prefix, joined, { scratch: scratch.subarray(LOOKAHEAD_ROOM), what: 'vfio device data' });
+    await f.copyTo(size - prefix, joined, { scratch: scratch.subarray(room), what: 'vfio device data' });
   }
 
   #sinkOf(dataFile: VfioDataFile, entry: EntryRef): ByteSink {

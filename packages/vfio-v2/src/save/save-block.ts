@@ -4,7 +4,7 @@
  * the bytes.
  */
 import type { MigrationPhase } from '@savevm/core';
-import { COPY_LIMIT, type QemuFileWriter } from '@savevm/stream';
+import type { QemuFileWriter } from '@savevm/stream';
 import { VfioTag, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import { traceVfio } from '../tracing.js';
@@ -24,8 +24,9 @@ const NOTHING: BlockResult = { bytes: 0, ended: false };
 const ENDED: BlockResult = { bytes: 0, ended: true };
 
 /**
- * Reads one block from `dataFile` into `buffer` and writes it framed to `f`. A buffer
- * handed to an asynchronous channel is flushed before returning, so the caller may reuse it.
+ * Reads one block from `dataFile` into `buffer` and writes it framed to `f`, lending
+ * `buffer` to the writer (no copy); it returns once the writer released it, so the caller
+ * may reuse it.
  * @throws VfioV2MigrationError when the read fails or the session has ended (ENODEV)
  */
 export async function saveBlock(
@@ -60,11 +61,8 @@ export async function saveBlock(
   const n = result.bytes;
   f.putBe64(VfioTag.DEV_DATA_STATE);
   f.putBe64Number(n);
-  f.putBuffer(n === buffer.byteLength ? buffer : buffer.subarray(0, n));
-  if (n > COPY_LIMIT && f.bytesFlushed < f.bytesWritten && f.error === undefined) {
-    // Passed without a copy to an asynchronous channel, which still holds it: wait before reuse.
-    await f.flush().catch(() => undefined);
-  }
+  f.putBuffer(n === buffer.byteLength ? buffer : buffer.subarray(0, n), 'lend');
+  await f.released();
   traceVfio('vfio_save_block', { device, dataSize: n, spliced: false });
   return { bytes: n, ended: false };
 }
