@@ -1,18 +1,12 @@
 /**
  * Record lists of whole migration streams, in the shape of `savevm inspect --json`:
- * {@link inspectRecords} goes through `@savevm/stream`'s `inspectStream` (bodies sized by
+ * {@link inspectRecords} goes through `@savevm/inspect`'s `inspectStream` (bodies sized by
  * decoding ram, vfio and vmdesc-described FULL sections); {@link parseWithKnownBodies}
  * drives the bare StreamParser, reading FULL bodies of sizes the caller knows, so a bad
  * stream surfaces the parser's own typed error.
  */
-import {
-  MemoryReadChannel,
-  QemuFileReader,
-  StreamParser,
-  inspectStream,
-  type BodyDecoding,
-  type StreamRecord,
-} from '@savevm/stream';
+import { inspectStream, type BodyDecoding } from '@savevm/inspect';
+import { MemoryReadChannel, QemuFileReader, StreamParser, type StreamRecord } from '@savevm/stream';
 
 /** One record of a walked stream. */
 export interface WalkedRecord {

@@ -20,7 +20,8 @@ import {
   type RunStateController,
   type SectionTrace,
 } from '@savevm/core';
-import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter, inspectStream } from '@savevm/stream';
+import { inspectStream } from '@savevm/inspect';
+import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import { Container } from 'inversify';
 import { describe, expect, it } from 'vitest';
 import { STATUS_FAULT, Scratchpad, ScratchpadLoadError, scratchpadContainerModule } from '../src/index.js';

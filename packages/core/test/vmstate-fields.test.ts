@@ -3,7 +3,8 @@
  * entries (QEMU's key order, array_len / index, repeated names), and the round trip back
  * into a fresh state object.
  */
-import { MemoryWriteChannel, QemuFileWriter, decodeStruct, toQemuJson, type VmdescStruct } from '@savevm/stream';
+import { decodeStruct } from '@savevm/inspect';
+import { MemoryWriteChannel, QemuFileWriter, toQemuJson, type VmdescStruct } from '@savevm/stream';
 import { describe, expect, it } from 'vitest';
 import {
   VmStateDefinitionError,

@@ -5,7 +5,8 @@
  * corrupted bodies give typed errors, never a crash, and leave the state untouched.
  */
 import { fc, test } from '@fast-check/vitest';
-import { MemoryWriteChannel, QemuFileWriter, decodeStruct } from '@savevm/stream';
+import { decodeStruct } from '@savevm/inspect';
+import { MemoryWriteChannel, QemuFileWriter } from '@savevm/stream';
 import { describe, expect } from 'vitest';
 import {
   VmStateLoadError,

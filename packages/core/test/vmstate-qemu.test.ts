@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MemoryWriteChannel, QemuFileWriter, findTrailingVmdesc, inspectStream, parseVmDescription } from '@savevm/stream';
+import { findTrailingVmdesc, inspectStream } from '@savevm/inspect';
+import { MemoryWriteChannel, QemuFileWriter, parseVmDescription } from '@savevm/stream';
 import { describe, expect, it } from 'vitest';
 import {
   RunState,

@@ -69,22 +69,6 @@ export {
   type VmdescField,
   type VmdescStruct,
 } from './grammar/vmdesc.js';
-export {
-  inspectStream,
-  findTrailingVmdesc,
-  type InspectedRecord,
-  type StreamInspection,
-  type BodyDecoding,
-} from './inspect/inspect-stream.js';
-export { decodeRamBody, RamFlag, type RamBodySummary, type RamBlockInfo } from './inspect/ram-body.js';
-export { decodeVfioBody, isVfioIdstr, VfioTag, type VfioBodySummary } from './inspect/vfio-body.js';
-export {
-  decodeDeviceBody,
-  decodeFields,
-  decodeStruct,
-  type DecodedField,
-  type DecodedStruct,
-  type DecodedValue,
-} from './inspect/vmstate-body.js';
+export { RamFlag } from './grammar/ram-flags.js';
 export { RecordReader, type RecordHeader, type AfterEof } from './grammar/record-reader.js';
 export { ByteArrayWriter, type BigEndianPuts } from './file/byte-sink.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryWriteChannel, QemuFileWriter, inspectStream } from '@savevm/stream';
+import { inspectStream } from '@savevm/inspect';
+import { MemoryWriteChannel, QemuFileWriter } from '@savevm/stream';
 import type { SaveStateEntryInfo } from '@savevm/core';
 import {
   IMAGE_HEADER_SIZE,

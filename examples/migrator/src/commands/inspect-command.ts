@@ -1,11 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import {
-  type DecodedStruct,
-  type DecodedValue,
-  type InspectedRecord,
-  StreamError,
-  inspectStream,
-} from '@savevm/stream';
+import { type DecodedStruct, type DecodedValue, type InspectedRecord, inspectStream } from '@savevm/inspect';
+import { StreamError } from '@savevm/stream';
 import type { CliOutput } from '../cli.js';
 
 /** One record of `savevm inspect --json`. */

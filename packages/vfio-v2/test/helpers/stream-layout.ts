@@ -3,7 +3,7 @@
  * with a decoder written here from the spec (not the package's): section header bytes,
  * footers, and the be64 tags of each body.
  */
-import { inspectStream } from '@savevm/stream';
+import { inspectStream } from '@savevm/inspect';
 
 /** The markers, written out from the spec table. */
 export const TAG = {

@@ -19,8 +19,7 @@ import {
   RunState,
   coreContainerModule,
 } from '@savevm/core';
-import { VfioTag } from '@savevm/stream';
-import { openVfioDevice } from '@savevm/vfio';
+import { VfioTag, openVfioDevice } from '@savevm/vfio';
 import { VfioV1Provider } from '@savevm/vfio-v1-legacy';
 import { VfioV2Provider } from '@savevm/vfio-v2';
 

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { StreamError } from '../src/errors.js';
-import { VfioTag } from '../src/inspect/vfio-body.js';
-import { findTrailingVmdesc, inspectStream } from '../src/inspect/inspect-stream.js';
 import {
+  StreamError,
   writeConfiguration,
   writeEof,
   writeHeader,
@@ -11,8 +9,10 @@ import {
   writeSectionFull,
   writeSectionStart,
   writeVmdesc,
-} from '../src/grammar/stream-writer.js';
-import type { QemuFileWriter } from '../src/file/qemu-file-writer.js';
+  type QemuFileWriter,
+} from '@savevm/stream';
+import { VfioTag } from '@savevm/vfio';
+import { findTrailingVmdesc, inspectStream } from '../src/index.js';
 import { bytesOf } from './helpers.js';
 
 const TIMER_DESC = {

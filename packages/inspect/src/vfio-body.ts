@@ -1,21 +1,5 @@
-import { StreamFormatError } from '../errors.js';
-import type { QemuFileReader } from '../file/qemu-file-reader.js';
-
-/** The be64 tags inside a VFIO section (spec/qemu-stream.md §5). */
-export const VfioTag = {
-  /** Ends each VFIO section payload. */
-  END_OF_STATE: 0xffffffffef100001n,
-  /** The PCI config space / MSI-X vmstate follows, then END_OF_STATE (FULL section). */
-  DEV_CONFIG_STATE: 0xffffffffef100002n,
-  /** Opens the START section; END_OF_STATE follows at once. */
-  DEV_SETUP_STATE: 0xffffffffef100003n,
-  /** A be64 size and that many bytes of the device's opaque state follow. */
-  DEV_DATA_STATE: 0xffffffffef100004n,
-  /** QEMU 8.1+ with switchover-ack: the initial pre-copy data has been sent; ends the section without END_OF_STATE. */
-  DEV_INIT_DATA_SENT: 0xffffffffef100005n,
-  /** Recent QEMU, multifd: config may be loaded now; ends the section without END_OF_STATE. */
-  DEV_CONFIG_LOAD_READY: 0xffffffffef100006n,
-} as const;
+import { StreamFormatError, type QemuFileReader } from '@savevm/stream';
+import { VfioTag } from '@savevm/vfio';
 
 /** What one VFIO section body held. */
 export interface VfioBodySummary {
@@ -23,11 +7,6 @@ export interface VfioBodySummary {
   readonly tags: string[];
   /** Device-data bytes in the body. */
   dataBytes: number;
-}
-
-/** Whether an idstr belongs to a VFIO device (`<path>/vfio` or `vfio`). */
-export function isVfioIdstr(idstr: string): boolean {
-  return idstr === 'vfio' || idstr.endsWith('/vfio');
 }
 
 /**

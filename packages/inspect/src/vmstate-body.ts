@@ -1,7 +1,4 @@
-import { StreamFormatError } from '../errors.js';
-import type { QemuFileReader } from '../file/qemu-file-reader.js';
-import { RecordType } from '../grammar/constants.js';
-import type { VmdescDevice, VmdescField, VmdescStruct } from '../grammar/vmdesc.js';
+import { RecordType, StreamFormatError, type QemuFileReader, type VmdescDevice, type VmdescField, type VmdescStruct } from '@savevm/stream';
 
 /** A decoded value: integers, booleans, hex bytes, nested descriptions, or arrays of them. */
 export type DecodedValue = number | bigint | boolean | string | DecodedStruct | DecodedValue[];

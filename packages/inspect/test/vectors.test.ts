@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inspectStream } from '../src/inspect/inspect-stream.js';
+import { inspectStream } from '../src/index.js';
 import { parseSectionsTxt } from './fixtures/sections-txt.js';
 import { VECTOR_NAMES, vectorBytes, vectorListing } from './fixtures/vectors.js';
 

@@ -1,12 +1,20 @@
-import { MemoryReadChannel } from '../channels/memory-channel.js';
-import { StreamError, StreamTruncatedError } from '../errors.js';
-import { QemuFileReader } from '../file/qemu-file-reader.js';
-import { RecordType } from '../grammar/constants.js';
-import type { SectionRecord, StreamRecord } from '../grammar/records.js';
-import { StreamParser, type StreamParserOptions } from '../grammar/stream-parser.js';
-import { parseVmDescription, type VmDescription, type VmdescDevice } from '../grammar/vmdesc.js';
+import {
+  MemoryReadChannel,
+  QemuFileReader,
+  RecordType,
+  StreamError,
+  StreamParser,
+  StreamTruncatedError,
+  parseVmDescription,
+  type SectionRecord,
+  type StreamParserOptions,
+  type StreamRecord,
+  type VmDescription,
+  type VmdescDevice,
+} from '@savevm/stream';
+import { isVfioIdstr } from '@savevm/vfio';
 import { decodeRamBody, type RamBodySummary } from './ram-body.js';
-import { decodeVfioBody, isVfioIdstr, type VfioBodySummary } from './vfio-body.js';
+import { decodeVfioBody, type VfioBodySummary } from './vfio-body.js';
 import { decodeDeviceBody, type DecodedStruct } from './vmstate-body.js';
 
 /** How a section body's extent was found. */

@@ -1,0 +1,25 @@
+/**
+ * `@savevm/inspect`: looks inside any QEMU migration stream held in memory. Every record is
+ * reported with its body size; bodies are decoded where their format is known — `ram`
+ * records, VFIO tags, and FULL sections field by field from the stream's own VMDESCRIPTION —
+ * and otherwise delimited by their footer. It reads streams through `@savevm/stream` and
+ * knows VFIO's tags through `@savevm/vfio`, so the stream package stays free of devices.
+ * @packageDocumentation
+ */
+export {
+  inspectStream,
+  findTrailingVmdesc,
+  type InspectedRecord,
+  type StreamInspection,
+  type BodyDecoding,
+} from './inspect-stream.js';
+export { decodeRamBody, type RamBodySummary, type RamBlockInfo } from './ram-body.js';
+export { decodeVfioBody, type VfioBodySummary } from './vfio-body.js';
+export {
+  decodeDeviceBody,
+  decodeFields,
+  decodeStruct,
+  type DecodedField,
+  type DecodedStruct,
+  type DecodedValue,
+} from './vmstate-body.js';
