@@ -3,6 +3,7 @@
  * where it happened: the phase, the entry (idstr, instance id) whose hook failed, the
  * section and byte offset on the load side, the original cause and its errno name.
  */
+import { StreamError } from '@savevm/stream';
 
 /** Where a migration failed. Names follow the driver's order of events. */
 export type MigrationPhase =
@@ -10,6 +11,8 @@ export type MigrationPhase =
   | 'busy'
   /** A registered migration blocker refused the migration (before setup). */
   | 'blocked'
+  /** Opening the transport (connecting, the TLS handshake), before any device state moved. */
+  | 'connect'
   /** `savePrepare` (QEMU `save_prepare`) vetoed the migration. */
   | 'save-prepare'
   /** A migration-status notifier refused the PRECOPY_SETUP event. */
@@ -34,6 +37,8 @@ export type MigrationPhase =
   | 'save-state'
   /** Writing EOF and the vmdesc, or flushing the stream. */
   | 'finish'
+  /** Waiting for the destination's verdict (SHUT) on the return path, after the last byte. */
+  | 'destination-verdict'
   /** `saveCleanup` (QEMU `save_cleanup`). */
   | 'save-cleanup'
   /** Restarting the VM after a failed or cancelled migration. */
@@ -53,7 +58,23 @@ export type MigrationPhase =
   /** `loadCleanup` (QEMU `load_cleanup`). */
   | 'load-cleanup'
   /** Starting the VM after a successful load (autostart). */
-  | 'load-start-vm';
+  | 'load-start-vm'
+  /** The return path: OPEN_RETURN_PATH on a transport with no way back, or PING before it. */
+  | 'return-path'
+  /** The embedder's check of what was loaded (`verifyLoaded`), before the VM starts. */
+  | 'load-verify'
+  /** Transport: the URI could not be parsed (a `TransportError` of `@savevm/session`). */
+  | 'uri'
+  /** Transport: the options do not fit the URI (e.g. TLS on a file). */
+  | 'options'
+  /** Transport: binding or listening (destination). */
+  | 'listen'
+  /** Transport: the TLS handshake or the peer's certificate. */
+  | 'tls'
+  /** Transport: starting or running an `exec:` command. */
+  | 'exec'
+  /** Transport: moving the stream's bytes (no progress within the transfer timeout). */
+  | 'transfer';
 
 /**
  * Why a migration failed, as one code from a fixed set (see `docs/embedding-in-a-vmm.md`,
@@ -113,6 +134,8 @@ export interface SectionRef {
 export interface MigrationErrorInit {
   /** Where it happened. */
   phase: MigrationPhase;
+  /** Why, as one code (`reasonOf` derives it from a cause). */
+  reason: MigrationErrorReason;
   /** What happened, in words. */
   detail: string;
   /** The entry whose hook failed or whose section was involved. */
@@ -150,13 +173,15 @@ function describe(init: MigrationErrorInit): string {
 }
 
 /**
- * A migration failure. `phase` says where, `entry` which device, `hook` which callback,
- * `section`/`offset` where in the stream (load side), `cause` the original error and
- * `errno` its errno name when there is one.
+ * A migration failure. `reason` says why (one code), `phase` where, `entry` which device,
+ * `hook` which callback, `section`/`offset` where in the stream (load side), `cause` the
+ * original error and `errno` its errno name when there is one.
  */
 export class MigrationError extends Error {
   /** Where it happened. */
   readonly phase: MigrationPhase;
+  /** Why, as one code of {@link MigrationErrorReason}. */
+  readonly reason: MigrationErrorReason;
   /** The entry involved, if any. */
   readonly entry: EntryRef | undefined;
   /** The failing hook's name, if any. */
@@ -180,6 +205,7 @@ export class MigrationError extends Error {
     super(describe(init), init.cause === undefined ? undefined : { cause: init.cause });
     this.name = new.target.name;
     this.phase = init.phase;
+    this.reason = init.reason;
     this.entry = init.entry;
     this.hook = init.hook;
     this.section = init.section;
@@ -193,7 +219,7 @@ export class MigrationError extends Error {
 export class MigrationCancelledError extends MigrationError {
   /** @param during the phase the driver was in when it saw the cancel */
   constructor(during: MigrationPhase) {
-    super({ phase: 'cancel', detail: `cancelled during ${during}`, errno: 'ECANCELED' });
+    super({ phase: 'cancel', reason: MigrationErrorReason.CANCELLED, detail: `cancelled during ${during}`, errno: 'ECANCELED' });
     this.cancelledDuring = during;
   }
 
@@ -204,4 +230,13 @@ export class MigrationCancelledError extends MigrationError {
 /** Text of any thrown value. */
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Text of any thrown value for a {@link MigrationError}'s `detail`: a stream error's
+ * description without the byte offset its message starts with (the `MigrationError` states
+ * the offset once, in its location), any other value's message.
+ */
+export function detailOf(err: unknown): string {
+  return err instanceof StreamError ? err.detail : messageOf(err);
 }

@@ -22,13 +22,16 @@ export type {
 export {
   MigrationError,
   MigrationCancelledError,
+  MigrationErrorReason,
   errnoNameOf,
   messageOf,
+  detailOf,
   type MigrationPhase,
   type MigrationErrorInit,
   type EntryRef,
   type SectionRef,
 } from './errors.js';
+export { reasonOf, isMigrationErrorReason } from './failure-reason.js';
 
 // The registry.
 export { SaveStateRegistry, RegistrationError, type RegisterOptions } from './registry/registry.js';
@@ -117,6 +120,15 @@ export {
   type MigrationEventType,
 } from './lifecycle/migration-notifiers.js';
 
+// QEMU's return path, as the drivers see it.
+export {
+  DEFAULT_VERDICT_TIMEOUT_MS,
+  describeVerdict,
+  type DestinationVerdict,
+  type SourceReturnPath,
+  type DestinationReturnPath,
+} from './return-path.js';
+
 // Parameters, status and progress.
 export {
   DEFAULT_DOWNTIME_LIMIT_MS,
@@ -138,7 +150,7 @@ export type { MigrationInfo, EntryProgress } from './status/migration-info.js';
 
 // The drivers.
 export { systemClock, type MigrationClock } from './driver/clock.js';
-export { MigrationSource, type MigrationSourceDeps } from './driver/source/migration-source.js';
+export { MigrationSource, type MigrationSourceDeps, type MigrateStreamOptions } from './driver/source/migration-source.js';
 export { MigrationDestination, type MigrationDestinationDeps } from './driver/destination/migration-destination.js';
 export type { IncomingOptions } from './driver/destination/incoming-run.js';
 

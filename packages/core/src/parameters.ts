@@ -3,6 +3,8 @@
  * iteration cap this project adds.
  */
 
+import { DEFAULT_VERDICT_TIMEOUT_MS, type SourceReturnPath } from './return-path.js';
+
 /** QEMU's default `downtime-limit`: 300 ms. */
 export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
 /** QEMU's largest `downtime-limit`: 2000 s. */
@@ -44,6 +46,14 @@ export interface MigrationParameters {
    * capability `switchover-ack`): the gate is asked every round.
    */
   readonly switchoverAck: SwitchoverAckGate | undefined;
+  /**
+   * QEMU's return path (capability `return-path`): when set, the source sends
+   * OPEN_RETURN_PATH and PING after the configuration section, fails early when the path
+   * breaks, and completes only once the destination's SHUT says it loaded the state.
+   */
+  readonly returnPath: SourceReturnPath | undefined;
+  /** Longest wait for the destination's SHUT after the last byte, in ms. */
+  readonly verdictTimeoutMs: number;
 }
 
 /** Tells the source whether the destination acknowledged switchover (QEMU `switchover_acked`). */
@@ -62,6 +72,8 @@ export const DEFAULT_MIGRATION_PARAMETERS: MigrationParameters = Object.freeze({
   machine: 'none',
   sendVmdesc: true,
   switchoverAck: undefined,
+  returnPath: undefined,
+  verdictTimeoutMs: DEFAULT_VERDICT_TIMEOUT_MS,
 });
 
 /** Fills in defaults and checks ranges. */
@@ -72,6 +84,7 @@ export function resolveParameters(overrides: Partial<MigrationParameters> = {}):
   }
   if (!(p.maxBandwidth >= 0)) throw new RangeError(`maxBandwidth ${p.maxBandwidth} must be ≥ 0`);
   if (!(p.availSwitchoverBandwidth >= 0)) throw new RangeError(`availSwitchoverBandwidth must be ≥ 0`);
+  if (!(p.verdictTimeoutMs >= 0)) throw new RangeError(`verdictTimeoutMs ${p.verdictTimeoutMs} must be ≥ 0`);
   if (!(p.maxIterations >= 0)) throw new RangeError(`maxIterations ${p.maxIterations} must be ≥ 0`);
   return p;
 }

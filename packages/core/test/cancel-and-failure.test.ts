@@ -43,6 +43,7 @@ describe('cancel', () => {
     expect(error).toBeInstanceOf(MigrationCancelledError);
     expect((error as MigrationCancelledError).cancelledDuring).toBe(phase);
     expect((error as MigrationCancelledError).errno).toBe('ECANCELED');
+    expect((error as MigrationCancelledError).reason).toBe('CANCELLED');
     expectCleanedUpOnceAndRunning(src, events, blob);
     expect(src.sourceStatuses.slice(-2)).toEqual(['cancelling', 'cancelled']);
     expect(src.source.info.status).toBe('cancelled');
@@ -82,6 +83,7 @@ describe('a handler throwing in each hook', () => {
     expect(e.hook).toBe(hook);
     expect(e.entry).toEqual({ idstr: 'b', instanceId: 0 });
     expect(e.errno).toBe('EIO');
+    expect(e.reason).toBe('DEVICE_FAILED');
     expect(e.message).toContain('"b"');
     expect(e.message).toContain(hook);
     expect((e.cause as Error).message).toBe(`boom in ${hook}`);
@@ -98,6 +100,7 @@ describe('a handler throwing in each hook', () => {
     );
     const error = (await saveToMemory(src).catch((e: unknown) => e)) as MigrationError;
     expect(error.phase).toBe('switchover');
+    expect(error.reason).toBe('DEVICE_FAILED');
     expect(error.entry).toEqual({ idstr: 'a', instanceId: 0 });
     expect(error.message).toMatch(/device refused to stop/);
     expectCleanedUpOnceAndRunning(src, events, blob);
@@ -122,6 +125,7 @@ describe('a handler throwing in each hook', () => {
     const first = saveToMemory(src);
     const second = (await saveToMemory(src).catch((e: unknown) => e)) as MigrationError;
     expect(second.phase).toBe('busy');
+    expect(second.reason).toBe('BLOCKED');
     release();
     expect((await first).info.status).toBe('completed');
   });
@@ -131,6 +135,7 @@ describe('a handler throwing in each hook', () => {
     const blocker = src.blockers.add('device x has no migration support', 'x');
     const error = (await saveToMemory(src).catch((e: unknown) => e)) as MigrationError;
     expect(error.phase).toBe('blocked');
+    expect(error.reason).toBe('BLOCKED');
     expect(error.message).toContain('x: device x has no migration support');
     expect(events).toEqual([]);
     expect(src.sourceStatuses).toEqual(['none']);
@@ -150,6 +155,7 @@ describe('a handler throwing in each hook', () => {
     });
     const error = (await saveToMemory(src).catch((e: unknown) => e)) as MigrationError;
     expect(error.phase).toBe('setup-notify');
+    expect(error.reason).toBe('INTERNAL');
     expect(seen).toEqual(['precopy-setup', 'precopy-failed']);
     refusal.dispose();
   });

@@ -120,6 +120,7 @@ describe('a device whose state moves only at stop-copy', () => {
     const failure = await saveToMemory(src, { maxBandwidth: 0, downtimeLimitMs: 300, maxIterations: 5, iterationCapPolicy: 'fail' }).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(MigrationError);
     expect((failure as MigrationError).phase).toBe('iteration-cap');
+    expect((failure as MigrationError).reason).toBe('TIMEOUT');
     expect(src.runState.state).toBe(RunState.RUNNING);
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MigrationError, RunState, type SaveVMHandlers } from '../src/index.js';
+import { MigrationError, RunState, isMigrationErrorReason, type SaveVMHandlers } from '../src/index.js';
 import { BlobDevice, RamLikeDevice } from './helpers/devices.js';
 import { World, readerOf, saveToMemory } from './helpers/world.js';
 
@@ -37,7 +37,14 @@ async function loadExpectingError(dest: Dest, bytes: Uint8Array, options = {}): 
   expect(error).toBeInstanceOf(MigrationError);
   for (const d of dest.devices) expect(d.log.count('loadCleanup')).toBe(1);
   expect(dest.world.destinationStatuses.at(-1)).toBe('failed');
+  expectWellFormed(error as MigrationError);
   return error as MigrationError;
+}
+
+/** Every failure has a reason, and its message states a byte offset at most once. */
+function expectWellFormed(error: MigrationError): void {
+  expect(isMigrationErrorReason(error.reason)).toBe(true);
+  expect(error.message.split('byte offset').length - 1).toBeLessThanOrEqual(1);
 }
 
 /** Offset of the vmdesc record (EOF is the byte before it). */
@@ -66,17 +73,20 @@ describe('destination errors: each clear, load cleanup always called', () => {
     expect(bytes[e.offset!]).toBe(0x04); // the offset is that of the FULL record
     expect(e.message).toMatch(/Unknown savevm section or instance 'dev' 0/);
     expect(e.errno).toBe('EINVAL');
+    expect(e.reason).toBe('UNKNOWN_SECTION');
   });
 
   it('version too new: refused naming both versions', async () => {
     const e = await loadExpectingError(destination({ timer: [1, 0] }), await makeStream());
     expect(e.entry).toEqual({ idstr: 'timer', instanceId: 0 });
     expect(e.message).toMatch(/stream's version 2 is newer than the local version 1/);
+    expect(e.reason).toBe('VERSION_TOO_NEW');
   });
 
   it('version older than the local minimum: refused naming both versions', async () => {
     const e = await loadExpectingError(destination({ timer: [3, 3] }), await makeStream());
     expect(e.message).toMatch(/version 2 of 'timer' is older than the local minimum version 3/);
+    expect(e.reason).toBe('BAD_STREAM');
   });
 
   it('footer mismatch: names the section whose footer is wrong', async () => {
@@ -89,6 +99,7 @@ describe('destination errors: each clear, load cleanup always called', () => {
     expect(e.entry).toEqual({ idstr: 'dev', instanceId: 0 });
     expect(e.offset).toBe(footer);
     expect(e.message).toMatch(/mismatched section id in footer for dev - read 0x1234/);
+    expect(e.reason).toBe('BAD_STREAM');
   });
 
   it('a handler reading too little leaves the footer missing: named the same way', async () => {
@@ -97,6 +108,7 @@ describe('destination errors: each clear, load cleanup always called', () => {
     expect(e.phase).toBe('load-footer');
     expect(e.entry).toEqual({ idstr: 'timer', instanceId: 0 });
     expect(e.message).toMatch(/missing section footer for timer/);
+    expect(e.reason).toBe('BAD_STREAM');
   });
 
   it('machine type: the received name may be a prefix of the local one (QEMU compares its length only)', async () => {
@@ -108,6 +120,7 @@ describe('destination errors: each clear, load cleanup always called', () => {
     const e = await loadExpectingError(destination(), await makeStream(), { machine: 'pc-q35-7.2' });
     expect(e.phase).toBe('load-header');
     expect(e.message).toMatch(/Machine type received is 'none' and local is 'pc-q35-7.2'/);
+    expect(e.reason).toBe('INVALID_ARGUMENT');
   });
 
   it('truncated stream: EIO with the offset; every cut point fails cleanly', async () => {
@@ -115,6 +128,7 @@ describe('destination errors: each clear, load cleanup always called', () => {
     const eofAt = vmdescOffset(bytes) - 1;
     const e = await loadExpectingError(destination(), bytes.subarray(0, Math.floor(eofAt / 2)));
     expect(e.errno).toBe('EIO');
+    expect(e.reason).toBe('TRUNCATED');
     expect(e.message).toMatch(/truncated/);
     expect(e.offset).toBeLessThanOrEqual(Math.floor(eofAt / 2));
     await fc.assert(
@@ -123,6 +137,8 @@ describe('destination errors: each clear, load cleanup always called', () => {
         const error = await dest.world.destination.load(readerOf(bytes.subarray(0, cut))).catch((x: unknown) => x);
         expect(error).toBeInstanceOf(MigrationError);
         expect((error as MigrationError).offset).toBeLessThanOrEqual(cut);
+        expect((error as MigrationError).reason).toBe('TRUNCATED');
+        expectWellFormed(error as MigrationError);
         for (const d of dest.devices) expect(d.log.count('loadCleanup')).toBe(1);
       }),
       { numRuns: 60 },
@@ -148,6 +164,7 @@ describe('destination errors: each clear, load cleanup always called', () => {
     expect(e.entry).toEqual({ idstr: 'timer', instanceId: 0 });
     expect(e.section?.type).toBe('full');
     expect(e.offset).toBeGreaterThan(0);
+    expect(e.reason).toBe('DEVICE_FAILED');
   });
 });
 
@@ -184,6 +201,7 @@ describe('a loadCleanup that throws after a good load', () => {
     const error = (await dest.world.destination.load(readerOf(await makeStream()), { machine: 'none', autostart: true }).catch((e: unknown) => e)) as MigrationError;
     expect(error).toBeInstanceOf(MigrationError);
     expect(error.phase).toBe('load-cleanup');
+    expect(error.reason).toBe('DEVICE_FAILED');
     expect(error.entry).toEqual({ idstr: 'timer', instanceId: 0 });
     expect(error.message).toContain('the device refused the state it was given');
     expect(dest.world.destinationStatuses.at(-1)).toBe('failed');

@@ -5,6 +5,11 @@
  * @packageDocumentation
  */
 
+// The one-call API.
+export { createMigrationSession, MigrationSession, type MigrationSessionOptions } from './session/migration-session.js';
+export { IncomingMigration } from './session/incoming-migration.js';
+export type { MigrateParameters, IncomingParameters, IncomingEndpoint, ConnectedPeer } from './session/session-options.js';
+
 // Transports by URI (tcp:, unix:, file:, fd:, exec:; TLS with mutual authentication).
 export {
   parseMigrationUri,
@@ -36,14 +41,7 @@ export {
   type IncomingTransportOptions,
 } from './transport/transport-options.js';
 export { WatchdogChannel } from './transport/watchdog-channel.js';
-export {
-  sendSwitchoverAck,
-  sendShut,
-  ReturnPathListener,
-  MIG_RP_MSG_SWITCHOVER_ACK,
-  MIG_RP_MSG_SHUT,
-  type DestinationVerdict,
-} from './transport/return-path.js';
+export { ReturnPathReader, ReturnPathWriter } from './transport/return-path.js';
 export { ExecChannel } from './transport/exec-channel.js';
 export { openOutgoing, type OutgoingTransport } from './transport/outgoing.js';
 export {

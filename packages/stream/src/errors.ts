@@ -28,6 +28,8 @@ export class StreamError extends Error {
   readonly offset: number;
   /** Stable code for the cause. */
   readonly code: StreamErrorCode;
+  /** The description without the byte offset (for messages that state the offset elsewhere). */
+  readonly detail: string;
 
   /** @param code the cause; @param offset byte offset; @param detail human-readable cause */
   constructor(code: StreamErrorCode, offset: number, detail: string, options?: { cause?: unknown }) {
@@ -35,6 +37,7 @@ export class StreamError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.offset = offset;
+    this.detail = detail;
   }
 }
 

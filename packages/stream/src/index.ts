@@ -60,6 +60,20 @@ export {
   writeEof,
   writeVmdesc,
 } from './grammar/stream-writer.js';
+export {
+  ReturnPathMessage,
+  RETURN_PATH_MESSAGE_MAX,
+  RETURN_PATH_MAX_PAYLOAD,
+  SAVEVM_RP_MSG_FAILURE_TEXT,
+  SAVEVM_WORDS_PING_VALUE,
+  FIRST_PING_VALUE,
+  returnPathMessageName,
+  checkReturnPathHeader,
+  encodeReturnPathMessage,
+  be32Payload,
+  failureTextPayload,
+  type ReturnPathMessageType,
+} from './grammar/return-path-messages.js';
 export { StreamParser, type StreamParserOptions } from './grammar/stream-parser.js';
 export { toQemuJson } from './grammar/qemu-json.js';
 export {

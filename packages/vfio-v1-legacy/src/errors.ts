@@ -3,6 +3,7 @@
  * happened (the device and the v1 phase), what went wrong (a stable `code`), and why (the
  * original `cause`, with its errno name when there is one).
  */
+import { MigrationErrorReason, reasonOf } from '@savevm/core';
 import { errnoName } from '@savevm/vfio';
 
 /** Where in the v1 protocol a failure happened. */
@@ -94,7 +95,8 @@ const DEFAULT_ERRNO: Readonly<Record<V1ErrorCode, string>> = {
 /**
  * A v1 migration failure: `device` and `phase` say where, `code` what, `cause` why. Its
  * `errno` (a name such as `EIO`) is taken from the cause when it has one, so core's
- * `MigrationError` wrapping it reports the same errno.
+ * `MigrationError` wrapping it reports the same errno; its `reason` is the one that
+ * `MigrationError` takes (`reasonOf` reads it).
  */
 export class VfioV1Error extends Error {
   /** The device's name. */
@@ -107,6 +109,8 @@ export class VfioV1Error extends Error {
   readonly detail: string;
   /** errno name of the cause, or the usual one for `code`. */
   readonly errno: string;
+  /** The migration's failure reason: `BAD_STREAM` for `bad-stream`, else what the cause says, else `DEVICE_FAILED`. */
+  readonly reason: MigrationErrorReason;
 
   /** @param init what happened and where */
   constructor(init: VfioV1ErrorInit) {
@@ -118,5 +122,6 @@ export class VfioV1Error extends Error {
     this.code = init.code;
     this.detail = init.detail;
     this.errno = errnoNameFrom(init.cause) ?? DEFAULT_ERRNO[init.code];
+    this.reason = init.code === 'bad-stream' ? MigrationErrorReason.BAD_STREAM : reasonOf(init.cause, MigrationErrorReason.DEVICE_FAILED);
   }
 }

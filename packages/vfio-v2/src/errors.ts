@@ -4,7 +4,7 @@
  * a {@link VfioV2MigrationError}: a core `MigrationError` that also names the device and the
  * operation, so a migration failure always says which device, which phase and why.
  */
-import { MigrationError, messageOf, type EntryRef, type MigrationPhase } from '@savevm/core';
+import { MigrationError, messageOf, reasonOf, type EntryRef, type MigrationErrorReason, type MigrationPhase } from '@savevm/core';
 import { VfioSyscallError, migStateName } from '@savevm/vfio';
 
 /** What the recovery of a failed state change did (QEMU `vfio_migration_set_state`). */
@@ -110,6 +110,8 @@ export interface VfioV2ErrorInit {
   readonly errno?: string | undefined;
   /** Overrides the detail (default: the cause's message). */
   readonly detail?: string | undefined;
+  /** Overrides the reason (default: what the cause says, else `DEVICE_FAILED`). */
+  readonly reason?: MigrationErrorReason | undefined;
 }
 
 /** A VFIO v2 hook failed: the device, the phase, the operation and the cause. */
@@ -125,6 +127,7 @@ export class VfioV2MigrationError extends MigrationError {
     const detail = init.detail ?? `vfio device ${init.device}: ${init.operation} failed${causeText ? `: ${causeText}` : ''}`;
     super({
       phase: init.phase,
+      reason: init.reason ?? reasonOf(init.cause, 'DEVICE_FAILED'),
       detail,
       entry: init.entry,
       cause: init.cause,

@@ -26,6 +26,7 @@ import { E, failingIoctl } from './helpers/faults.js';
 import { bodyShape, vfioSections } from './helpers/stream-layout.js';
 import {
   ALL_FLAGS,
+  approvalsTo,
   STOP_COPY_ONLY,
   STOP_COPY_P2P,
   STOP_COPY_PRE_COPY,
@@ -305,7 +306,7 @@ describe('beyond QEMU 8.0: switchover-ack', () => {
     expect(withInit).toHaveLength(1);
     expect(bodyShape(withInit[0]!)).toMatch(/^(DATA\(\d+\) )?INIT_DATA_SENT$/);
     let approvals = 0;
-    await dst.destination.load(new QemuFileReader(new MemoryReadChannel(bytes)), { autostart: true, onSwitchoverAck: () => approvals++ });
+    await dst.destination.load(new QemuFileReader(new MemoryReadChannel(bytes)), { autostart: true, switchoverAck: true, returnPath: approvalsTo(() => approvals++) });
     expect(approvals).toBe(1);
     src.close();
     dst.close();

@@ -32,7 +32,7 @@ export function printSummary(events: CliEvents, summary: MigrationSummary): void
 
 /** Reports a failure as one line and returns the exit code. */
 export function reportFailure(events: CliEvents, err: unknown, set: DeviceSet | undefined): number {
-  const { line, device, phase } = describeFailure(err, deviceLabelOf(set));
-  events.error(line, { device: device ?? null, phase: phase ?? null });
+  const { line, device, phase, reason } = describeFailure(err, deviceLabelOf(set));
+  events.error(line, { device: device ?? null, phase: phase ?? null, reason: reason ?? null });
   return ExitCode.FAILED;
 }

@@ -5,8 +5,8 @@
  * stream with live progress, checks every emulated device's bytes against the source's, and
  * prints the summary. The VM starts unless `--paused`.
  */
-import type { MigrationInfo } from '@savevm/core';
-import { type IncomingListener, type IncomingTransport, formatHostPort, listenIncoming, sendShut, sendSwitchoverAck } from '@savevm/session';
+import { MigrationError, type MigrationInfo } from '@savevm/core';
+import { type IncomingEndpoint, formatHostPort } from '@savevm/session';
 import { type IncomingCommandOptions, parseIncomingOptions } from '../args/migration-options.js';
 import { UsageError } from '../args/usage-error.js';
 import type { CliOutput } from '../cli-output.js';
@@ -41,25 +41,25 @@ export async function runIncomingCommand(args: readonly string[], out: CliOutput
 }
 
 /** Tells where the destination listens, and warns about an open plain-TCP port. */
-function announce(listener: IncomingListener, events: CliEvents): void {
-  const l = listener.listening;
+function announce(endpoint: IncomingEndpoint, events: CliEvents): void {
+  const l = endpoint.address;
   if (!l) {
-    events.notice(`waiting for the stream from ${listener.uri}`, { event: 'listening', uri: listener.uri });
+    events.notice(`waiting for the stream from ${endpoint.uri}`, { event: 'listening', uri: endpoint.uri });
     return;
   }
   const where = l.kind === 'tcp' ? `tcp:${formatHostPort(l.host, l.port)}` : `unix:${l.host}`;
   const scope = l.kind === 'unix' ? 'this machine only' : l.loopbackOnly ? 'loopback only; --listen-address ADDRESS to accept other hosts' : 'reachable from other hosts';
-  const security = listener.tls ? 'TLS, client certificate required' : 'plain, no TLS';
+  const security = endpoint.tls ? 'TLS, client certificate required' : 'plain, no TLS';
   events.notice(`listening on ${where} (${scope}; ${security})`, {
     event: 'listening',
-    uri: listener.uri,
+    uri: endpoint.uri,
     address: where,
     host: l.host,
     port: l.port,
     loopbackOnly: l.loopbackOnly,
-    tls: listener.tls,
+    tls: endpoint.tls,
   });
-  if (!l.loopbackOnly && !listener.tls) {
+  if (!l.loopbackOnly && !endpoint.tls) {
     events.warn(`${where} accepts device state from anyone who can reach it, unencrypted: use --tls-cert/--tls-key/--tls-ca`);
   }
 }
@@ -67,63 +67,58 @@ function announce(listener: IncomingListener, events: CliEvents): void {
 /** Receives a migration as `options` say, reporting through `events`. */
 export async function incoming(options: IncomingCommandOptions, events: CliEvents, interrupt?: AbortSignal): Promise<IncomingOutcome> {
   let devices: DeviceSet | undefined;
-  let listener: IncomingListener | undefined;
-  let transport: IncomingTransport | undefined;
-  const onInterrupt = (): void => {
-    transport?.shutdown();
-    void listener?.close();
-  };
-  interrupt?.addEventListener('abort', onInterrupt, { once: true });
   try {
     const tls = tlsCredentialsOf(options.tls, options.uri);
     devices = await DeviceSet.open(options.devices, { switchoverAck: options.switchoverAck });
+    const { session } = devices;
     const emulated = emulatedDevicesOf(devices);
     const records: SourceDeviceRecord[] = [];
-    if (emulated.length > 0) devices.registry.register(STATE_CHECK_IDSTR, 0, STATE_CHECK_VERSION, stateCheckLoadHandlers(records));
+    if (emulated.length > 0) session.registry.register(STATE_CHECK_IDSTR, 0, STATE_CHECK_VERSION, stateCheckLoadHandlers(records));
 
-    listener = await listenIncoming(options.uri, {
-      connectTimeoutMs: options.connectTimeoutMs,
-      transferTimeoutMs: options.transferTimeoutMs,
+    let transport = options.uri;
+    let verdicts: DeviceVerdict[] | undefined;
+    const progress = showProgress('destination', session.destination.info$, events);
+    const migration = session.incoming(options.uri, {
+      autostart: !options.paused,
+      switchoverAck: options.switchoverAck,
+      signal: interrupt,
       tls,
       listenAddress: options.listenAddress,
+      connectTimeoutMs: options.connectTimeoutMs,
+      transferTimeoutMs: options.transferTimeoutMs,
       onPeerRefused: (address, reason) => events.warn(`refused ${address} before any device state: ${reason}`),
+      onConnected: (c) => {
+        transport = c.description;
+        events.notice(`connected: ${c.description}`, { event: 'connected', transport: c.description, peer: c.peer ?? null, returnPath: c.returnPath });
+      },
+      // The emulated devices' bytes are checked against the source's digests before the VM
+      // starts; a mismatch fails the load, and the source hears it on the return path.
+      ...(emulated.length > 0 && {
+        verifyLoaded: () => {
+          verdicts = verifyLoadedState(emulated, records);
+          if (verdicts.some((v) => !v.ok)) throw new StateMismatchError(verdicts);
+        },
+      }),
     });
-    announce(listener, events);
-    transport = await listener.accept();
-    events.notice(`connected: ${transport.description}`, { event: 'connected', transport: transport.description, peer: transport.peer ?? null });
-    // tcp: and unix: (the only URIs --switchover-ack is accepted with) always have one.
-    const returnPath = transport.returnPath;
-
-    const destination = devices.destination;
-    const progress = showProgress('destination', destination.info$, events);
     let failure: unknown;
     let info: MigrationInfo;
-    let verdicts: DeviceVerdict[] | undefined;
     try {
-      info = await destination.load(transport.reader, {
-        autostart: !options.paused,
-        ...(returnPath && { onSwitchoverAck: () => void sendSwitchoverAck(returnPath).catch(() => undefined) }),
-      });
-      if (emulated.length > 0) {
-        verdicts = verifyLoadedState(emulated, records);
-        if (verdicts.some((v) => !v.ok)) failure = new StateMismatchError(verdicts);
-      }
+      announce(await migration.listening, events);
+      info = await migration;
     } catch (err) {
       failure = err;
-      info = destination.info;
+      info = session.destination.info;
     } finally {
       progress.stop();
     }
-    // Tell the source how the load ended, so it runs its VM again if this side failed.
-    if (returnPath !== undefined) await sendShut(returnPath, failure !== undefined).catch(() => undefined);
-    try {
-      await transport.close();
-    } catch (err) {
-      failure ??= err;
+    if (info.status === 'none') {
+      // Nothing arrived (no listener, or interrupted while waiting): no summary.
+      const code = reportFailure(events, failure, devices);
+      return { exitCode: isCancelled(failure) ? ExitCode.INTERRUPTED : code, summary: undefined };
     }
     const summary = buildSummary({
       role: 'destination',
-      transport: transport.description,
+      transport,
       info,
       // The destination's own dirtying counters say nothing: the verdicts do.
       devices: devices.devices.map((d) => {
@@ -131,16 +126,20 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
         return { ...report, provider: d.provider };
       }),
       verdicts,
-      ...(failure !== undefined && info.status === 'completed' && { error: 'device state check failed' }),
     });
     printSummary(events, summary);
-    if (failure !== undefined) return { exitCode: reportFailure(events, failure, devices), summary };
+    if (failure !== undefined) {
+      const code = reportFailure(events, failure, devices);
+      return { exitCode: isCancelled(failure) ? ExitCode.INTERRUPTED : code, summary };
+    }
     return { exitCode: ExitCode.OK, summary };
   } catch (err) {
     return { exitCode: reportFailure(events, err, devices), summary: undefined };
   } finally {
-    interrupt?.removeEventListener('abort', onInterrupt);
-    await listener?.close();
     devices?.close();
   }
+}
+
+function isCancelled(err: unknown): boolean {
+  return err instanceof MigrationError && err.reason === 'CANCELLED';
 }

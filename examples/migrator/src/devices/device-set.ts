@@ -3,24 +3,10 @@
  * core's wiring, where the probe chain (VFIO v2, then v1) picks its handlers. The emulated
  * devices go through the same chain: they speak v2, so v2's handlers take them.
  */
-import 'reflect-metadata';
-import {
-  DEVICE_MIGRATION_ATTACHER,
-  MIGRATION_DESTINATION,
-  MIGRATION_SOURCE,
-  RUN_STATE_CONTROLLER,
-  SAVE_STATE_REGISTRY,
-  coreContainerModule,
-  type DeviceMigrationAttacher,
-  type MigrationDestination,
-  type MigrationSource,
-  type RunStateController,
-  type SaveStateEntry,
-  type SaveStateRegistry,
-} from '@savevm/core';
+import type { SaveStateEntry } from '@savevm/core';
+import { type MigrationSession, createMigrationSession } from '@savevm/session';
 import { vfioV1ContainerModule } from '@savevm/vfio-v1-legacy';
 import { vfioV2ContainerModule } from '@savevm/vfio-v2';
-import { Container } from 'inversify';
 import { DeviceSetupError } from './device-setup-error.js';
 import type { DeviceSpec } from './device-spec.js';
 import { type DeviceStateReport, type OpenedDevice, openDevice } from './opened-device.js';
@@ -41,12 +27,13 @@ export interface DeviceSetOptions {
   readonly switchoverAck?: boolean;
 }
 
-/** Every device of one side, the registry they are in, the run state and the drivers. */
+/** Every device of one side, attached to the VM's migration session. */
 export class DeviceSet {
   private constructor(
     /** The attached devices, in `--device` order. */
     readonly devices: readonly AttachedMigrationDevice[],
-    private readonly container: Container,
+    /** The VM's migration session (registry, run state, `migrate`, `incoming`). */
+    readonly session: MigrationSession,
   ) {}
 
   /**
@@ -54,10 +41,9 @@ export class DeviceSet {
    * @throws DeviceSetupError naming the device that could not be opened or has no provider
    */
   static async open(specs: readonly DeviceSpec[], options: DeviceSetOptions = {}): Promise<DeviceSet> {
-    const container = new Container();
-    const v2Options = { switchoverAck: options.switchoverAck ?? false };
-    await container.load(coreContainerModule, vfioV2ContainerModule(v2Options), vfioV1ContainerModule());
-    const attacher = container.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER);
+    const session = await createMigrationSession({
+      providers: [vfioV2ContainerModule({ switchoverAck: options.switchoverAck ?? false }), vfioV1ContainerModule()],
+    });
     const devices: AttachedMigrationDevice[] = [];
     try {
       for (const spec of specs) {
@@ -68,7 +54,7 @@ export class DeviceSet {
           throw new DeviceSetupError(spec.text, 'open', cause);
         }
         try {
-          const attached = await attacher.attach(device.vfio, spec.text);
+          const attached = await session.attach(device.vfio, spec.text);
           devices.push({ device, entry: attached.entry, provider: attached.provider.name });
         } catch (cause) {
           device.close();
@@ -79,27 +65,7 @@ export class DeviceSet {
       for (const d of devices) d.device.close();
       throw err;
     }
-    return new DeviceSet(devices, container);
-  }
-
-  /** The registry the devices are in (more entries, like the byte check, go here too). */
-  get registry(): SaveStateRegistry {
-    return this.container.get<SaveStateRegistry>(SAVE_STATE_REGISTRY);
-  }
-
-  /** The VM's run state. */
-  get runState(): RunStateController {
-    return this.container.get<RunStateController>(RUN_STATE_CONTROLLER);
-  }
-
-  /** The source driver. */
-  get source(): MigrationSource {
-    return this.container.get<MigrationSource>(MIGRATION_SOURCE);
-  }
-
-  /** The destination driver. */
-  get destination(): MigrationDestination {
-    return this.container.get<MigrationDestination>(MIGRATION_DESTINATION);
+    return new DeviceSet(devices, session);
   }
 
   /** The device whose section idstr is `idstr`, if any. */

@@ -1,6 +1,7 @@
 /** Small helpers the drivers share to call hooks and shape their failures. */
 import { StreamError } from '@savevm/stream';
-import { MigrationError, type MigrationPhase, type SectionRef, messageOf } from '../errors.js';
+import { MigrationError, type MigrationPhase, type SectionRef, detailOf } from '../errors.js';
+import { reasonOf } from '../failure-reason.js';
 import type { SaveStateEntry } from '../registry/save-state-entry.js';
 
 /** Whether a hook result must be awaited (so synchronous hooks cost no microtask). */
@@ -10,8 +11,9 @@ export function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLik
 
 /**
  * The error for a hook that threw: a `MigrationError` naming the phase, the entry and the
- * hook. A `MigrationError` the hook threw itself keeps its phase and detail but gains
- * the entry and hook when it had none.
+ * hook. A `MigrationError` the hook threw itself keeps its phase, reason and detail but
+ * gains the entry and hook when it had none. The reason is `DEVICE_FAILED` unless the cause
+ * says otherwise (`reasonOf`: a truncated stream, a version too new, …).
  */
 export function hookFailure(
   phase: MigrationPhase,
@@ -25,7 +27,8 @@ export function hookFailure(
   const offset = cause instanceof StreamError ? cause.offset : where.offset;
   return new MigrationError({
     phase: cause instanceof MigrationError ? cause.phase : phase,
-    detail: cause instanceof MigrationError ? cause.detail : `${hook} failed: ${messageOf(cause)}`,
+    reason: reasonOf(cause, 'DEVICE_FAILED'),
+    detail: cause instanceof MigrationError ? cause.detail : `${hook} failed: ${detailOf(cause)}`,
     entry: ref,
     hook,
     section: where.section,

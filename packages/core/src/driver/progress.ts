@@ -6,6 +6,20 @@ import { MigrationStatus } from '../status/migration-status.js';
 import { trace } from '../tracing/trace-points.js';
 import type { MigrationClock } from './clock.js';
 
+/** The statuses a migration ends in: each run pushes exactly one of them, last. */
+const TERMINAL: ReadonlySet<MigrationStatus> = new Set<MigrationStatus>([
+  MigrationStatus.COMPLETED,
+  MigrationStatus.FAILED,
+  MigrationStatus.CANCELLED,
+]);
+
+/** A time as published: whole milliseconds. */
+function wholeMs(ms: number): number;
+function wholeMs(ms: number | undefined): number | undefined;
+function wholeMs(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.round(ms);
+}
+
 /** Only a few bytes moved: no expected downtime yet (QEMU requires > 10000). */
 const MIN_BYTES_FOR_EXPECTED_DOWNTIME = 10_000;
 /** Bandwidth assumed before any was measured when there is no rate limit: QEMU's default max-bandwidth (MAX_THROTTLE). */
@@ -33,8 +47,10 @@ export function idleInfo(): MigrationInfo {
 
 /**
  * The counters of one migration (QEMU `migration_update_counters`) and the
- * `MigrationInfo` values it pushes. Bandwidth is measured per 100 ms window; the
- * switchover threshold is that bandwidth × the downtime limit and starts at 0.
+ * `MigrationInfo` values it pushes. Bandwidth is measured per 100 ms window on the bytes
+ * the channel took (delivered), not the bytes put: a queue in front of a slow link does
+ * not inflate it. The switchover threshold is that bandwidth × the downtime limit and
+ * starts at 0; the expected downtime is the remaining bytes over that bandwidth.
  */
 export class ProgressTracker {
   /** Current status. */
@@ -68,6 +84,8 @@ export class ProgressTracker {
   private transferred = 0;
   private expectedDowntimeMs: number | undefined;
   private throughputMbps = 0;
+  /** The terminal info was pushed: nothing more is. */
+  private ended = false;
 
   /**
    * @param side which driver, for the status trace
@@ -122,7 +140,7 @@ export class ProgressTracker {
     return (this.endMs ?? this.clock.now()) - this.startMs;
   }
 
-  /** Records the bytes moved so far (the stream's counter). */
+  /** Records the bytes moved so far (on the source, the bytes the channel took). */
   setTransferred(bytes: number): void {
     this.transferred = bytes;
   }
@@ -140,6 +158,8 @@ export class ProgressTracker {
   /**
    * Closes the measuring window when 100 ms have passed: bandwidth, threshold, expected
    * downtime and throughput (QEMU `migration_update_counters`).
+   * @param transferred bytes delivered so far: on the source, what the channel took
+   *   (`QemuFileWriter.bytesFlushed`), never bytes still queued in the writer
    * @returns whether a window was closed
    */
   updateCounters(transferred: number): boolean {
@@ -167,26 +187,45 @@ export class ProgressTracker {
     return true;
   }
 
-  /** Sets the status (tracing it) and pushes an info. */
+  /**
+   * Sets the status (tracing it) and pushes an info. A terminal status (completed, failed,
+   * cancelled) is not pushed here but by {@link publishFinal}, once the run's last work
+   * (restart, cleanup, notifiers) is done, so it is pushed once and last.
+   */
   setStatus(status: MigrationStatus): void {
     this.status = status;
     trace('migrate_set_state', { side: this.side, status });
-    this.publish();
+    if (!TERMINAL.has(status)) this.publish();
   }
 
-  /** Pushes the current info. */
+  /** Pushes the current info; nothing once the terminal info was pushed. */
   publish(): void {
-    this.subject.next(this.info());
+    if (!this.ended) this.subject.next(this.info());
   }
 
-  /** The current info (per-entry bytes are copied now and shaped into objects on first read). */
+  /**
+   * Freezes the total time and pushes the final info, the only one with a terminal status;
+   * nothing is pushed after it.
+   * @returns the final info
+   */
+  publishFinal(): MigrationInfo {
+    this.markEnded();
+    const info = this.info();
+    if (!this.ended) {
+      this.ended = true;
+      this.subject.next(info);
+    }
+    return info;
+  }
+
+  /** The current info, times in whole milliseconds (per-entry bytes are copied now and shaped into objects on first read). */
   info(): MigrationInfo {
     return new InfoSnapshot(this.entries, this.entryBytes.slice(), {
       status: this.status,
-      totalTimeMs: this.elapsedMs(),
-      setupTimeMs: this.setupTimeMs,
-      downtimeMs: this.downtimeMs,
-      expectedDowntimeMs: this.expectedDowntimeMs,
+      totalTimeMs: wholeMs(this.elapsedMs()),
+      setupTimeMs: wholeMs(this.setupTimeMs),
+      downtimeMs: wholeMs(this.downtimeMs),
+      expectedDowntimeMs: wholeMs(this.expectedDowntimeMs),
       transferredBytes: this.transferred,
       remainingBytes: this.remainingBytes,
       throughputMbps: this.throughputMbps,

@@ -12,7 +12,8 @@ export interface EntryProgress {
 
 /**
  * What QMP `query-migrate` reports, pushed: the status and the progress counters. Times
- * are in milliseconds; fields not yet known are undefined.
+ * are in whole milliseconds; fields not yet known are undefined. A migration's stream of
+ * infos ends with exactly one terminal status (completed, failed or cancelled).
  */
 export interface MigrationInfo {
   /** The migration status (QEMU's name). */
@@ -25,7 +26,10 @@ export interface MigrationInfo {
   readonly downtimeMs: number | undefined;
   /** Expected downtime from the remaining bytes and the measured bandwidth (`expected-downtime`). */
   readonly expectedDowntimeMs: number | undefined;
-  /** Bytes written (source) or read (destination) so far (`ram.transferred` plus device bytes). */
+  /**
+   * Bytes delivered so far (`ram.transferred` plus device bytes): on the source, the bytes
+   * the channel took (not those still queued in the writer); on the destination, bytes read.
+   */
   readonly transferredBytes: number;
   /** Bytes still pending, from the last pending query (`ram.remaining`). */
   readonly remainingBytes: number;

@@ -32,6 +32,10 @@ export const TracePoint = {
   migration_completion_vm_stop: 'migration_completion_vm_stop',
   /** `savevm_state_complete_precopy`: END and FULL sections begin. */
   savevm_state_complete_precopy: 'savevm_state_complete_precopy',
+  /** `migration_destination_verdict`: the destination's verdict arrived on the return path (or did not). */
+  migration_destination_verdict: 'migration_destination_verdict',
+  /** `loadvm_process_command`: the destination handled a MIG_CMD. */
+  loadvm_process_command: 'loadvm_process_command',
   /** `savevm_state_cleanup`: `saveCleanup` of all entries begins. */
   savevm_state_cleanup: 'savevm_state_cleanup',
   /** `vm_state_notify`: run-state change handlers are being notified. */
@@ -132,6 +136,18 @@ export interface TracePayloads {
   migration_completion_vm_stop: {
     /** Whether the VM was running before the stop (and so is restarted if the migration fails). */
     readonly wasRunning: boolean;
+  };
+  /** The destination's verdict, or what stood for it. */
+  migration_destination_verdict: {
+    /** `loaded`, `failed`, `closed`, `invalid` or `timeout`. */
+    readonly verdict: string;
+  };
+  /** A command from the stream was handled. */
+  loadvm_process_command: {
+    /** QEMU's name of the command. */
+    readonly name: string;
+    /** Byte offset of the command in the stream. */
+    readonly offset: number;
   };
   /** Completion begins. */
   savevm_state_complete_precopy: {

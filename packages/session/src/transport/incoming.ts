@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { FdChannel, QemuFileReader, type ReadChannel, SocketChannel, type WriteChannel, openFileChannel } from '@savevm/stream';
 import { ExecChannel } from './exec-channel.js';
+import { isSocketFd } from './socket-fd.js';
 import { formatHostPort, type MigrationUri, parseMigrationUri } from './migration-uri.js';
 import { type PeerIdentity, TLS_MIN_VERSION, type TlsCredentials, tlsPeerIdentity } from './tls-credentials.js';
 import { DEFAULT_LISTEN_ADDRESS, type IncomingTransportOptions } from './transport-options.js';
@@ -93,8 +94,8 @@ export async function listenIncoming(uri: string, options: IncomingTransportOpti
     listening: undefined,
     tls: false,
     accept: async () => {
-      const { channel, description } = openLocal(uri, parsed);
-      return incomingOver(uri, wrap(channel), description, undefined);
+      const { channel, description, returnPath } = openLocal(uri, parsed);
+      return incomingOver(uri, wrap(channel), description, undefined, returnPath);
     },
     close: async () => undefined,
   };
@@ -111,7 +112,10 @@ function incomingOver(
   return { uri, description, reader, peer, returnPath, close: () => channel.close(), shutdown: () => reader.shutdown() };
 }
 
-function openLocal(uri: string, parsed: Exclude<MigrationUri, { scheme: 'tcp' | 'unix' }>): { channel: ReadChannel; description: string } {
+function openLocal(
+  uri: string,
+  parsed: Exclude<MigrationUri, { scheme: 'tcp' | 'unix' }>,
+): { channel: ReadChannel; description: string; returnPath?: WriteChannel } {
   switch (parsed.scheme) {
     case 'file':
       try {
@@ -121,6 +125,10 @@ function openLocal(uri: string, parsed: Exclude<MigrationUri, { scheme: 'tcp' | 
       }
     case 'fd':
       try {
+        if (isSocketFd(parsed.fd)) {
+          const socket = new SocketChannel(new net.Socket({ fd: parsed.fd, readable: true, writable: true }));
+          return { channel: socket, description: `fd ${parsed.fd} (socket)`, returnPath: socket };
+        }
         return { channel: new FdChannel(parsed.fd, { ownsFd: true }), description: `fd ${parsed.fd}` };
       } catch (cause) {
         throw new TransportError({ uri, phase: 'connect', detail: `descriptor ${parsed.fd} is not open: ${(cause as Error).message}`, cause });

@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { FdChannel, QemuFileWriter, type ReadChannel, SocketChannel, openFileChannel, type WriteChannel } from '@savevm/stream';
 import { ExecChannel } from './exec-channel.js';
+import { isSocketFd } from './socket-fd.js';
 import { formatHostPort, type MigrationUri, parseMigrationUri } from './migration-uri.js';
 import { type PeerIdentity, TLS_MIN_VERSION, type TlsCredentials, tlsPeerIdentity } from './tls-credentials.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type OutgoingOptions } from './transport-options.js';
@@ -78,6 +79,9 @@ async function openChannel(uri: string, parsed: MigrationUri, options: OutgoingO
       }
     case 'fd':
       try {
+        if (isSocketFd(parsed.fd)) {
+          return { channel: new SocketChannel(new net.Socket({ fd: parsed.fd, readable: true, writable: true })), description: `fd ${parsed.fd} (socket)`, peer: undefined };
+        }
         return { channel: new FdChannel(parsed.fd, { ownsFd: true }), description: `fd ${parsed.fd}`, peer: undefined };
       } catch (cause) {
         throw new TransportError({ uri, phase: 'connect', detail: `descriptor ${parsed.fd} is not open: ${(cause as Error).message}`, cause });

@@ -1,57 +1,100 @@
 /**
- * The part of QEMU's return path (destination → source messages on the connection the
- * stream arrives on; each is `be16 type, be16 length, payload`) this project uses:
- * - MIG_RP_MSG_SWITCHOVER_ACK (7, no payload): the destination loaded every device's
- *   initial data, so the source may switch over;
- * - MIG_RP_MSG_SHUT (1, be32 status, 0 = ok): the destination finished loading, and how.
- *   With it the source learns that a destination refused what it loaded (a VFIO device's
- *   validation, say) instead of believing the migration done.
+ * QEMU's return path on a connection: the destination's writer and the source's reader of
+ * the messages of `docs/design/return-path.md` (SHUT, PONG, SWITCHOVER_ACK, and savevm's
+ * error text for a savevm source).
  */
-import type { ReadChannel, WriteChannel } from '@savevm/stream';
-import type { SwitchoverAckGate } from '@savevm/core';
+import type { DestinationReturnPath, DestinationVerdict, SourceReturnPath } from '@savevm/core';
+import {
+  ReturnPathMessage,
+  SAVEVM_RP_MSG_FAILURE_TEXT,
+  SAVEVM_WORDS_PING_VALUE,
+  be32Payload,
+  checkReturnPathHeader,
+  encodeReturnPathMessage,
+  failureTextPayload,
+  returnPathMessageName,
+  type ReadChannel,
+  type WriteChannel,
+} from '@savevm/stream';
 
-/** QEMU's `MIG_RP_MSG_SHUT`: the destination is done; payload be32 status (0 = ok, 1 = failed). */
-export const MIG_RP_MSG_SHUT = 1;
-/** QEMU's `MIG_RP_MSG_SWITCHOVER_ACK`. */
-export const MIG_RP_MSG_SWITCHOVER_ACK = 7;
+/** Longest time the destination waits for its last return-path messages to leave. */
+const SHUT_SEND_TIMEOUT_MS = 5_000;
 
-/** How the destination said its load ended, or `undefined` when it said nothing before the connection ended. */
-export type DestinationVerdict = 'loaded' | 'failed' | undefined;
+/**
+ * The destination's end: opened by the stream's OPEN_RETURN_PATH, it answers PINGs, sends
+ * the switchover ACK and, at the end, SHUT. Messages leave in order; a failed write ends
+ * the path quietly (the source then learns nothing, which it treats as a failure).
+ */
+export class ReturnPathWriter implements DestinationReturnPath {
+  private opened = false;
+  private wantsWords = false;
+  private tail: Promise<void> = Promise.resolve();
+  private broken = false;
 
-function message(type: number, payload: Uint8Array = new Uint8Array(0)): Buffer {
-  const m = Buffer.alloc(4 + payload.length);
-  m.writeUInt16BE(type, 0);
-  m.writeUInt16BE(payload.length, 2);
-  m.set(payload, 4);
-  return m;
-}
+  /** @param channel the write side of the connection the stream arrives on */
+  constructor(private readonly channel: WriteChannel) {}
 
-/** Sends the switchover ACK on the return path (destination). */
-export function sendSwitchoverAck(returnPath: WriteChannel): Promise<void> {
-  return Promise.resolve(returnPath.writev([message(MIG_RP_MSG_SWITCHOVER_ACK)]));
-}
+  /** Whether the source opened the path. */
+  get isOpen(): boolean {
+    return this.opened;
+  }
 
-/** Sends SHUT with the load's outcome on the return path (destination, after the load). */
-export function sendShut(returnPath: WriteChannel, failed: boolean): Promise<void> {
-  const status = Buffer.alloc(4);
-  status.writeUInt32BE(failed ? 1 : 0, 0);
-  return Promise.resolve(returnPath.writev([message(MIG_RP_MSG_SHUT, status)]));
+  /** Opens the path (always possible on a connection). */
+  open(): boolean {
+    this.opened = true;
+    return true;
+  }
+
+  /** Answers a PING; a PING of savevm's value asks for the error text before SHUT. */
+  pong(value: number): void {
+    if (value === SAVEVM_WORDS_PING_VALUE) this.wantsWords = true;
+    this.send(ReturnPathMessage.PONG, be32Payload(value));
+  }
+
+  /** Sends MIG_RP_MSG_SWITCHOVER_ACK. */
+  switchoverAck(): void {
+    this.send(ReturnPathMessage.SWITCHOVER_ACK);
+  }
+
+  /** Sends SHUT 0 or 1 (with the error text first for a savevm source) and waits for the bytes to leave. */
+  async shut(failure: Error | undefined): Promise<void> {
+    if (!this.opened) return;
+    if (failure !== undefined && this.wantsWords) this.send(SAVEVM_RP_MSG_FAILURE_TEXT, failureTextPayload(failure.message));
+    this.send(ReturnPathMessage.SHUT, be32Payload(failure === undefined ? 0 : 1));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.tail, new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUT_SEND_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+  }
+
+  private send(type: number, payload?: Uint8Array): void {
+    const message = encodeReturnPathMessage(type, payload);
+    this.tail = this.tail.then(async () => {
+      if (this.broken) return;
+      try {
+        await this.channel.writev([message]);
+      } catch {
+        this.broken = true;
+      }
+    });
+  }
 }
 
 /**
- * The source's side of the return path: reads messages until the connection ends,
- * opening the switchover-ack gate on the ACK and keeping the destination's verdict from
- * SHUT. Other message types are skipped by their length.
+ * The source's end: reads messages until the connection ends, checking each header as a
+ * QEMU source does. It opens the switchover-ack gate on the ACK and keeps the destination's
+ * verdict from SHUT (with the error text a savevm destination sends before it).
  */
-export class ReturnPathListener implements SwitchoverAckGate {
+export class ReturnPathReader implements SourceReturnPath {
   private acknowledged = false;
-  private verdict: DestinationVerdict;
-  private readonly ended: Promise<void>;
-  private wake: (() => void) | undefined;
+  private verdict: DestinationVerdict | undefined;
+  private words: string | undefined;
+  private readonly waiters = new Set<() => void>();
+  /** Every PONG value received, in order (for diagnostics and tests). */
+  readonly pongs: number[] = [];
 
-  /** @param returnPath the read side of the connection the stream goes out on */
-  constructor(private readonly returnPath: ReadChannel) {
-    this.ended = this.listen();
+  /** @param channel the read side of the connection the stream goes out on */
+  constructor(private readonly channel: ReadChannel) {
+    void this.listen();
   }
 
   /** Whether the destination acknowledged switchover (QEMU `switchover_acked`). */
@@ -59,30 +102,43 @@ export class ReturnPathListener implements SwitchoverAckGate {
     return this.acknowledged;
   }
 
-  /**
-   * The destination's verdict: resolves when SHUT arrives, or with `undefined` when the
-   * connection ends first or `timeoutMs` passes.
-   */
-  async destinationVerdict(timeoutMs: number): Promise<DestinationVerdict> {
+  /** The verdict once it is final and not a success (failed, closed, invalid). */
+  earlyVerdict(): DestinationVerdict | undefined {
+    return this.verdict?.kind === 'loaded' ? undefined : this.verdict;
+  }
+
+  /** Waits for SHUT (or the end of the path), at most `timeoutMs`. */
+  async waitForVerdict(timeoutMs: number): Promise<DestinationVerdict> {
     if (this.verdict !== undefined) return this.verdict;
     let timer: NodeJS.Timeout | undefined;
+    let wake: (() => void) | undefined;
     const arrived = new Promise<void>((resolve) => {
-      this.wake = resolve;
+      wake = resolve;
+      this.waiters.add(resolve);
     });
-    const timedOut = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-      timer.unref();
-    });
-    await Promise.race([arrived, this.ended, timedOut]);
+    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([arrived, timedOut]);
     clearTimeout(timer);
-    return this.verdict;
+    if (wake) this.waiters.delete(wake);
+    return this.verdict ?? { kind: 'timeout', waitedMs: timeoutMs };
+  }
+
+  private settle(verdict: DestinationVerdict): void {
+    if (this.verdict !== undefined) return;
+    this.verdict = verdict;
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
   }
 
   private async readFully(into: Uint8Array): Promise<boolean> {
     let got = 0;
     while (got < into.length) {
-      const n = await this.returnPath.read(into.subarray(got));
-      if (n === 0) return false;
+      const r = this.channel.read(into.subarray(got));
+      const n = typeof r === 'number' ? r : await r;
+      if (n === 0) {
+        if (got > 0) throw new Error(`the return path ended inside a message (${got} of ${into.length} bytes)`);
+        return false;
+      }
       got += n;
     }
     return true;
@@ -90,20 +146,45 @@ export class ReturnPathListener implements SwitchoverAckGate {
 
   private async listen(): Promise<void> {
     const header = new Uint8Array(4);
+    const view = new DataView(header.buffer);
     try {
-      while (await this.readFully(header)) {
-        const type = (header[0] ?? 0) * 256 + (header[1] ?? 0);
-        const length = (header[2] ?? 0) * 256 + (header[3] ?? 0);
-        const payload = new Uint8Array(length); // at most 65535 bytes: the length is a be16
-        if (length > 0 && !(await this.readFully(payload))) return;
-        if (type === MIG_RP_MSG_SWITCHOVER_ACK) this.acknowledged = true;
-        if (type === MIG_RP_MSG_SHUT && length >= 4) {
-          this.verdict = new DataView(payload.buffer).getUint32(0) === 0 ? 'loaded' : 'failed';
-          this.wake?.();
+      while (this.verdict === undefined && (await this.readFully(header))) {
+        const type = view.getUint16(0);
+        const length = view.getUint16(2);
+        const refused = checkReturnPathHeader(type, length, true);
+        if (refused !== undefined) return this.settle({ kind: 'invalid', detail: refused });
+        const payload = new Uint8Array(length); // at most RETURN_PATH_MAX_PAYLOAD: checked above
+        if (length > 0 && !(await this.readFully(payload))) {
+          return this.settle({ kind: 'closed', detail: `the return path ended inside a ${returnPathMessageName(type)} message` });
         }
+        this.handle(type, payload);
       }
-    } catch {
-      // the connection ended; the migration itself reports why
+      this.settle({ kind: 'closed', detail: 'the connection ended before the destination sent SHUT' });
+    } catch (err) {
+      this.settle({ kind: 'closed', detail: `the return path broke: ${err instanceof Error ? err.message : String(err)}` });
+    }
+  }
+
+  private handle(type: number, payload: Uint8Array): void {
+    const be32 = (): number => new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0);
+    switch (type) {
+      case ReturnPathMessage.SHUT: {
+        const status = be32();
+        this.settle(status === 0 ? { kind: 'loaded' } : { kind: 'failed', status, words: this.words });
+        return;
+      }
+      case ReturnPathMessage.PONG:
+        this.pongs.push(be32());
+        return;
+      case ReturnPathMessage.SWITCHOVER_ACK:
+        this.acknowledged = true;
+        return;
+      case SAVEVM_RP_MSG_FAILURE_TEXT:
+        this.words = Buffer.from(payload).toString('utf8');
+        return;
+      default:
+        // REQ_PAGES, REQ_PAGES_ID, RECV_BITMAP, RESUME_ACK: postcopy only, never asked for here.
+        this.settle({ kind: 'invalid', detail: `${returnPathMessageName(type)} received, but this migration is precopy only` });
     }
   }
 }

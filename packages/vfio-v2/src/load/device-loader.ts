@@ -3,7 +3,7 @@
  * setup, the tag loop of `load_state`, and cleanup, which ends the session with the driver's
  * validation (RESUMING→STOP) and reports its failure naming the device.
  */
-import type { EntryRef, LoadOutcome, LoadSetupContext } from '@savevm/core';
+import type { EntryRef, LoadOutcome, LoadSetupContext, MigrationErrorReason } from '@savevm/core';
 import { StreamIoError, type ByteSink, type QemuFileReader } from '@savevm/stream';
 import { MigState, VfioSyscallError, VfioTag, PAGE_SIZE, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
@@ -153,7 +153,7 @@ export class DeviceLoader {
 
   async #loadConfig(f: QemuFileReader, entry: EntryRef): Promise<void> {
     const hook = this.options.configState;
-    if (hook === undefined) throw this.#refused(entry, 'DEV_CONFIG_STATE but no config-state hook is installed');
+    if (hook === undefined) throw this.#refused(entry, 'DEV_CONFIG_STATE but no config-state hook is installed', 'EINVAL', 'DEVICE_FAILED');
     await hook.load(f);
     traceVfio('vfio_load_device_config_state', { device: this.state.name });
     await this.#expectEnd(f, entry, 'the config state');
@@ -163,7 +163,7 @@ export class DeviceLoader {
   async #loadData(f: QemuFileReader, size: number, entry: EntryRef): Promise<void> {
     const dataFile = this.state.dataFile;
     if (dataFile === undefined || dataFile.closed || !this.#loading) {
-      throw this.#refused(entry, `DEV_DATA_STATE in device state ${migStateName(this.state.state)} (no resume data_fd)`, 'EBADF');
+      throw this.#refused(entry, `DEV_DATA_STATE in device state ${migStateName(this.state.state)} (no resume data_fd)`, 'EBADF', 'DEVICE_FAILED');
     }
     const room = lookAheadRoom(f);
     if (this.#scratch === undefined || this.#room !== room) {
@@ -227,13 +227,15 @@ export class DeviceLoader {
     };
   }
 
-  #refused(entry: EntryRef, what: string, errno = 'EINVAL'): VfioV2MigrationError {
+  /** A load refused for what the stream holds (BAD_STREAM) or for the device's own state. */
+  #refused(entry: EntryRef, what: string, errno = 'EINVAL', reason: MigrationErrorReason = 'BAD_STREAM'): VfioV2MigrationError {
     return new VfioV2MigrationError({
       device: this.state.name,
       phase: 'load-state',
       entry,
       operation: 'load state',
       errno,
+      reason,
       detail: `vfio device ${this.state.name}: ${what}`,
     });
   }

@@ -18,6 +18,7 @@ import {
   SAVE_STATE_REGISTRY,
   coreContainerModule,
   type AttachedDevice,
+  type DestinationReturnPath,
   type DeviceMigrationAttacher,
   type MigrationClock,
   type MigrationDestination,
@@ -200,9 +201,11 @@ export async function migrateOverSocket(
       src.source.migrateToChannel(new SocketChannel(client), { ...FAST, ...gate, ...params }),
       dst.destination.loadFromChannel(new SocketChannel(serverSide), {
         autostart: true,
-        onSwitchoverAck: () => {
+        // The ACK goes back as on QEMU's return path (here a stand-in that is always open).
+        switchoverAck: true,
+        returnPath: approvalsTo(() => {
           acked = true;
-        },
+        }),
       }),
     ]);
     return { source, destination };
@@ -215,4 +218,12 @@ export async function migrateOverSocket(
 /** Number of open fds of this process. */
 export function processFdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
+}
+
+/**
+ * A destination return path that is open from the start and only reports switchover ACKs
+ * (for tests that move the stream without a return path of their own).
+ */
+export function approvalsTo(onAck: () => void): DestinationReturnPath {
+  return { isOpen: true, open: () => true, pong: () => undefined, switchoverAck: onAck, shut: async () => undefined };
 }

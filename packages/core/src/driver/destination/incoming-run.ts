@@ -18,7 +18,9 @@ import {
 
 /** Largest vmdesc skipped after EOF (the parser's default limit). */
 const MAX_VMDESC_BYTES = 64 * 1024 * 1024;
-import { MigrationError, type MigrationPhase, type SectionRef, messageOf } from '../../errors.js';
+import { MigrationError, type MigrationPhase, type SectionRef, detailOf, messageOf } from '../../errors.js';
+import { reasonOf } from '../../failure-reason.js';
+import type { DestinationReturnPath } from '../../return-path.js';
 import type { LoadOutcome, LoadSetupContext } from '../../handlers.js';
 import type { SaveStateRegistry } from '../../registry/registry.js';
 import type { SaveStateEntry } from '../../registry/save-state-entry.js';
@@ -53,10 +55,22 @@ export interface IncomingOptions {
   /** Commands accepted, with their length rules (default: the newest QEMU's). */
   readonly commands?: ReadonlyMap<number, CommandRule>;
   /**
-   * Switchover-ack: called once every entry whose `switchoverAckNeeded()` was true has
-   * approved (at once when none needs to). Send the ACK on the return path from here.
+   * QEMU's return path back to the source, when the transport has one. The stream opens it
+   * (OPEN_RETURN_PATH), PINGs are answered with PONGs, the switchover ACK goes through it,
+   * and at the end SHUT tells the source how the load ended (after `verifyLoaded`).
    */
-  readonly onSwitchoverAck?: () => void;
+  readonly returnPath?: DestinationReturnPath | undefined;
+  /**
+   * Capability `switchover-ack`: send MIG_RP_MSG_SWITCHOVER_ACK on the return path once
+   * every entry whose `switchoverAckNeeded()` was true has approved (at once when none needs to).
+   */
+  readonly switchoverAck?: boolean;
+  /**
+   * The embedder's check of what was loaded, after every `loadCleanup` succeeded and before
+   * the VM starts and SHUT is sent: a throw fails the load (phase `load-verify`), and the
+   * source hears that the destination failed.
+   */
+  readonly verifyLoaded?: () => void | Promise<void>;
 }
 
 /** What a run needs from the outside. */
@@ -87,6 +101,7 @@ export class IncomingRun {
   private readonly current = { active: false, type: 'full' as SectionRef['type'], sectionId: 0, offset: 0, entry: undefined as SaveStateEntry | undefined };
   private acksPending = 0;
   private acked = false;
+  private ackDue = false;
   private phase: MigrationPhase = 'load-header';
 
   /** @param f the incoming stream; @param ctx the collaborators; @param options the options */
@@ -127,14 +142,16 @@ export class IncomingRun {
       if (failure) failure.suppressed.push(cleanupFailure);
       else failure = cleanupFailure;
     }
+    if (!failure) failure = await this.verify();
     this.progress.setTransferred(this.f.offset);
+    if (!failure) failure = await this.startOrPauseChecked();
+    await this.options.returnPath?.shut(failure);
     if (failure) {
       this.progress.errorDescription = failure.message;
       this.progress.setStatus(MigrationStatus.FAILED);
       this.finish();
       throw failure;
     }
-    await this.startOrPause();
     this.progress.setStatus(MigrationStatus.COMPLETED);
     return this.finish();
   }
@@ -151,6 +168,7 @@ export class IncomingRun {
     if (local !== undefined && !local.startsWith(record.machine)) {
       throw new MigrationError({
         phase: 'load-header',
+        reason: 'INVALID_ARGUMENT',
         detail: `Machine type received is '${record.machine}' and local is '${local}'`,
         offset: record.offset,
         errno: 'EINVAL',
@@ -185,6 +203,7 @@ export class IncomingRun {
     if (this.acksPending === 0) {
       throw new MigrationError({
         phase: 'load-state',
+        reason: 'DEVICE_FAILED',
         detail: 'switchover approved with no approval outstanding',
         entry: { idstr: e.idstr, instanceId: e.instanceId },
         errno: 'EINVAL',
@@ -193,10 +212,28 @@ export class IncomingRun {
     if (--this.acksPending === 0) this.sendAck();
   }
 
+  /** Sends the switchover ACK once (QEMU `qemu_loadvm_approve_switchover`), as soon as the return path is open. */
   private sendAck(): void {
-    if (this.acked) return;
+    this.ackDue = true;
+    const rp = this.options.returnPath;
+    if (this.acked || this.options.switchoverAck !== true || rp === undefined || !rp.isOpen) return;
     this.acked = true;
-    this.options.onSwitchoverAck?.();
+    rp.switchoverAck();
+  }
+
+  /** The embedder's `verifyLoaded`; returns its failure. */
+  private async verify(): Promise<MigrationError | undefined> {
+    const check = this.options.verifyLoaded;
+    if (check === undefined) return undefined;
+    this.phase = 'load-verify';
+    try {
+      await check();
+      return undefined;
+    } catch (err) {
+      return err instanceof MigrationError
+        ? err
+        : new MigrationError({ phase: 'load-verify', reason: 'DEVICE_FAILED', detail: `the loaded state was refused: ${messageOf(err)}`, cause: err });
+    }
   }
 
   // ---- the main loop -----------------------------------------------------------------------
@@ -221,7 +258,7 @@ export class IncomingRun {
           loading = this.loadPartOrEnd();
           break;
         case 'command':
-          loading = this.handleCommand(record.command, record.commandName, record.offset);
+          loading = this.handleCommand(record.command, record.commandName, record.offset, record.commandPayload);
           break;
         case 'eof':
           await this.afterEof();
@@ -253,13 +290,13 @@ export class IncomingRun {
         else await this.loadPartOrEnd();
         return false;
       case 'command':
-        await this.handleCommand(first.command, first.name, first.offset);
+        await this.handleCommand(first.command, first.name, first.offset, first.payload);
         return false;
       case 'eof':
         await this.afterEof();
         return true;
       default:
-        throw new MigrationError({ phase: 'load-dispatch', detail: `unexpected ${first.type} record`, offset: first.offset, errno: 'EINVAL' });
+        throw new MigrationError({ phase: 'load-dispatch', reason: 'BAD_STREAM', detail: `unexpected ${first.type} record`, offset: first.offset, errno: 'EINVAL' });
     }
   }
 
@@ -315,6 +352,7 @@ export class IncomingRun {
     if (entry === undefined) {
       throw new MigrationError({
         phase: 'load-dispatch',
+        reason: 'UNKNOWN_SECTION',
         detail: `Unknown savevm section or instance '${idstr}' ${instanceId}. Make sure that your current VM setup matches your saved VM setup`,
         entry: ref,
         section,
@@ -325,6 +363,7 @@ export class IncomingRun {
     if (versionId > entry.versionId) {
       throw new MigrationError({
         phase: 'load-dispatch',
+        reason: 'VERSION_TOO_NEW',
         detail: `unsupported version ${versionId} for '${idstr}' v${entry.versionId} (the stream's version ${versionId} is newer than the local version ${entry.versionId})`,
         entry: ref,
         section,
@@ -334,6 +373,7 @@ export class IncomingRun {
     }
     throw new MigrationError({
       phase: 'load-dispatch',
+      reason: 'BAD_STREAM',
       detail: `version ${versionId} of '${idstr}' is older than the local minimum version ${entry.minimumVersionId} (local version ${entry.versionId})`,
       entry: ref,
       section,
@@ -352,6 +392,7 @@ export class IncomingRun {
     if (entry === undefined || index === undefined) {
       throw new MigrationError({
         phase: 'load-dispatch',
+        reason: 'BAD_STREAM',
         detail: `unknown savevm section ${r.sectionId}`,
         section: this.currentRef(),
         offset: r.offset,
@@ -413,11 +454,15 @@ export class IncomingRun {
   }
 
   /** Commands: SWITCHOVER_START reaches the entries; return-path ones are ignored; postcopy is refused. */
-  private async handleCommand(command: number, name: string, offset: number): Promise<void> {
+  private async handleCommand(command: number, name: string, offset: number, payload: Uint8Array): Promise<void> {
+    if (isTracing('loadvm_process_command')) trace('loadvm_process_command', { name, offset });
     this.current.active = false;
     switch (command) {
       case MigCommand.OPEN_RETURN_PATH:
+        this.openReturnPath(offset);
+        return;
       case MigCommand.PING:
+        this.answerPing(offset, payload);
         return;
       case MigCommand.SWITCHOVER_START:
         for (const e of this.entries) {
@@ -434,11 +479,39 @@ export class IncomingRun {
       default:
         throw new MigrationError({
           phase: 'load-dispatch',
+          reason: 'BAD_STREAM',
           detail: `command ${name} is not supported by this destination (precopy only)`,
           offset,
           errno: 'ENOTSUP',
         });
     }
+  }
+
+  // ---- the return path -------------------------------------------------------------------
+
+  /** MIG_CMD_OPEN_RETURN_PATH: fatal when this transport has no way back, as in QEMU. */
+  private openReturnPath(offset: number): void {
+    const rp = this.options.returnPath;
+    if (rp?.isOpen) return; // QEMU logs "called when RP already open" and goes on
+    if (rp === undefined || !rp.open()) {
+      throw new MigrationError({
+        phase: 'return-path',
+        reason: 'BAD_STREAM',
+        detail: 'the stream opens a return path (OPEN_RETURN_PATH) but this transport has no way back to the source',
+        offset,
+        errno: 'EINVAL',
+      });
+    }
+    if (this.ackDue) this.sendAck();
+  }
+
+  /** MIG_CMD_PING: answered with a PONG; fatal without a return path, as in QEMU. */
+  private answerPing(offset: number, payload: Uint8Array): void {
+    const rp = this.options.returnPath;
+    if (rp === undefined || !rp.isOpen) {
+      throw new MigrationError({ phase: 'return-path', reason: 'BAD_STREAM', detail: 'PING received with no return path', offset, errno: 'EINVAL' });
+    }
+    rp.pong(new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0));
   }
 
   // ---- cleanup and the end -------------------------------------------------------------------
@@ -461,27 +534,22 @@ export class IncomingRun {
   }
 
   /** Autostart, or leave the VM paused. */
-  private async startOrPause(): Promise<void> {
+  /** Starts the VM (autostart) or leaves it paused; returns the failure to start it. */
+  private async startOrPauseChecked(): Promise<MigrationError | undefined> {
     if (this.options.autostart !== true) {
       this.ctx.runState.setState(RunState.PAUSED);
-      return;
+      return undefined;
     }
     try {
       await this.ctx.runState.start();
+      return undefined;
     } catch (err) {
-      const error = new MigrationError({ phase: 'load-start-vm', detail: `starting the VM failed: ${messageOf(err)}`, cause: err });
-      this.progress.errorDescription = error.message;
-      this.progress.setStatus(MigrationStatus.FAILED);
-      this.finish();
-      throw error;
+      return new MigrationError({ phase: 'load-start-vm', reason: 'INTERNAL', detail: `starting the VM failed: ${messageOf(err)}`, cause: err });
     }
   }
 
   private finish(): MigrationInfo {
-    this.progress.markEnded();
-    const info = this.progress.info();
-    this.ctx.infos.next(info);
-    return info;
+    return this.progress.publishFinal();
   }
 
   /**
@@ -497,7 +565,8 @@ export class IncomingRun {
       const footer = err.code === 'MISSING_FOOTER' || err.code === 'FOOTER_MISMATCH';
       return new MigrationError({
         phase: footer ? 'load-footer' : this.phase,
-        detail: err.message,
+        reason: reasonOf(err, 'BAD_STREAM'),
+        detail: err.detail,
         entry: footer ? entry : undefined,
         section: footer ? section : undefined,
         offset: err.offset,
@@ -505,6 +574,6 @@ export class IncomingRun {
         errno: streamErrno(err),
       });
     }
-    return new MigrationError({ phase: this.phase, detail: messageOf(err), entry, section, offset: this.f.offset, cause: err });
+    return new MigrationError({ phase: this.phase, reason: reasonOf(err, 'INTERNAL'), detail: detailOf(err), entry, section, offset: this.f.offset, cause: err });
   }
 }

@@ -50,7 +50,7 @@ export class MigrationDestination {
    */
   async load(f: QemuFileReader, options: IncomingOptions = {}): Promise<MigrationInfo> {
     if (this.running) {
-      throw new MigrationError({ phase: 'busy', detail: 'an incoming migration is already in progress', errno: 'EBUSY' });
+      throw new MigrationError({ phase: 'busy', reason: 'BLOCKED', detail: 'an incoming migration is already in progress', errno: 'EBUSY' });
     }
     this.running = true;
     try {

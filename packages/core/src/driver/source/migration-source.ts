@@ -25,6 +25,16 @@ export interface MigrationSourceDeps {
   readonly clock?: MigrationClock;
 }
 
+/** How the stream of one migration ends. */
+export interface MigrateStreamOptions {
+  /**
+   * Called after the last byte was flushed, before the destination's verdict and before
+   * COMPLETED: ends the stream (closes a file, waits for an `exec:` command to exit). A
+   * throw fails the migration, and the VM runs again.
+   */
+  readonly finishStream?: () => Promise<void>;
+}
+
 /**
  * The outgoing side (QMP `migrate`, `migrate_cancel`, `query-migrate`): writes the device
  * state of every registered entry to a `QemuFileWriter`, one migration at a time.
@@ -58,19 +68,21 @@ export class MigrationSource {
   }
 
   /**
-   * Migrates to `f`. Resolves with the final info once the stream is complete and every
+   * Migrates to `f`. With `parameters.returnPath`, the migration completes only once the
+   * destination said it loaded the state. Resolves with the final info once the stream is complete and every
    * `saveCleanup` ran; rejects with a {@link MigrationError} (naming phase, entry and hook)
    * after the VM was restarted and cleanup ran. The caller owns `f` and closes it.
    * @throws MigrationError `busy` when a migration is already running, `blocked` when a blocker is registered
    */
-  async migrate(f: QemuFileWriter, parameters: Partial<MigrationParameters> = {}): Promise<MigrationInfo> {
+  async migrate(f: QemuFileWriter, parameters: Partial<MigrationParameters> = {}, options: MigrateStreamOptions = {}): Promise<MigrationInfo> {
     if (this.current) {
-      throw new MigrationError({ phase: 'busy', detail: 'a migration is already in progress', errno: 'EBUSY' });
+      throw new MigrationError({ phase: 'busy', reason: 'BLOCKED', detail: 'a migration is already in progress', errno: 'EBUSY' });
     }
     const blockers = this.deps.blockers.list();
     if (blockers.length > 0) {
       throw new MigrationError({
         phase: 'blocked',
+        reason: 'BLOCKED',
         detail: `migration is blocked: ${blockers.map((b) => (b.owner ? `${b.owner}: ${b.reason}` : b.reason)).join('; ')}`,
         errno: 'EPERM',
       });
@@ -83,6 +95,7 @@ export class MigrationSource {
       params,
       clock: this.clock,
       infos: this.subject,
+      finishStream: options.finishStream,
     });
     this.current = run;
     try {

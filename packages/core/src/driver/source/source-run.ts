@@ -8,17 +8,24 @@
  */
 import type { BehaviorSubject } from 'rxjs';
 import {
+  FIRST_PING_VALUE,
+  MigCommand,
+  SAVEVM_WORDS_PING_VALUE,
   type QemuFileWriter,
+  be32Payload,
+  writeCommand,
   writeConfiguration,
   writeEof,
   writeHeader,
   writeVmdesc,
 } from '@savevm/stream';
 import { MigrationCancelledError, MigrationError, type MigrationPhase, messageOf } from '../../errors.js';
+import { reasonOf } from '../../failure-reason.js';
 import type { PendingBytes } from '../../handlers.js';
 import type { MigrationNotifiers } from '../../lifecycle/migration-notifiers.js';
 import type { MigrationParameters } from '../../parameters.js';
 import type { SaveStateEntry } from '../../registry/save-state-entry.js';
+import { type DestinationVerdict, describeVerdict } from '../../return-path.js';
 import { RunStateChangeError } from '../../run-state/change-handlers.js';
 import type { RunStateController } from '../../run-state/run-state-controller.js';
 import { RunState } from '../../run-state/run-state.js';
@@ -45,9 +52,27 @@ export interface SourceRunContext {
   readonly clock: MigrationClock;
   /** Where infos are pushed. */
   readonly infos: BehaviorSubject<MigrationInfo>;
+  /**
+   * Called after the last byte was flushed and before the destination's verdict: ends the
+   * stream (closes a file, waits for an `exec:` command's exit). A throw fails the migration.
+   */
+  readonly finishStream?: (() => Promise<void>) | undefined;
 }
 
 const ZERO_PENDING: PendingBytes = { mustPrecopy: 0, canPostcopy: 0 };
+
+/** Longest wait for the verdict of a destination that hung up while the stream was being written. */
+const HANGUP_VERDICT_WAIT_MS = 1000;
+
+/** Whether a failure, or anything in its cause chain, is a write that failed because the peer hung up. */
+function peerHungUp(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; depth++) {
+    const { errno, code } = e as { errno?: unknown; code?: unknown };
+    if (errno === 'EPIPE' || errno === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNRESET') return true;
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return false;
+}
 
 /** The state of one outgoing migration. Create, `run()` once; `cancel()` any time. */
 export class SourceRun {
@@ -115,13 +140,15 @@ export class SourceRun {
       await this.iterateUntilConverged();
       await this.switchover();
       await this.complete();
+      await this.finishStream();
+      await this.awaitDestinationVerdict();
       this.progress.downtimeMs = this.ctx.clock.now() - this.downtimeStartMs;
       this.progress.setTransferred(this.f.bytesWritten);
       this.progress.remainingBytes = 0; // everything was sent
       this.progress.setStatus(MigrationStatus.COMPLETED);
       runState.setState(RunState.POSTMIGRATE);
     } catch (err) {
-      throw await this.fail(err, wasRunning, oldState);
+      throw await this.fail(await this.blameDestination(err), wasRunning, oldState);
     } finally {
       this.f.rateLimiter.bytesPerSecond = this.originalBandwidth;
     }
@@ -154,7 +181,7 @@ export class SourceRun {
     try {
       await this.ctx.notifiers.notify({ type: 'precopy-setup' });
     } catch (err) {
-      throw new MigrationError({ phase: 'setup-notify', detail: `a migration notifier refused: ${messageOf(err)}`, cause: err });
+      throw new MigrationError({ phase: 'setup-notify', reason: reasonOf(err, 'INTERNAL'), detail: `a migration notifier refused: ${messageOf(err)}`, cause: err });
     }
   }
 
@@ -166,6 +193,13 @@ export class SourceRun {
     const machine = this.ctx.params.machine;
     if (machine !== undefined) writeConfiguration(this.f, machine);
     trace('savevm_state_header', { machine });
+    if (this.ctx.params.returnPath !== undefined) {
+      // As QEMU's migration thread does right after the configuration; the second PING asks a
+      // savevm destination for its error text should it fail (a QEMU destination just answers PONG).
+      writeCommand(this.f, MigCommand.OPEN_RETURN_PATH);
+      writeCommand(this.f, MigCommand.PING, be32Payload(FIRST_PING_VALUE));
+      writeCommand(this.f, MigCommand.PING, be32Payload(SAVEVM_WORDS_PING_VALUE));
+    }
     this.checkStream(undefined);
   }
 
@@ -204,31 +238,41 @@ export class SourceRun {
   /**
    * Rounds of pending + iterate until the pending bytes fit the threshold (or the cap
    * decides), within the rate limit (QEMU `migration_iteration_run` + `migration_rate_limit`).
+   * Each round's bytes are handed to the channel without waiting for all of them to be
+   * taken, so the link stays busy while the next round is prepared; no hook is called while
+   * the writer's queue is at its cap or the rate limit's window is used up: the loop waits
+   * for the channel to take bytes (or the window to end) first. Bandwidth is measured on
+   * the bytes the channel took.
    */
   private async iterateUntilConverged(): Promise<void> {
     this.phase = 'iterate';
     for (;;) {
       this.checkCancel();
+      this.checkReturnPath();
       if (!this.f.rateLimitExceeded()) {
         if (await this.iterationRun()) return;
       }
-      await this.flush();
-      this.progress.updateCounters(this.f.bytesWritten);
+      this.f.startFlush();
+      this.checkStream(undefined);
+      this.progress.updateCounters(this.f.bytesFlushed);
       this.progress.publish();
       if (this.f.rateLimitExceeded()) await Promise.race([this.f.waitForRateLimit(), this.cancelled]);
       else await nextTurn();
+      this.checkStream(undefined);
     }
   }
 
   /** One decision: switch over (true) or run one iterate round (false). */
   private async iterationRun(): Promise<boolean> {
     const threshold = this.progress.thresholdBytes;
+    // Bytes put but not yet taken by the channel go out during the downtime too.
+    const queued = this.f.bytesQueued;
     let pending = await this.sumPending('estimate');
-    let total = pending.mustPrecopy + pending.canPostcopy;
+    let total = pending.mustPrecopy + pending.canPostcopy + queued;
     trace('migrate_pending_estimate', { ...pending, threshold });
     if (total <= threshold) {
       pending = await this.sumPending('exact');
-      total = pending.mustPrecopy + pending.canPostcopy;
+      total = pending.mustPrecopy + pending.canPostcopy + queued;
       trace('migrate_pending_exact', { ...pending, threshold });
     }
     this.progress.remainingBytes = total;
@@ -243,6 +287,7 @@ export class SourceRun {
       }
       throw new MigrationError({
         phase: 'iteration-cap',
+        reason: 'TIMEOUT',
         detail:
           `not converged after ${this.progress.iterations} iterations: ${total} bytes pending, ` +
           `threshold ${Math.round(threshold)} bytes (downtime limit ${this.ctx.params.downtimeLimitMs} ms)`,
@@ -358,6 +403,7 @@ export class SourceRun {
       const first = err instanceof RunStateChangeError ? err.failures[0] : undefined;
       throw new MigrationError({
         phase: 'switchover',
+        reason: reasonOf(err, first ? 'DEVICE_FAILED' : 'INTERNAL'),
         detail: `stopping the VM failed: ${messageOf(err)}`,
         entry: first?.entry,
         hook: first ? `run-state ${first.phase}` : undefined,
@@ -436,6 +482,67 @@ export class SourceRun {
     return vmdesc;
   }
 
+  /** The embedder's end of the stream (see {@link SourceRunContext.finishStream}). */
+  private async finishStream(): Promise<void> {
+    const finish = this.ctx.finishStream;
+    if (finish === undefined) return;
+    this.phase = 'finish';
+    try {
+      await finish();
+    } catch (err) {
+      if (this.cancelRequested) throw new MigrationCancelledError(this.phase);
+      throw err instanceof MigrationError
+        ? err
+        : new MigrationError({ phase: 'finish', reason: 'CONNECT_FAILED', detail: `ending the stream failed: ${messageOf(err)}`, cause: err });
+    }
+  }
+
+  // ---- the destination's verdict ------------------------------------------------------
+
+  /**
+   * With a return path, the migration is complete only when the destination says it loaded
+   * everything (SHUT 0); a SHUT that says it failed, a path that closes, breaks or stays
+   * silent past `verdictTimeoutMs` fails the migration, and the VM runs here again.
+   */
+  private async awaitDestinationVerdict(): Promise<void> {
+    const rp = this.ctx.params.returnPath;
+    if (rp === undefined) return;
+    this.phase = 'destination-verdict';
+    const verdict = await Promise.race([rp.waitForVerdict(this.ctx.params.verdictTimeoutMs), this.cancelled.then(() => undefined)]);
+    this.checkCancel();
+    if (verdict !== undefined) trace('migration_destination_verdict', { verdict: verdict.kind });
+    if (verdict !== undefined && verdict.kind !== 'loaded') throw this.destinationFailure(verdict);
+  }
+
+  /** Fails early when the return path already says the migration cannot succeed. */
+  private checkReturnPath(): void {
+    const verdict = this.ctx.params.returnPath?.earlyVerdict();
+    if (verdict !== undefined && verdict.kind !== 'loaded') throw this.destinationFailure(verdict);
+  }
+
+  /**
+   * A destination that refuses the stream hangs up while the source may still be writing
+   * it (a savevm one after SHUT 1, a QEMU 7.2 one without SHUT), so the write fails with
+   * EPIPE or ECONNRESET. With a return path its verdict says why: that becomes the failure
+   * (DESTINATION_FAILED), with the write error as its cause. Waits briefly for it.
+   */
+  private async blameDestination(err: unknown): Promise<unknown> {
+    const rp = this.ctx.params.returnPath;
+    if (rp === undefined || this.cancelRequested || !peerHungUp(err)) return err;
+    const verdict = await rp.waitForVerdict(Math.min(HANGUP_VERDICT_WAIT_MS, this.ctx.params.verdictTimeoutMs));
+    return verdict.kind === 'loaded' || verdict.kind === 'timeout' ? err : this.destinationFailure(verdict, err);
+  }
+
+  private destinationFailure(verdict: DestinationVerdict, cause?: unknown): MigrationError {
+    return new MigrationError({
+      phase: this.phase,
+      reason: 'DESTINATION_FAILED',
+      detail: describeVerdict(verdict),
+      errno: verdict.kind === 'timeout' ? 'ETIMEDOUT' : 'EIO',
+      ...(cause !== undefined && { cause }),
+    });
+  }
+
   // ---- failure, cleanup, end -----------------------------------------------------------
 
   /**
@@ -450,7 +557,7 @@ export class SourceRun {
         : new MigrationCancelledError(this.phase)
       : err instanceof MigrationError
         ? err
-        : new MigrationError({ phase: this.phase, detail: messageOf(err), cause: err });
+        : new MigrationError({ phase: this.phase, reason: reasonOf(err, 'INTERNAL'), detail: messageOf(err), cause: err });
     this.progress.errorDescription = error.message;
     this.progress.setTransferred(this.f.bytesWritten);
     if (!this.cancelRequested) this.progress.setStatus(MigrationStatus.FAILED);
@@ -460,7 +567,12 @@ export class SourceRun {
       else runState.setState(oldState);
     } catch (restartError) {
       error.suppressed.push(
-        new MigrationError({ phase: 'restart', detail: `restarting the VM failed: ${messageOf(restartError)}`, cause: restartError }),
+        new MigrationError({
+          phase: 'restart',
+          reason: reasonOf(restartError, 'INTERNAL'),
+          detail: `restarting the VM failed: ${messageOf(restartError)}`,
+          cause: restartError,
+        }),
       );
     }
     for (const failure of await this.cleanup()) error.suppressed.push(failure);
@@ -491,10 +603,7 @@ export class SourceRun {
 
   /** Freezes the counters and pushes the final info. */
   private finish(): MigrationInfo {
-    this.progress.markEnded();
-    const info = this.progress.info();
-    this.ctx.infos.next(info);
-    return info;
+    return this.progress.publishFinal();
   }
 
   // ---- small helpers ---------------------------------------------------------------------
@@ -510,6 +619,7 @@ export class SourceRun {
     if (this.cancelRequested) throw new MigrationCancelledError(this.phase);
     throw new MigrationError({
       phase: this.phase,
+      reason: reasonOf(error, 'CONNECT_FAILED'),
       detail: `stream error: ${error.message}`,
       entry: entry && { idstr: entry.idstr, instanceId: entry.instanceId },
       cause: error,

@@ -1,0 +1,75 @@
+/**
+ * The source's whole migration to a URI: connect, run core's source driver over the
+ * connection with QEMU's return path, end the stream, close everything — and reject unless
+ * the destination has the state (see `docs/embedding-in-a-vmm.md`).
+ */
+import { MigrationCancelledError, MigrationError, type MigrationInfo, type MigrationParameters, type MigrationSource } from '@savevm/core';
+import { type OutgoingTransport, openOutgoing } from '../transport/outgoing.js';
+import { ReturnPathReader } from '../transport/return-path.js';
+import { TransportError } from '../transport/transport-error.js';
+import type { MigrateParameters } from './session-options.js';
+
+/** Runs one outgoing migration with `source` to `uri`. */
+export async function migrateToUri(source: MigrationSource, uri: string, parameters: MigrateParameters): Promise<MigrationInfo> {
+  const { signal, returnPath: wantReturnPath, switchoverAck, connectTimeoutMs, transferTimeoutMs, tls, tlsServerName, onConnected, ...core } = parameters;
+  if (signal?.aborted) throw new MigrationCancelledError('connect');
+  if (source.isRunning) throw new MigrationError({ phase: 'busy', reason: 'BLOCKED', detail: 'a migration is already in progress', errno: 'EBUSY' });
+  const transport = await connect(uri, { connectTimeoutMs, transferTimeoutMs, tls, tlsServerName }, signal);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => (closing ??= transport.close());
+  try {
+    const hasWayBack = transport.returnPath !== undefined;
+    if (wantReturnPath === true && !hasWayBack) {
+      throw new TransportError({ uri, phase: 'options', detail: 'the return path needs a transport with a way back (tcp:, unix: or a socket fd:)' });
+    }
+    const useReturnPath = wantReturnPath ?? hasWayBack;
+    if (switchoverAck === true && !useReturnPath) {
+      throw new TransportError({ uri, phase: 'options', detail: 'switchover-ack needs the return path' });
+    }
+    const reader = useReturnPath && transport.returnPath ? new ReturnPathReader(transport.returnPath) : undefined;
+    onConnected?.({ description: transport.description, peer: transport.peer, returnPath: reader !== undefined });
+    const full: Partial<MigrationParameters> = {
+      ...core,
+      returnPath: reader,
+      switchoverAck: switchoverAck === true ? reader : undefined,
+    };
+    const onAbort = (): void => void source.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      // A file or a command consuming the stream has no return path: its own end (the close
+      // of the file, the command's exit status) is the verdict, and it comes before COMPLETED.
+      return await source.migrate(transport.writer, full, reader ? {} : { finishStream: close });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  } catch (err) {
+    transport.shutdown();
+    throw err;
+  } finally {
+    await close().catch(() => undefined);
+  }
+}
+
+/** Opens the transport; an abort while connecting cancels. */
+async function connect(
+  uri: string,
+  options: Pick<MigrateParameters, 'connectTimeoutMs' | 'transferTimeoutMs' | 'tls' | 'tlsServerName'>,
+  signal: AbortSignal | undefined,
+): Promise<OutgoingTransport> {
+  const opening = openOutgoing(uri, options);
+  if (signal === undefined) return opening;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new MigrationCancelledError('connect'));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([opening, aborted]);
+  } catch (err) {
+    // A connection that completes after the abort is closed at once.
+    void opening.then((t) => (t.shutdown(), t.close())).catch(() => undefined);
+    throw err;
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
