@@ -173,6 +173,7 @@ describe('transports: timeouts and refusals', () => {
     const out = await openOutgoing(`tcp:127.0.0.1:${port}`, { transferTimeoutMs: 300 });
     const err = await src.migrate(out.writer, { maxBandwidth: 0 }).catch((e: unknown) => e);
     expect(String(err)).toMatch(/transfer timeout 300 ms/);
+    expect(err).toMatchObject({ reason: 'TIMEOUT' });
     expect(src.info.status).toBe(MigrationStatus.FAILED);
     await out.close().catch(() => undefined);
     server.close();

@@ -83,7 +83,7 @@ describe('TLS with mutual authentication', () => {
     const uri = `tcp:127.0.0.1:${listener.listening?.port}`;
     const err = await openOutgoing(uri, { tls: rogue }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
-    expect(err).toMatchObject({ phase: 'tls' });
+    expect(err).toMatchObject({ phase: 'tls', reason: 'TLS_REFUSED' });
     expect(String(err)).toMatch(/the destination refused this side's certificate/);
     expect(refused).toHaveLength(1);
     expect(refused[0]).toMatch(/^127\.0\.0\.1:\d+: certificate not accepted: UNABLE_TO_VERIFY_LEAF_SIGNATURE$/);
@@ -116,7 +116,7 @@ describe('TLS with mutual authentication', () => {
     const listener = await listenIncoming('tcp::0', { tls: rogue });
     void listener.accept().catch(() => undefined);
     const err = await openOutgoing(`tcp:127.0.0.1:${listener.listening?.port}`, { tls: source }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ phase: 'tls' });
+    expect(err).toMatchObject({ phase: 'tls', reason: 'TLS_REFUSED' });
     expect(String(err)).toMatch(/handshake failed: .*(certificate|issuer)/i);
     await listener.close();
   });
