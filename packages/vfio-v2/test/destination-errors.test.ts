@@ -4,7 +4,7 @@
  * the device, never a silent reset. No fd is left open.
  */
 import { describe, expect, it } from 'vitest';
-import { MigrationError } from '@savevm/core';
+import { MigrationError, isMigrationErrorReason } from '@savevm/core';
 import { MigState, migStateName } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../src/index.js';
 import { E, findInChain } from './helpers/faults.js';
@@ -37,6 +37,8 @@ async function failedLoad(promise: Promise<unknown>): Promise<MigrationError> {
     (e: unknown) => e,
   );
   expect(err).toBeInstanceOf(MigrationError);
+  expect(isMigrationErrorReason((err as MigrationError).reason)).toBe(true);
+  expect((err as MigrationError).message.split('byte offset').length - 1).toBeLessThanOrEqual(1);
   return err as MigrationError;
 }
 
@@ -58,6 +60,7 @@ describe('QEMU 8.0: load setup goes to RESUMING (recover: the current state)', (
       t.model.failArc({ from: MigState.RUNNING, to: MigState.STOP, errno: E[errno], times: 1 });
       const err = await failedLoad(loadFromMemory(t.dst, t.bytes));
       expect(err.phase).toBe('load-setup');
+      expect(err.reason).toBe('DEVICE_FAILED');
       expect(err.message).toContain(t.d.emulated.device.name);
       expect(err.errno).toBe(errno);
       expect(t.model.migState).toBe(MigState.RUNNING);
@@ -73,6 +76,7 @@ describe('QEMU 8.0: load state handles CONFIG, SETUP, DATA and END_OF_STATE and 
     const err = await failedLoad(loadFromMemory(t.dst, bad));
     expect(err.phase).toBe('load-state');
     expect(err.errno).toBe('EINVAL');
+    expect(err.reason).toBe('BAD_STREAM');
     expect(err.message).toMatch(/Unknown tag 0xffffffffef1000ff/);
     expect(findInChain(err, VfioV2MigrationError)?.device).toBe(t.d.emulated.device.name);
     t.expectNoFdLeft();
@@ -83,6 +87,7 @@ describe('QEMU 8.0: load state handles CONFIG, SETUP, DATA and END_OF_STATE and 
     const bad = replaceTag(t.bytes, TAG.END_OF_STATE, TAG.DEV_SETUP_STATE);
     const err = await failedLoad(loadFromMemory(t.dst, bad));
     expect(err.message).toMatch(/DEV_SETUP_STATE not followed by END_OF_STATE/);
+    expect(err.reason).toBe('BAD_STREAM');
     t.expectNoFdLeft();
   });
 
@@ -93,6 +98,7 @@ describe('QEMU 8.0: load state handles CONFIG, SETUP, DATA and END_OF_STATE and 
     const bad = replaceTag(t.bytes, TAG.END_OF_STATE, TAG.DEV_INIT_DATA_SENT, t.bytes.indexOf(data));
     const err = await failedLoad(loadFromMemory(t.dst, bad));
     expect(err.message).toMatch(/DEV_INIT_DATA_SENT while switchover-ack is off/);
+    expect(err.reason).toBe('BAD_STREAM');
     t.expectNoFdLeft();
   });
 
@@ -101,6 +107,20 @@ describe('QEMU 8.0: load state handles CONFIG, SETUP, DATA and END_OF_STATE and 
     const bad = replaceTag(t.bytes, TAG.DEV_SETUP_STATE, TAG.DEV_CONFIG_STATE);
     const err = await failedLoad(loadFromMemory(t.dst, bad));
     expect(err.message).toMatch(/DEV_CONFIG_STATE but no config-state hook/);
+    expect(err.reason).toBe('DEVICE_FAILED');
+    t.expectNoFdLeft();
+  });
+
+  it('a stream cut inside the device data is TRUNCATED, the byte offset stated once', async () => {
+    const t = await streamAndDestination();
+    const needle = Buffer.alloc(8);
+    needle.writeBigUInt64BE(TAG.DEV_DATA_STATE);
+    const cut = t.bytes.subarray(0, t.bytes.indexOf(needle) + 16 + 1000);
+    const err = await failedLoad(loadFromMemory(t.dst, cut));
+    expect(err.phase).toBe('load-state');
+    expect(err.reason).toBe('TRUNCATED');
+    expect(err.errno).toBe('EIO');
+    expect(err.message.match(/byte offset/g)).toHaveLength(1);
     t.expectNoFdLeft();
   });
 
@@ -133,6 +153,7 @@ describe('writes to the resume data_fd failing (errnos from the rig: EFAULT bad 
       const err = await failedLoad(loadFromMemory(t.dst, t.bytes));
       expect(err.phase).toBe('load-state');
       expect(err.errno).toBe(errno);
+      expect(err.reason).toBe('DEVICE_FAILED');
       expect(findInChain(err, VfioV2MigrationError)?.device).toBe(t.d.emulated.device.name);
       // The load failed, so RESUMING is aborted the only way the uAPI allows: a reset.
       expect(migStateName(t.model.migState)).toBe('RUNNING');
@@ -153,6 +174,7 @@ describe("beyond QEMU: the destination's validation (RESUMING→STOP) failing is
     copy[data + 5000] = (copy[data + 5000] as number) ^ 0xff;
     const err = await failedLoad(loadFromMemory(t.dst, copy, true));
     expect(err.phase).toBe('load-cleanup');
+    expect(err.reason).toBe('DEVICE_FAILED');
     expect(err.message).toContain(t.d.emulated.device.name);
     expect(err.message).toMatch(/RESUMING→STOP/);
     expect(migStateName(t.model.migState)).toBe('RESUMING');

@@ -5,7 +5,7 @@
  * /proc/self/fd).
  */
 import { describe, expect, it } from 'vitest';
-import { MigrationError, type MigrationPhase } from '@savevm/core';
+import { MigrationError, isMigrationErrorReason, type MigrationPhase } from '@savevm/core';
 import { MigState, migStateName, type ArcFault } from '@savevm/vfio';
 import { VfioStateTransitionError, type TransitionOutcome, type VfioV2Options } from '../src/index.js';
 import { E, failingIoctl, findInChain } from './helpers/faults.js';
@@ -67,6 +67,7 @@ async function failedMigration(vm: Vm): Promise<MigrationError> {
     (e: unknown) => e,
   );
   expect(err).toBeInstanceOf(MigrationError);
+  expect(isMigrationErrorReason((err as MigrationError).reason)).toBe(true);
   return err as MigrationError;
 }
 
@@ -91,6 +92,7 @@ describe('SET MIG_DEVICE_STATE failing on every arc of the source flow (QEMU 8.0
           }
           const err = await failedMigration(t.vm);
           expect(err.phase).toBe(arc.phase);
+          expect(err.reason).toBe('DEVICE_FAILED');
           expect(err.message).toContain(t.dev.emulated.device.name);
           const transition = findInChain(err, VfioStateTransitionError);
           expect(transition?.outcome).toBe(expected);
@@ -153,6 +155,7 @@ describe('the other ioctls failing on the source', () => {
         const err = await failedMigration(t.vm);
         expect(err.phase).toBe(phase);
         expect(err.errno).toBe(errno);
+        expect(err.reason).toBe('DEVICE_FAILED');
         expect(err.message).toContain(t.dev.emulated.device.name);
         t.model.clearFaults();
         t.expectRestored();
@@ -215,6 +218,7 @@ describe('the other ioctls failing on the source', () => {
       (e: unknown) => e as MigrationError,
     );
     expect(err?.phase).toBe('complete-precopy');
+    expect(err?.reason).toBe('CONNECT_FAILED');
     t.expectRestored();
     t.vm.close();
   });
