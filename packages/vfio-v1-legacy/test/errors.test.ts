@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MigrationError, RunState } from '@savevm/core';
+import { MigrationError, RunState, isMigrationErrorReason } from '@savevm/core';
 import { ByteArrayWriter, MemoryReadChannel, QemuFileReader, writeSectionFull } from '@savevm/stream';
 import { Errno, V1State, createEmulatedDevice } from '@savevm/vfio';
 import {
@@ -28,6 +28,7 @@ async function failingMigration(world: World): Promise<MigrationError> {
     (e: unknown) => e,
   );
   expect(error).toBeInstanceOf(MigrationError);
+  expect(isMigrationErrorReason((error as MigrationError).reason)).toBe(true);
   return error as MigrationError;
 }
 
@@ -273,7 +274,8 @@ describe('load errors reset the destination device', () => {
       (e: unknown) => e as MigrationError,
     );
     expect(error?.phase).toBe('load-state');
-    expect(v1Cause(error)).toMatchObject({ code: 'bad-stream', phase: 'load' });
+    expect(v1Cause(error)).toMatchObject({ code: 'bad-stream', phase: 'load', reason: 'BAD_STREAM' });
+    expect(error?.reason).toBe('BAD_STREAM');
     expect(error?.message).toMatch(/unknown tag 0xffffffffef100009 at \d+/);
     expect(to.model.v1State).toBe(V1State.RUNNING);
     expect(snapshot(to.model.stateBytes)).toEqual(own);
@@ -291,6 +293,7 @@ describe('load errors reset the destination device', () => {
       (e: unknown) => e as MigrationError,
     );
     expect(v1Cause(error)).toMatchObject({ code: 'register-io', phase: 'load', errno: 'EIO' });
+    expect(error?.reason).toBe('DEVICE_FAILED');
     expect(error?.message).toMatch(/writing data_size failed/);
     expect(to.model.v1State).toBe(V1State.RUNNING);
     expect(snapshot(to.model.stateBytes)).toEqual(own);
@@ -301,7 +304,7 @@ describe('load errors reset the destination device', () => {
     const dst = new World(RunState.INMIGRATE);
     const to = v1Device({ name: 'dev', seed: 5 });
     await dst.attacher.attach(to.device, 'dev');
-    await expect(loadFromMemory(dst, bytes.subarray(0, 40_000))).rejects.toBeInstanceOf(MigrationError);
+    await expect(loadFromMemory(dst, bytes.subarray(0, 40_000))).rejects.toMatchObject({ reason: 'TRUNCATED' });
     expect(to.model.v1State).toBe(V1State.RUNNING);
   });
 });
@@ -327,6 +330,7 @@ describe('a load that another device failed', () => {
       (e: unknown) => e as MigrationError,
     );
     expect(error?.phase).toBe('load-dispatch');
+    expect(error?.reason).toBe('UNKNOWN_SECTION');
     expect(error?.message).toContain("'stranger' 0");
     expect(to.model.v1State).toBe(V1State.RUNNING);
     expect(snapshot(to.model.stateBytes)).toEqual(own);
