@@ -105,6 +105,22 @@ describe('migrate(uri) and incoming(uri)', () => {
     expect(src.live.calls).toContain('saveCleanup');
   });
 
+  it('a destination that gives up in the middle (a section it does not know) is reported with its words, not as a broken pipe', async () => {
+    const session = await createMigrationSession();
+    // One 64 MiB FULL section: the source is inside that write when the destination gives up.
+    session.registry.register('big', 0, 1, new BlobDevice(Buffer.alloc(64 << 20, 1)));
+    const dst = await makeVm(18);
+    await session.runState.start();
+    const incoming = dst.session.incoming('tcp:127.0.0.1:0');
+    const { uri } = await incoming.listening;
+    const error = await session.migrate(uri, { maxBandwidth: 0 }).then(() => undefined, (e: unknown) => e);
+    await expect(incoming).rejects.toMatchObject({ reason: 'UNKNOWN_SECTION' });
+    expect(error).toBeInstanceOf(MigrationError);
+    expect((error as MigrationError).reason).toBe('DESTINATION_FAILED');
+    expect((error as MigrationError).message).toContain('"big"');
+    expect(session.runState.isRunning).toBe(true);
+  });
+
   it('verifyLoaded refusing the loaded state fails both sides; the destination VM does not start', async () => {
     const src = await makeVm(7);
     const dst = await makeVm(8);
