@@ -160,9 +160,11 @@ describe('savevm migrate / incoming', () => {
     const unknown = runCli(['migrate', 'rdma:host:1', ...DEVICES]);
     expect(await unknown.code).toBe(1);
     expect(unknown.stderr()).toBe('savevm migrate: FAILED (transport rdma:host:1, phase uri): unknown transport "rdma"; use one of tcp:, unix:, file:, fd:, exec:\n');
+    expect(unknown.records().find((r) => r.event === 'error')).toMatchObject({ phase: 'uri', reason: 'INVALID_ARGUMENT' });
     const refused = runCli(['migrate', 'tcp:127.0.0.1:1', ...DEVICES]);
     expect(await refused.code).toBe(1);
     expect(refused.stderr()).toMatch(/^savevm migrate: FAILED \(transport tcp:127\.0\.0\.1:1, phase connect\): cannot connect: connect ECONNREFUSED/);
+    expect(refused.records().find((r) => r.event === 'error')).toMatchObject({ phase: 'connect', reason: 'CONNECT_FAILED' });
   });
 
   it('names the device and the phase when a device cannot be set up', async () => {
