@@ -125,6 +125,11 @@ export {
   DEFAULT_VERDICT_TIMEOUT_MS,
   describeVerdict,
   type DestinationVerdict,
+  type VerdictLoaded,
+  type VerdictFailed,
+  type VerdictClosed,
+  type VerdictInvalid,
+  type VerdictTimeout,
   type SourceReturnPath,
   type DestinationReturnPath,
 } from './return-path.js';

@@ -6,18 +6,48 @@
  */
 import type { SwitchoverAckGate } from './parameters.js';
 
+/** SHUT 0: every device loaded. */
+export interface VerdictLoaded {
+  /** `loaded`. */
+  readonly kind: 'loaded';
+}
+
+/** SHUT nonzero: the destination failed. */
+export interface VerdictFailed {
+  /** `failed`. */
+  readonly kind: 'failed';
+  /** The SHUT value (QEMU sends 1). */
+  readonly status: number;
+  /** The destination's error text, when it sent one (savevm destinations do). */
+  readonly words: string | undefined;
+}
+
+/** The return path ended (or broke) before a SHUT arrived. */
+export interface VerdictClosed {
+  /** `closed`. */
+  readonly kind: 'closed';
+  /** How it ended. */
+  readonly detail: string;
+}
+
+/** The destination sent a message a QEMU source rejects. */
+export interface VerdictInvalid {
+  /** `invalid`. */
+  readonly kind: 'invalid';
+  /** Which message, and why it was refused. */
+  readonly detail: string;
+}
+
+/** No SHUT within the wait. */
+export interface VerdictTimeout {
+  /** `timeout`. */
+  readonly kind: 'timeout';
+  /** How long the source waited, ms. */
+  readonly waitedMs: number;
+}
+
 /** How the destination said its load ended, as the source learned it. */
-export type DestinationVerdict =
-  /** SHUT 0: every device loaded. */
-  | { readonly kind: 'loaded' }
-  /** SHUT nonzero; `words` is the destination's error text when it sent one (savevm peers do). */
-  | { readonly kind: 'failed'; readonly status: number; readonly words: string | undefined }
-  /** The return path ended (or broke) before a SHUT arrived; `detail` says how. */
-  | { readonly kind: 'closed'; readonly detail: string }
-  /** The destination sent a message a QEMU source rejects; `detail` names it. */
-  | { readonly kind: 'invalid'; readonly detail: string }
-  /** No SHUT within the wait. */
-  | { readonly kind: 'timeout'; readonly waitedMs: number };
+export type DestinationVerdict = VerdictLoaded | VerdictFailed | VerdictClosed | VerdictInvalid | VerdictTimeout;
 
 /** The source's end of the return path. */
 export interface SourceReturnPath extends SwitchoverAckGate {
