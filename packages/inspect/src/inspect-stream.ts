@@ -126,14 +126,20 @@ function scanForFooter(bytes: Buffer, section: SectionRecord): number | undefine
  * footer wins; otherwise the footer is searched for; when there is none, a body that
  * decoded is trusted so that the parser reports the missing or wrong footer.
  */
-async function findBodyExtent(bytes: Buffer, section: SectionRecord, device: VmdescDevice | undefined, pageSize: number): Promise<BodyExtent> {
+async function findBodyExtent(
+  bytes: Buffer,
+  section: SectionRecord,
+  device: VmdescDevice | undefined,
+  pageSize: number,
+  lastRamBlock: string | undefined,
+): Promise<BodyExtent> {
   const decoded: BodyExtent[] = [];
   if (section.type === 'full' && device) {
     const d = await tryDecode(bytes, section, (r) => decodeDeviceBody(r, device));
     if (d) decoded.push({ size: d.size, decoding: 'vmdesc', fields: d.value, footerFollows: d.footerFollows });
   }
   if (section.idstr === 'ram') {
-    const d = await tryDecode(bytes, section, (r) => decodeRamBody(r, pageSize));
+    const d = await tryDecode(bytes, section, (r) => decodeRamBody(r, pageSize, lastRamBlock));
     if (d) decoded.push({ size: d.size, decoding: 'ram', ram: d.value, footerFollows: d.footerFollows });
   }
   if (isVfioIdstr(section.idstr)) {
@@ -164,6 +170,7 @@ export async function inspectStream(bytes: Uint8Array, options: StreamParserOpti
   const reader = new QemuFileReader(new MemoryReadChannel(buf));
   const parser = new StreamParser(reader, options);
   const records: InspectedRecord[] = [];
+  let lastRamBlock: string | undefined;
   for (;;) {
     const record = await parser.next();
     if (!record) break;
@@ -173,7 +180,8 @@ export async function inspectStream(bytes: Uint8Array, options: StreamParserOpti
       case 'part':
       case 'end': {
         const device = devices.get(`${record.idstr}\u0000${record.instanceId}`);
-        const extent = await findBodyExtent(buf, record, device, pageSize);
+        const extent = await findBodyExtent(buf, record, device, pageSize, lastRamBlock);
+        if (extent.ram) lastRamBlock = extent.ram.lastBlock;
         await reader.skip(extent.size, `the body of section ${record.sectionId}`);
         const { size, footerFollows: _footer, ...rest } = extent;
         records.push({ record, bodySize: size, ...rest });

@@ -20,16 +20,19 @@ export interface RamBodySummary {
   pages: number;
   /** Distinct flag combinations seen, with their counts. */
   readonly flagCounts: Map<number, number>;
+  /** The block the last page record named (a CONTINUE in the next `ram` section refers to it). */
+  lastBlock: string | undefined;
 }
 
 /**
  * Decodes a `ram` section body up to and including its EOS record.
  * @param pageSize the target page size (flags live in the bits below it)
+ * @param lastBlock the block the previous `ram` section's last page named: QEMU keeps it
+ *   from one section to the next, so a section may start with a CONTINUE page
  */
-export async function decodeRamBody(r: QemuFileReader, pageSize = 4096): Promise<RamBodySummary> {
+export async function decodeRamBody(r: QemuFileReader, pageSize = 4096, lastBlock?: string): Promise<RamBodySummary> {
   const flagMask = BigInt(pageSize - 1);
-  const summary: RamBodySummary = { blocks: [], totalBytes: undefined, zeroPages: 0, pages: 0, flagCounts: new Map() };
-  let haveBlock = false;
+  const summary: RamBodySummary = { blocks: [], totalBytes: undefined, zeroPages: 0, pages: 0, flagCounts: new Map(), lastBlock };
   for (;;) {
     const at = r.offset;
     const word = await r.getBe64('a ram record');
@@ -39,11 +42,10 @@ export async function decodeRamBody(r: QemuFileReader, pageSize = 4096): Promise
     const kind = flags & ~RamFlag.CONTINUE;
     const readBlockName = async (): Promise<void> => {
       if (flags & RamFlag.CONTINUE) {
-        if (!haveBlock) throw new StreamFormatError('BAD_BODY', at, 'ram: CONTINUE without a previous block');
+        if (summary.lastBlock === undefined) throw new StreamFormatError('BAD_BODY', at, 'ram: CONTINUE without a previous block');
         return;
       }
-      await r.getCountedString('a ram block name');
-      haveBlock = true;
+      summary.lastBlock = await r.getCountedString('a ram block name');
     };
     switch (kind) {
       case RamFlag.MEM_SIZE: {

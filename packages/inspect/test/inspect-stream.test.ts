@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  RamFlag,
   StreamError,
   writeConfiguration,
   writeEof,
@@ -7,6 +8,7 @@ import {
   writeSectionEnd,
   writeSectionFooter,
   writeSectionFull,
+  writeSectionPart,
   writeSectionStart,
   writeVmdesc,
   type QemuFileWriter,
@@ -93,6 +95,48 @@ describe('inspectStream', () => {
       ['end', 'vfio', 27],
     ]);
     expect(sections[2]?.vfio?.tags).toEqual(['DATA_STATE(3)', 'END_OF_STATE']);
+  });
+
+  it('decodes a ram section that starts with CONTINUE from the block the previous ram section named (QEMU keeps it)', async () => {
+    const ramStream = (pageInStart: boolean): Promise<Buffer> =>
+      bytesOf((f) => {
+        writeHeader(f);
+        writeConfiguration(f, 'pc');
+        writeSectionStart(f, { sectionId: 2, idstr: 'ram', instanceId: 0, versionId: 4 });
+        f.putBe64(8192n | BigInt(RamFlag.MEM_SIZE));
+        f.putCountedString('pc.ram');
+        f.putBe64(8192n);
+        if (pageInStart) {
+          f.putBe64(0n | BigInt(RamFlag.PAGE));
+          f.putCountedString('pc.ram');
+          f.putBuffer(Buffer.alloc(4096, 0x11));
+        }
+        f.putBe64(BigInt(RamFlag.EOS));
+        writeSectionFooter(f, 2);
+        writeSectionPart(f, 2);
+        f.putBe64(4096n | BigInt(RamFlag.ZERO | RamFlag.CONTINUE));
+        f.putU8(0);
+        f.putBe64(BigInt(RamFlag.EOS));
+        writeSectionFooter(f, 2);
+        writeSectionEnd(f, 2);
+        f.putBe64(BigInt(RamFlag.EOS));
+        writeSectionFooter(f, 2);
+        writeEof(f);
+      });
+    const continued = (await inspectStream(await ramStream(true))).records.filter((r) => 'bodyOffset' in r.record);
+    expect(continued.map((r) => [r.record.type, r.decoding, r.ram?.lastBlock])).toEqual([
+      ['start', 'ram', 'pc.ram'],
+      ['part', 'ram', 'pc.ram'],
+      ['end', 'ram', 'pc.ram'],
+    ]);
+    expect(continued[1]?.ram?.zeroPages).toBe(1);
+    // No page named a block before: the CONTINUE cannot be decoded, the footer delimits the body.
+    const orphan = (await inspectStream(await ramStream(false))).records.filter((r) => 'bodyOffset' in r.record);
+    expect(orphan.map((r) => [r.record.type, r.decoding])).toEqual([
+      ['start', 'ram'],
+      ['part', 'footer-scan'],
+      ['end', 'ram'],
+    ]);
   });
 
   it('finds the trailing vmdesc only when its length matches the end of the bytes', async () => {
