@@ -17,6 +17,13 @@ export const COPY_LIMIT = 4096;
  * link within its memory budget (docs/writing-a-device-handler.md, the rate limit).
  */
 export const DEFAULT_QUEUE_CAP = 16 * 1024 * 1024;
+/**
+ * Most bytes in one batch: chunks put while a write is in flight go to the channel in
+ * batches of up to 1 MiB, so an asynchronous channel always has the next batch at hand (the
+ * link stays busy) while deliveries, which the rate limit and the bandwidth estimate count,
+ * still come every 10 ms at 100 MB/s.
+ */
+const MAX_BATCH_BYTES = 1024 * 1024;
 const TWO_32 = 2 ** 32;
 
 /**
@@ -63,12 +70,13 @@ export class QemuFileWriter {
   private used = 0;
   private iov: Uint8Array[] = [];
   private iovBytes = 0;
+  /** Settles once the write in flight, and the batch that follows it, have (undefined: none). */
   private inflight: Promise<void> | undefined;
-  private queuedBytes = 0;
-  /** Whether `iov` holds a lent buffer. */
-  private iovLent = false;
-  /** Settles once the last write that held a lent buffer has. */
-  private lentUntil: Promise<void> | undefined;
+  /** Chunks put while a write is in flight, in batches of up to MAX_BATCH_BYTES (one writev each). */
+  private batches: { chunks: Uint8Array[]; bytes: number }[] = [];
+  /** Buffers lent so far, and how many of them the channel has let go (writes settle in order). */
+  private lentCount = 0;
+  private releasedCount = 0;
   /** Woken whenever the channel takes a write (or fails it). */
   private deliveryWaiters: (() => void)[] = [];
   private firstError: StreamError | undefined;
@@ -159,62 +167,66 @@ export class QemuFileWriter {
     }
   }
 
-  /** Hands the iovec list to the channel (synchronously when the channel is synchronous). */
+  /**
+   * Hands the iovec list to the channel, or, while a write is in flight, adds it to the
+   * batches that go next (one writev each, in order).
+   */
   private writeOut(): void {
     if (this.iov.length === 0) return;
     const chunks = this.iov;
     const bytes = this.iovBytes;
-    const lent = this.iovLent;
     this.iov = [];
     this.iovBytes = 0;
-    this.iovLent = false;
     if (this.firstError) return;
-    if (this.sync !== false && !this.inflight) {
-      let result: void | Promise<void>;
-      try {
-        result = this.channel.writev(chunks);
-      } catch (err) {
-        this.fail(err);
-        return;
-      }
-      if (result === undefined) {
-        this.sync = true;
-        this.delivered(bytes);
-        if (this.start === this.used) this.start = this.used = 0;
-        return;
-      }
-      this.sync = false;
-      this.track(result, bytes, lent);
+    if (this.inflight === undefined) {
+      this.startWrite(chunks, bytes);
       return;
     }
-    const previous = this.inflight ?? Promise.resolve();
-    this.track(
-      previous.then(() => (this.firstError ? undefined : this.channel.writev(chunks))),
-      bytes,
-      lent,
-    );
+    const last = this.batches[this.batches.length - 1];
+    if (last !== undefined && last.bytes + bytes <= MAX_BATCH_BYTES) {
+      for (const chunk of chunks) last.chunks.push(chunk);
+      last.bytes += bytes;
+    } else this.batches.push({ chunks, bytes });
   }
 
-  private track(write: Promise<void>, bytes: number, lent: boolean): void {
-    this.queuedBytes += bytes;
-    const settled = write.then(
-      () => {
-        this.queuedBytes -= bytes;
-        this.delivered(bytes);
+  /** Calls `writev` now; a synchronous channel has taken the bytes when this returns. */
+  private startWrite(chunks: Uint8Array[], bytes: number): void {
+    // Every buffer lent so far is in this write or an earlier one.
+    const covers = this.lentCount;
+    let result: void | Promise<void>;
+    try {
+      result = this.channel.writev(chunks);
+    } catch (err) {
+      this.fail(err);
+      this.releasedCount = this.lentCount;
+      return;
+    }
+    if (result === undefined) {
+      this.sync = true;
+      this.delivered(bytes);
+      this.releasedCount = covers;
+      if (this.start === this.used) this.start = this.used = 0;
+      return;
+    }
+    this.sync = false;
+    const settled = result
+      .then(
+        () => {
+          this.delivered(bytes);
+          this.releasedCount = covers;
+        },
+        (err: unknown) => this.fail(err),
+      )
+      .then(() => {
+        this.inflight = undefined;
+        const next = this.batches.shift();
+        if (this.firstError !== undefined) {
+          this.batches = [];
+          this.releasedCount = this.lentCount; // nothing more is written
+        } else if (next !== undefined) this.startWrite(next.chunks, next.bytes);
         this.wakeDeliveryWaiters();
-      },
-      (err: unknown) => {
-        this.queuedBytes -= bytes;
-        this.fail(err);
-        this.wakeDeliveryWaiters();
-      },
-    );
+      });
     this.inflight = settled;
-    if (lent) this.lentUntil = settled;
-    void settled.then(() => {
-      if (this.inflight === settled) this.inflight = undefined;
-      if (this.lentUntil === settled) this.lentUntil = undefined;
-    });
   }
 
   /** Counts bytes the channel took: towards `bytesFlushed` and the rate limit. */
@@ -311,12 +323,12 @@ export class QemuFileWriter {
       return;
     }
     // A synchronous channel has written the bytes before writev returns: nothing to copy.
-    const lent = ownership === 'lend' || this.sync === true ? data : Uint8Array.prototype.slice.call(data);
+    const chunk = ownership === 'lend' || this.sync === true ? data : Uint8Array.prototype.slice.call(data);
+    if (chunk === data) this.lentCount++;
     this.count(data.length);
     this.sealBuffer();
-    this.iov.push(lent);
+    this.iov.push(chunk);
     this.iovBytes += data.length;
-    this.iovLent ||= lent === data;
     this.writeOut();
   }
 
@@ -327,8 +339,8 @@ export class QemuFileWriter {
    * {@link error}).
    */
   async released(): Promise<void> {
-    const until = this.lentUntil;
-    if (until !== undefined) await until;
+    const lent = this.lentCount;
+    while (this.releasedCount < lent && this.inflight !== undefined) await this.nextDelivery();
   }
 
   /**
