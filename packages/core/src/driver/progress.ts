@@ -156,8 +156,9 @@ export class ProgressTracker {
   }
 
   /**
-   * Closes the measuring window when 100 ms have passed: bandwidth, threshold, expected
-   * downtime and throughput (QEMU `migration_update_counters`).
+   * Closes the measuring window when 100 ms have passed and the channel took bytes in it (or
+   * the sender went idle): bandwidth, threshold, expected downtime and throughput (QEMU
+   * `migration_update_counters`).
    * @param transferred bytes delivered so far: on the source, what the channel took
    *   (`QemuFileWriter.bytesFlushed`), never bytes still queued in the writer
    * @returns whether a window was closed
@@ -168,14 +169,20 @@ export class ProgressTracker {
     const elapsed = now - this.windowStartMs;
     if (elapsed < RATE_LIMIT_WINDOW_MS) return false;
     const bytes = transferred - this.windowStartBytes;
+    // Nothing taken yet by a sender that was not idle: the bytes in flight will be, all at
+    // once. The window stays open, or they would be credited to a shorter window.
+    if (bytes === 0 && !this.idleInWindow) return false;
     this.bandwidthBytesPerMs = bytes / elapsed;
     // A window in which the sender went idle measured the sender, not the link.
     if (bytes > 0 && !this.idleInWindow) this.measuredBandwidthBytesPerMs = this.bandwidthBytesPerMs;
     this.idleInWindow = false;
-    this.thresholdBytes = this.switchoverBandwidthBytesPerMs() * this.downtimeLimitMs;
+    // The expected downtime divides by the same bandwidth the switchover decision assumes (not
+    // this window's, which an idle window, or a queue taken all at once, skews).
+    const assumed = this.switchoverBandwidthBytesPerMs();
+    this.thresholdBytes = assumed * this.downtimeLimitMs;
     this.throughputMbps = (bytes * 8) / elapsed / 1000;
-    if (transferred > MIN_BYTES_FOR_EXPECTED_DOWNTIME && this.bandwidthBytesPerMs > 0) {
-      this.expectedDowntimeMs = this.remainingBytes / this.bandwidthBytesPerMs;
+    if (transferred > MIN_BYTES_FOR_EXPECTED_DOWNTIME && assumed > 0) {
+      this.expectedDowntimeMs = this.remainingBytes / assumed;
     }
     this.windowStartMs = now;
     this.windowStartBytes = transferred;
@@ -287,9 +294,10 @@ class InfoSnapshot implements MigrationInfo {
     return this.built;
   }
 
-  /** A plain object (JSON.stringify sees `entries` too). */
+  /** A plain object: the info's fields and `entries`, not the entry list they are built from. */
   toJSON(): MigrationInfo {
-    return { ...this, entries: this.entries } as MigrationInfo;
+    const { list: _list, bytes: _bytes, built: _built, ...fields } = this;
+    return { ...fields, entries: this.entries } as MigrationInfo;
   }
 }
 
