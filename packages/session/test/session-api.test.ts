@@ -59,6 +59,28 @@ describe('migrate(uri) and incoming(uri)', () => {
     expect(terminalStatuses(infos)).toEqual(['completed']);
   });
 
+  it('info$ follows the latest direction: an incoming migration\'s values, then an outgoing one\'s, one terminal status each', async () => {
+    const a = await makeVm(19);
+    const b = await makeVm(20);
+    const statuses: string[] = [];
+    const sub = b.session.info$.subscribe((i) => statuses.push(i.status));
+    await a.session.runState.start();
+    const incoming = b.session.incoming('tcp:127.0.0.1:0', { autostart: true });
+    await a.session.migrate((await incoming.listening).uri);
+    await incoming;
+    const back = a.session.incoming('tcp:127.0.0.1:0');
+    await b.session.migrate((await back.listening).uri);
+    await back;
+    sub.unsubscribe();
+    expect(terminalStatuses(statuses.map((status) => ({ status }) as MigrationInfo))).toEqual(['completed', 'completed']);
+    expect(statuses[0]).toBe('none');
+    expect(statuses).toContain('setup');
+    // A late subscriber sees the latest migration's final value, and only that.
+    const late: string[] = [];
+    b.session.info$.subscribe((i) => late.push(i.status)).unsubscribe();
+    expect(late).toEqual(['completed']);
+  });
+
   it('moves a VM over unix: too', async () => {
     const src = await makeVm(3);
     const dst = await makeVm(4);

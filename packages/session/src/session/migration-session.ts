@@ -26,7 +26,7 @@ import {
   type SaveStateRegistry,
 } from '@savevm/core';
 import { Container, type ContainerModule } from 'inversify';
-import { type Observable, merge } from 'rxjs';
+import { BehaviorSubject, type Observable, switchAll } from 'rxjs';
 import { IncomingMigration } from './incoming-migration.js';
 import { migrateToUri } from './outgoing-migration.js';
 import type { IncomingParameters, MigrateParameters } from './session-options.js';
@@ -60,6 +60,9 @@ export class MigrationSession {
   /** The incoming driver (its `info$` is the incoming migration's progress). */
   readonly destination: MigrationDestination;
   private readonly attacher: DeviceMigrationAttacher;
+  /** The direction `info$` follows: the one of the latest `migrate` or `incoming`. */
+  private readonly direction: BehaviorSubject<Observable<MigrationInfo>>;
+  private followed: 'source' | 'destination' = 'source';
 
   /** @internal Use {@link createMigrationSession}. */
   constructor(container: Container) {
@@ -70,14 +73,15 @@ export class MigrationSession {
     this.source = container.get<MigrationSource>(MIGRATION_SOURCE);
     this.destination = container.get<MigrationDestination>(MIGRATION_DESTINATION);
     this.attacher = container.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER);
+    this.direction = new BehaviorSubject(this.source.info$);
   }
 
   /**
-   * Progress and status of both directions, as pushed (an outgoing migration's values, or
-   * an incoming one's): each migration ends with exactly one terminal status.
+   * Progress and status of the latest migration in either direction (`migrate` or
+   * `incoming`), as pushed; each migration ends with exactly one terminal status.
    */
   get info$(): Observable<MigrationInfo> {
-    return merge(this.source.info$, this.destination.info$);
+    return this.direction.pipe(switchAll());
   }
 
   /**
@@ -97,6 +101,7 @@ export class MigrationSession {
    * refusal is DESTINATION_FAILED); the VM and its devices then run again as before.
    */
   migrate(uri: string, parameters: MigrateParameters = {}): Promise<MigrationInfo> {
+    this.follow('source');
     return migrateToUri(this.source, uri, parameters);
   }
 
@@ -106,7 +111,14 @@ export class MigrationSession {
    * said 0). The source is told how the load ended.
    */
   incoming(uri: string, parameters: IncomingParameters = {}): IncomingMigration {
+    this.follow('destination');
     return new IncomingMigration(this.destination, uri, parameters);
+  }
+
+  private follow(side: 'source' | 'destination'): void {
+    if (this.followed === side) return;
+    this.followed = side;
+    this.direction.next(side === 'source' ? this.source.info$ : this.destination.info$);
   }
 }
 
