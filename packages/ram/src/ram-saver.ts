@@ -8,7 +8,8 @@ import { DirtyTracker } from './dirty-tracker.js';
 import type { GuestRam } from './guest-ram.js';
 import type { RamBlock } from './ram-block.js';
 import { ITERATE_CLOCK_CHECK_PAGES, ITERATE_MAX_WAIT_MS, TARGET_PAGE_SIZE } from './ram-constants.js';
-import { putBlockList, putEndOfSection, putRecordWord } from './ram-records.js';
+import { putBlockList, putEndOfSection } from './ram-records.js';
+import { DEFAULT_RECORD_BATCH_BYTES, RecordBatch } from './record-batch.js';
 import { zeroPageTest, type ZeroPageTest } from './zero-page.js';
 
 /** How the source side behaves. */
@@ -17,6 +18,8 @@ export interface RamSaverOptions {
   readonly maxIterateMs?: number;
   /** A millisecond clock for that limit (default `performance.now`). */
   readonly now?: () => number;
+  /** Bytes of records assembled before they go to the writer in one piece (default 1 MiB). */
+  readonly batchBytes?: number;
 }
 
 /** What the source side has sent so far in this migration. */
@@ -30,6 +33,9 @@ export interface RamSaveStats {
   /** Iterate rounds (PART sections). */
   rounds: number;
 }
+
+/** The largest record: word, name (u8 + 255 bytes), page. */
+const MAX_RECORD_BYTES = 8 + 1 + 255 + TARGET_PAGE_SIZE;
 
 /** During completion, how many pages go between two turns of the event loop (64 MiB). */
 const COMPLETE_YIELD_PAGES = 16384;
@@ -54,6 +60,7 @@ export class RamSaver {
   private migrating = false;
   private readonly maxIterateMs: number;
   private readonly now: () => number;
+  private readonly batch: RecordBatch;
 
   /** @param ram the blocks and dirty sources to migrate */
   constructor(
@@ -62,6 +69,7 @@ export class RamSaver {
   ) {
     this.maxIterateMs = options.maxIterateMs ?? ITERATE_MAX_WAIT_MS;
     this.now = options.now ?? (() => performance.now());
+    this.batch = new RecordBatch(options.batchBytes ?? DEFAULT_RECORD_BATCH_BYTES);
   }
 
   /** Dirty pages not sent yet (0 before setup). */
@@ -114,11 +122,12 @@ export class RamSaver {
     const limit = this.maxIterateMs;
     let sinceCheck = 0;
     this.sendPages(f, () => {
-      if (f.rateLimitExceeded()) return true;
+      if (this.limitReached(f)) return true;
       if (++sinceCheck < ITERATE_CLOCK_CHECK_PAGES) return false;
       sinceCheck = 0;
       return this.now() - started > limit;
     });
+    this.batch.flushTo(f);
     putEndOfSection(f);
     return tracker.dirtyPages === 0;
   }
@@ -136,6 +145,7 @@ export class RamSaver {
       if (f.needsFlush) await f.waitForRateLimit();
       else if (tracker.dirtyPages > 0) await new Promise((resolve) => setImmediate(resolve));
     }
+    this.batch.flushTo(f);
     putEndOfSection(f);
   }
 
@@ -151,6 +161,15 @@ export class RamSaver {
     }
   }
 
+  /** The writer's `rateLimitExceeded()`, counting the records still in the batch as queued. */
+  private limitReached(f: QemuFileWriter): boolean {
+    if (f.rateLimitExceeded()) return true;
+    const staged = this.batch.size;
+    if (staged === 0) return false;
+    const queued = f.bytesQueued + staged;
+    return queued >= f.queueCap || f.rateLimiter.exceeded(queued);
+  }
+
   private async sync(): Promise<void> {
     await this.requireTracker().sync();
     this.stats.syncs++;
@@ -163,7 +182,8 @@ export class RamSaver {
 
   /**
    * Sends dirty pages from the cursor, wrapping around, until none is left or `stop()`
-   * says so (asked after each page).
+   * says so (asked after each page). The records go through the batch, which reaches the
+   * writer whenever it is full, so `stop()` sees them at most one batch late.
    */
   private sendPages(f: QemuFileWriter, stop: () => boolean): void {
     const tracker = this.requireTracker();
@@ -190,23 +210,27 @@ export class RamSaver {
     this.cursorPage = page;
   }
 
-  /** One ZERO (fill 0) or PAGE record, with the block's name unless it is the last one named. */
+  /**
+   * One ZERO (fill 0) or PAGE record, with the block's name unless it is the last one named.
+   * The page is copied into the batch now; a guest write racing with the copy is caught by
+   * the dirty log (docs/design/ram-section.md §7).
+   */
   private sendPage(f: QemuFileWriter, block: RamBlock, isZero: ZeroPageTest, page: number): void {
+    const batch = this.batch;
+    if (!batch.fits(MAX_RECORD_BYTES)) batch.flushTo(f);
     const offset = page * TARGET_PAGE_SIZE;
     const same = block === this.lastSent;
     const zero = isZero(offset);
-    putRecordWord(f, offset, (zero ? RamFlag.ZERO : RamFlag.PAGE) | (same ? RamFlag.CONTINUE : 0));
+    batch.word(offset, (zero ? RamFlag.ZERO : RamFlag.PAGE) | (same ? RamFlag.CONTINUE : 0));
     if (!same) {
-      f.putU8(block.idBytes.length);
-      f.putBuffer(block.idBytes, 'copy');
+      batch.name(block);
       this.lastSent = block;
     }
     if (zero) {
-      f.putU8(0);
+      batch.u8(0);
       this.stats.zeroPages++;
     } else {
-      // Lent, not copied: a guest write racing with it is caught by the dirty log (docs/design/ram-section.md §7).
-      f.putBuffer(block.bytes.subarray(offset, offset + TARGET_PAGE_SIZE), 'lend');
+      batch.page(block.bytes, offset);
       this.stats.pages++;
     }
   }
