@@ -7,7 +7,7 @@
 
 // The blocks and the handlers.
 export { GuestRam } from './guest-ram.js';
-export { RamBlock, type RamBlockOptions } from './ram-block.js';
+export { RamBlock, type RamBlockOptions, type PageRange } from './ram-block.js';
 export { RamMigration, registerRam, type RamMigrationOptions } from './ram-migration.js';
 export { RamSaver, type RamSaverOptions, type RamSaveStats } from './ram-saver.js';
 export { RamLoader, type RamLoaderOptions, type RamLoadStats } from './ram-loader.js';

@@ -14,6 +14,14 @@ export interface RamBlockOptions {
   readonly usedLength?: number;
 }
 
+/** A run of pages of one block. */
+export interface PageRange {
+  /** The first page's index. */
+  readonly first: number;
+  /** How many pages (0 for an empty range). */
+  readonly count: number;
+}
+
 /**
  * A RAM block: guest memory the VMM owns — any `Uint8Array` (a `Buffer`, a view of a
  * `SharedArrayBuffer`, an mmapped memfd) — under a QEMU-style idstr. savevm reads pages
@@ -74,7 +82,7 @@ export class RamBlock {
    * The pages `[first, first + count)` that `length` bytes at `offset` touch.
    * @throws RamBlockError when the range is not inside the used length
    */
-  pagesOf(offset: number, length: number): { first: number; count: number } {
+  pagesOf(offset: number, length: number): PageRange {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.usedLength) {
       throw new RamBlockError(this.idstr, `range ${offset}+${length} is outside the used length ${this.usedLength}`);
     }
