@@ -314,6 +314,20 @@ describeWithQemu('hostile ram sections: savevm and QEMU 7.2 give the same verdic
     expect(qemu.stderr).toContain('Unknown combination of migration flags: 0x200');
   });
 
+  it('QEMU 7.2 takes a live section numbered 0 for its first entry without a START (timer): something must come before ram', async () => {
+    const session = await createMigrationSession();
+    const ram = new GuestRam();
+    ram.addBlock('ram', Buffer.alloc(RAM_SIZE));
+    expect(registerRam(session.registry, ram).sectionId).toBe(0);
+    const m = new MigrationSource({ registry: session.registry, runState: new RunStateController(RunState.PAUSED), blockers: new MigrationBlockers(), notifiers: new MigrationNotifiers() });
+    const channel = new MemoryWriteChannel();
+    await m.migrate(new QemuFileWriter(channel), { machine: 'none' });
+    expect((await savevmVerdict(channel.bytes())).error).toBeUndefined();
+    const qemu = await loadStream(channel.bytes(), { machine: 'none', memoryMiB: 64 });
+    expect(qemu.accepted).toBe(false);
+    expect(qemu.stderr).toContain('timer: incoming version_id 0 is too old');
+  });
+
   it('the globalstate a savevm snapshot carries is the one QEMU enters without -S', async () => {
     const { bytes } = await savevmSnapshot(() => undefined);
     const result = await loadStream(bytes, { machine: 'none', memoryMiB: 64, paused: false });
