@@ -12,6 +12,12 @@ export interface RamBlockOptions {
    * length). The block list announces it, and only these bytes migrate.
    */
   readonly usedLength?: number;
+  /**
+   * Where the guest sees the block: its guest physical address, for dirty sources that
+   * report by address (a VFIO device's DMA log is kept by IOVA, which is the guest physical
+   * address when there is no vIOMMU). Not sent on the wire.
+   */
+  readonly guestAddress?: number;
 }
 
 /** A run of pages of one block. */
@@ -39,6 +45,8 @@ export class RamBlock {
   readonly pageCount: number;
   /** The block's bytes (the first `usedLength` bytes of the memory given), as a Buffer view. */
   readonly bytes: Buffer;
+  /** The block's guest physical address, when the VMM gave one ({@link RamBlockOptions.guestAddress}). */
+  readonly guestAddress: number | undefined;
 
   /**
    * @param idstr the block's name on the wire
@@ -65,6 +73,11 @@ export class RamBlock {
     this.usedLength = usedLength;
     this.pageCount = usedLength / TARGET_PAGE_SIZE;
     this.bytes = Buffer.from(memory.buffer, memory.byteOffset, usedLength);
+    const gpa = options.guestAddress;
+    if (gpa !== undefined && (!Number.isSafeInteger(gpa) || gpa < 0 || gpa % TARGET_PAGE_SIZE !== 0)) {
+      throw new RamBlockError(idstr, `guest address ${gpa} is not a page-aligned non-negative integer`);
+    }
+    this.guestAddress = gpa;
   }
 
   /** The idstr's bytes read as latin1: an exact, byte-for-byte lookup key. */

@@ -229,6 +229,9 @@ describe('DirtyTracker and dirty sources', () => {
     expect(() => ram.addBlock('', Buffer.alloc(4096))).toThrow(/empty/);
     expect(() => ram.addBlock('x'.repeat(256), Buffer.alloc(4096))).toThrow(/more than 255/);
     expect(() => ram.addBlock('a\0b', Buffer.alloc(4096))).toThrow(/NUL/);
+    expect(() => ram.addBlock('gpa', Buffer.alloc(4096), { guestAddress: 0x1001 })).toThrow(/page-aligned/);
+    expect(ram.addBlock('high', Buffer.alloc(4096), { guestAddress: 0x1_0000_0000 }).guestAddress).toBe(0x1_0000_0000);
+    ram.removeBlock('high');
     expect(() => ram.markDirty('ram', 4000, 97)).toThrow(/outside/);
     expect(() => ram.markDirty('nosuch', 0, 1)).toThrow(/no such block/);
     const m = new RamMigration(ram);
