@@ -207,6 +207,21 @@ describe('buffer ownership', () => {
     expect(Buffer.concat(ch.taken).equals(Buffer.alloc(65536, 1))).toBe(true);
   });
 
+  it('reuses its copies once the channel took them: a steady stream of copied pages holds no more than the queue', async () => {
+    const ch = new HandChannel();
+    const f = new QemuFileWriter(ch);
+    const page = Buffer.alloc(64 * 1024, 1);
+    f.putBuffer(page, 'copy');
+    const first = ch.pending[0]?.chunks[0];
+    expect(first).not.toBe(page);
+    await ch.takeOne();
+    page.fill(2);
+    f.putBuffer(page, 'copy');
+    expect(ch.pending[0]?.chunks[0]).toBe(first); // the same memory, refilled
+    await ch.takeOne();
+    expect(ch.taken.map((b) => b[0])).toEqual([1, 2]);
+  });
+
   it('on a synchronous channel, copy costs no copy and released() resolves at once', async () => {
     const refs: Uint8Array[] = [];
     const out = new MemoryWriteChannel();

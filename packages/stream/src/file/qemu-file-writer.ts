@@ -77,6 +77,13 @@ export class QemuFileWriter {
   /** Buffers lent so far, and how many of them the channel has let go (writes settle in order). */
   private lentCount = 0;
   private releasedCount = 0;
+  /**
+   * The copies 'copy' puts made for an asynchronous channel, while a write holds them; once
+   * it settles they are reused (`spare`, by size), so a steady stream of copies holds no
+   * more memory than the queue and leaves nothing for the garbage collector.
+   */
+  private readonly copies = new Set<Uint8Array>();
+  private readonly spare = new Map<number, Uint8Array[]>();
   /** Woken whenever the channel takes a write (or fails it). */
   private deliveryWaiters: (() => void)[] = [];
   private firstError: StreamError | undefined;
@@ -214,6 +221,7 @@ export class QemuFileWriter {
         () => {
           this.delivered(bytes);
           this.releasedCount = covers;
+          this.recycle(chunks);
         },
         (err: unknown) => this.fail(err),
       )
@@ -227,6 +235,25 @@ export class QemuFileWriter {
         this.wakeDeliveryWaiters();
       });
     this.inflight = settled;
+  }
+
+  /** A copy of `data` the writer owns, in a spare buffer of its size when there is one. */
+  private copyOf(data: Uint8Array): Uint8Array {
+    const copy = this.spare.get(data.length)?.pop() ?? Buffer.allocUnsafeSlow(data.length);
+    copy.set(data);
+    this.copies.add(copy);
+    return copy;
+  }
+
+  /** Puts the copies among `chunks` (a write the channel took) back for reuse. */
+  private recycle(chunks: readonly Uint8Array[]): void {
+    if (this.copies.size === 0) return;
+    for (const chunk of chunks) {
+      if (!this.copies.delete(chunk)) continue;
+      const free = this.spare.get(chunk.length);
+      if (free === undefined) this.spare.set(chunk.length, [chunk]);
+      else free.push(chunk);
+    }
   }
 
   /** Counts bytes the channel took: towards `bytesFlushed` and the rate limit. */
@@ -323,7 +350,7 @@ export class QemuFileWriter {
       return;
     }
     // A synchronous channel has written the bytes before writev returns: nothing to copy.
-    const chunk = ownership === 'lend' || this.sync === true ? data : Uint8Array.prototype.slice.call(data);
+    const chunk = ownership === 'lend' || this.sync === true ? data : this.copyOf(data);
     if (chunk === data) this.lentCount++;
     this.count(data.length);
     this.sealBuffer();
