@@ -113,15 +113,17 @@ describe('the queue cap', () => {
     expect(f.rateLimitExceeded()).toBe(false);
   });
 
-  it('hands what is put while a write is in flight to the channel in batches of at most 1 MiB, one writev each', async () => {
+  it('hands what is put while a write is in flight to the channel in batches of at most 256 KiB, one writev each', async () => {
     const ch = new HandChannel();
     const f = new QemuFileWriter(ch, { queueCap: Infinity });
-    for (let i = 0; i < 41; i++) f.putBuffer(new Uint8Array(64 * 1024), 'copy');
+    for (let i = 0; i < 11; i++) f.putBuffer(new Uint8Array(64 * 1024), 'copy');
+    f.putBuffer(new Uint8Array(1 << 20), 'copy'); // larger than a batch: one of its own
+    f.putBuffer(new Uint8Array(64 * 1024), 'copy');
     expect(ch.pending).toHaveLength(1); // the first; the rest waits, batched
     const sizes: number[] = [];
     for (let n = await ch.takeOne(); n > 0; n = await ch.takeOne()) sizes.push(n);
-    expect(sizes).toEqual([64 * 1024, 1 << 20, 1 << 20, 512 * 1024]);
-    expect(f.bytesFlushed).toBe(41 * 64 * 1024);
+    expect(sizes).toEqual([64 * 1024, 256 * 1024, 256 * 1024, 128 * 1024, 1 << 20, 64 * 1024]);
+    expect(f.bytesFlushed).toBe(12 * 64 * 1024 + (1 << 20));
   });
 
   it('waitForRateLimit() and rateLimitExceeded() give up on a failed writer', async () => {
