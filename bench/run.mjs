@@ -13,7 +13,9 @@
 //   BENCH_BYTES=N[K|M|G]  data size for the bulk benchmarks (default 1 GiB), e.g. 64M for a smoke run
 //   BENCH_TIMEOUT=secs    per-script timeout (default 300); then the script's process group gets
 //                         SIGTERM and, 5 s later, SIGKILL
-//   BENCH_RUNS, BENCH_CPU are read by the scripts themselves (see bench/README.md)
+//   BENCH_RUNS, BENCH_CPU are read by the scripts themselves (see bench/README.md), and so are
+//   BENCH_LINK_MBPS, BENCH_DOWNTIME_RUNS, BENCH_DOWNTIME_BYTES, BENCH_DIRTY_MBPS (the session
+//   benchmarks, session-*.mjs: memory and downtime over a slow link)
 // A script that exits non-zero, times out or prints no valid JSON is reported as FAILED; the
 // others still run, and run.mjs then exits 1.
 import { spawn } from 'node:child_process';
