@@ -111,7 +111,7 @@ export class QemuFileReader {
   }
 
   /**
-   * Makes sure `n` bytes (at most {@link READ_BUF_SIZE}) are buffered.
+   * Makes sure `n` bytes (at most {@link lookAheadLimit}) are buffered.
    * @param what names the item being read, for the truncation error
    */
   async ensure(n: number, what = `${n} bytes`): Promise<void> {
@@ -125,7 +125,7 @@ export class QemuFileReader {
   }
 
   /**
-   * Up to `n` (at most {@link READ_BUF_SIZE}) next bytes without consuming them: fewer
+   * Up to `n` (at most {@link lookAheadLimit}) next bytes without consuming them: fewer
    * only when the stream ends first (QEMU's `qemu_peek_buffer`). The view is valid until
    * the next read.
    */
