@@ -126,6 +126,7 @@ async function migrateOverLink(o: {
   bytesPerMs: number;
   queueCap: number;
   devices?: number;
+  pages?: number;
   dirtyPagesPerMs?: number;
   params: Partial<MigrationParameters>;
 }): Promise<Run> {
@@ -135,11 +136,11 @@ async function migrateOverLink(o: {
   const devices: PagedDevice[] = [];
   const copies: PagedDevice[] = [];
   for (let i = 0; i < (o.devices ?? 1); i++) {
-    const device = new PagedDevice(128, 16 * 1024, clock, o.dirtyPagesPerMs ?? 0, 7 + i);
+    const device = new PagedDevice(o.pages ?? 128, 16 * 1024, clock, o.dirtyPagesPerMs ?? 0, 7 + i);
     src.registry.register(`paged${i}`, 0, 1, device);
     src.runState.addChangeHandler({ change: (running) => void (device.running = running) });
     devices.push(device);
-    const copy = new PagedDevice(128, 16 * 1024, undefined);
+    const copy = new PagedDevice(o.pages ?? 128, 16 * 1024, undefined);
     dst.registry.register(`paged${i}`, 0, 1, copy);
     copies.push(copy);
   }
@@ -172,7 +173,7 @@ describe('the live loop over a link slower than the writer', () => {
   it('measures bandwidth on the bytes the channel took: threshold and expected downtime follow the link, not the queue', async () => {
     const bytesPerMs = 1000;
     const limitMs = 300;
-    const { info, infos } = await migrateOverLink({ bytesPerMs, queueCap: 1 << 20, params: { downtimeLimitMs: limitMs } });
+    const { info, infos } = await migrateOverLink({ bytesPerMs, queueCap: 1 << 20, pages: 1024, params: { downtimeLimitMs: limitMs } });
     expect(info.status).toBe('completed');
     const thresholds = infos.map((i) => i.thresholdBytes).filter((t) => t > 0);
     expect(thresholds.length).toBeGreaterThan(5);
