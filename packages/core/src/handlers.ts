@@ -21,6 +21,7 @@
  * `load_state_buffer`, `resume_prepare`.
  */
 import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
+import type { StreamCompat } from './stream-compat.js';
 
 /** A hook result: a value now or later. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -77,6 +78,14 @@ export interface LoadSetupContext {
  */
 export interface SaveVMHandlers {
   // ---- source side -------------------------------------------------------------------
+
+  /**
+   * Not a QEMU hook (QEMU devices learn their compat from machine-type properties): tells
+   * the entry which QEMU's stream this migration writes (the source's `streamCompat`
+   * parameter), before `savePrepare`. A device whose layout differs between QEMU versions
+   * (QEMU's `globalstate`) writes accordingly.
+   */
+  applyStreamCompat?(compat: StreamCompat): void;
 
   /**
    * QEMU `save_prepare` (9.0+). Runs at the very start of `migrate`, before the status

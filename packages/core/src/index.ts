@@ -93,11 +93,19 @@ export {
 } from './vmstate/qemu-timer.js';
 export {
   qemuGlobalStateVmState,
+  qemuGlobalState10VmState,
+  qemuGlobalStateHandlers,
+  registerQemuGlobalState,
+  normalizeGlobalState,
+  vmWasSuspendedOf,
   createQemuGlobalState,
   runStateOf,
   runStateNameOf,
   GLOBALSTATE_RUNSTATE_BYTES,
+  GLOBALSTATE_RUNSTATE_BYTES_10_0,
   type QemuGlobalState,
+  type QemuGlobalState10,
+  type QemuGlobalStateHandlers,
 } from './vmstate/qemu-globalstate.js';
 
 // Run state.
@@ -152,6 +160,15 @@ export {
   isMigrationFinished,
 } from './status/migration-status.js';
 export type { MigrationInfo, EntryProgress } from './status/migration-info.js';
+export {
+  STREAM_COMPATS,
+  DEFAULT_STREAM_COMPAT,
+  isStreamCompat,
+  streamCompatRules,
+  type StreamCompat,
+  type StreamCompatRules,
+  type GlobalStateLayout,
+} from './stream-compat.js';
 
 // The drivers.
 export { systemClock, type MigrationClock } from './driver/clock.js';

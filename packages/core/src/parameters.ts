@@ -4,6 +4,7 @@
  */
 
 import { DEFAULT_VERDICT_TIMEOUT_MS, type SourceReturnPath } from './return-path.js';
+import { DEFAULT_STREAM_COMPAT, isStreamCompat, type StreamCompat } from './stream-compat.js';
 
 /** QEMU's default `downtime-limit`: 300 ms. */
 export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
@@ -54,6 +55,12 @@ export interface MigrationParameters {
   readonly returnPath: SourceReturnPath | undefined;
   /** Longest wait for the destination's SHUT after the last byte, in ms. */
   readonly verdictTimeoutMs: number;
+  /**
+   * Which QEMU's stream to write (default {@link DEFAULT_STREAM_COMPAT}, `qemu-7.2`: QEMU 7.2
+   * and 10.0 both load it): whether SWITCHOVER_START precedes the END sections, whether the
+   * vmdesc describes the configuration, how a compat-aware globalstate is laid out.
+   */
+  readonly streamCompat: StreamCompat;
 }
 
 /** Tells the source whether the destination acknowledged switchover (QEMU `switchover_acked`). */
@@ -62,7 +69,7 @@ export interface SwitchoverAckGate {
   isAcknowledged(): boolean;
 }
 
-/** The defaults: QEMU's limits, no iteration cap, machine type `none`, vmdesc on. */
+/** The defaults: QEMU's limits, no iteration cap, machine type `none`, vmdesc on, a stream QEMU 7.2 accepts. */
 export const DEFAULT_MIGRATION_PARAMETERS: MigrationParameters = Object.freeze({
   downtimeLimitMs: DEFAULT_DOWNTIME_LIMIT_MS,
   maxBandwidth: DEFAULT_MAX_BANDWIDTH,
@@ -74,6 +81,7 @@ export const DEFAULT_MIGRATION_PARAMETERS: MigrationParameters = Object.freeze({
   switchoverAck: undefined,
   returnPath: undefined,
   verdictTimeoutMs: DEFAULT_VERDICT_TIMEOUT_MS,
+  streamCompat: DEFAULT_STREAM_COMPAT,
 });
 
 /** Fills in defaults and checks ranges. */
@@ -86,5 +94,6 @@ export function resolveParameters(overrides: Partial<MigrationParameters> = {}):
   if (!(p.availSwitchoverBandwidth >= 0)) throw new RangeError(`availSwitchoverBandwidth must be ≥ 0`);
   if (!(p.verdictTimeoutMs >= 0)) throw new RangeError(`verdictTimeoutMs ${p.verdictTimeoutMs} must be ≥ 0`);
   if (!(p.maxIterations >= 0)) throw new RangeError(`maxIterations ${p.maxIterations} must be ≥ 0`);
+  if (!isStreamCompat(p.streamCompat)) throw new RangeError(`streamCompat ${String(p.streamCompat)} is not qemu-7.2 or qemu-10.0`);
   return p;
 }

@@ -27,10 +27,12 @@ describe('MigrationInfo as JSON', () => {
         'errorDescription',
         'warnings',
         'entries',
+        'streamCompat',
       ]
         .filter((k) => json[k] !== undefined)
         .sort(),
     );
+    expect(json.streamCompat).toBe('qemu-7.2');
     expect(json.entries).toEqual([{ idstr: 'blob', instanceId: 0, bytes: info.entries[0]?.bytes }]);
     expect(JSON.stringify(info).length).toBeLessThan(2000);
   });

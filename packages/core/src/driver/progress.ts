@@ -3,6 +3,7 @@ import { RATE_LIMIT_WINDOW_MS } from '@savevm/stream';
 import type { SaveStateEntry } from '../registry/save-state-entry.js';
 import type { EntryProgress, MigrationInfo } from '../status/migration-info.js';
 import { MigrationStatus } from '../status/migration-status.js';
+import type { StreamCompat } from '../stream-compat.js';
 import { trace } from '../tracing/trace-points.js';
 import type { MigrationClock } from './clock.js';
 
@@ -75,6 +76,8 @@ export class ProgressTracker {
   errorDescription: string | undefined;
   /** Non-fatal problems (cleanup hooks that threw after a completed migration, …). */
   readonly warnings: string[] = [];
+  /** The source's stream compat, reported in every info (undefined on the destination). */
+  streamCompat: StreamCompat | undefined;
   private readonly startMs: number;
   private endMs: number | undefined;
   private windowStartMs: number;
@@ -241,6 +244,7 @@ export class ProgressTracker {
       iterationCapReached: this.iterationCapReached,
       errorDescription: this.errorDescription,
       warnings: [...this.warnings],
+      ...(this.streamCompat !== undefined && { streamCompat: this.streamCompat }),
     });
   }
 }
@@ -260,6 +264,7 @@ class InfoSnapshot implements MigrationInfo {
   readonly iterationCapReached: boolean;
   readonly errorDescription: string | undefined;
   readonly warnings: readonly string[];
+  readonly streamCompat?: StreamCompat;
   private built: readonly EntryProgress[] | undefined;
 
   constructor(
@@ -280,6 +285,7 @@ class InfoSnapshot implements MigrationInfo {
     this.iterationCapReached = fields.iterationCapReached;
     this.errorDescription = fields.errorDescription;
     this.warnings = fields.warnings;
+    if (fields.streamCompat !== undefined) this.streamCompat = fields.streamCompat;
   }
 
   get entries(): readonly EntryProgress[] {

@@ -1,3 +1,4 @@
+import type { StreamCompat } from '../stream-compat.js';
 import type { MigrationStatus } from './migration-status.js';
 
 /** Bytes one entry has written so far (all its sections). */
@@ -47,4 +48,6 @@ export interface MigrationInfo {
   readonly errorDescription: string | undefined;
   /** Non-fatal problems, e.g. a cleanup hook that threw after a completed migration. */
   readonly warnings: readonly string[];
+  /** On the source: which QEMU's stream it writes (the `streamCompat` parameter); undefined on the destination. */
+  readonly streamCompat?: StreamCompat;
 }

@@ -5,6 +5,7 @@
  * by {@link TracePayloads}. Publishing costs nothing when nobody listens.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
+import type { StreamCompat } from '../stream-compat.js';
 
 /** The channel names, one per trace event. */
 export const TracePoint = {
@@ -87,6 +88,8 @@ export interface TracePayloads {
   savevm_state_header: {
     /** Machine type written in the configuration section; undefined when none was written. */
     readonly machine: string | undefined;
+    /** Which QEMU's stream the source writes (the `streamCompat` parameter). */
+    readonly streamCompat: StreamCompat;
   };
   /** Section header written. */
   savevm_section_start: SectionTrace;

@@ -31,6 +31,7 @@ import type { RunStateController } from '../../run-state/run-state-controller.js
 import { RunState } from '../../run-state/run-state.js';
 import type { MigrationInfo } from '../../status/migration-info.js';
 import { MigrationStatus } from '../../status/migration-status.js';
+import { streamCompatRules, type StreamCompatRules } from '../../stream-compat.js';
 import { isTracing, trace } from '../../tracing/trace-points.js';
 import type { MigrationClock } from '../clock.js';
 import { hookFailure, isPromiseLike, nextTurn, streamErrno } from '../hooks.js';
@@ -85,6 +86,7 @@ export class SourceRun {
   private cleanedUp = false;
   private downtimeStartMs = 0;
   private readonly originalBandwidth: number;
+  private readonly compat: StreamCompatRules;
 
   /** @param f the outgoing stream; @param ctx the collaborators */
   constructor(
@@ -101,6 +103,8 @@ export class SourceRun {
       ctx.params.availSwitchoverBandwidth,
       ctx.params.maxBandwidth,
     );
+    this.progress.streamCompat = ctx.params.streamCompat;
+    this.compat = streamCompatRules(ctx.params.streamCompat);
     this.cancelled = new Promise((resolve) => (this.wakeOnCancel = resolve));
     this.originalBandwidth = f.rateLimiter.bytesPerSecond;
   }
@@ -161,10 +165,19 @@ export class SourceRun {
 
   // ---- prepare and setup -------------------------------------------------------------
 
-  /** `savePrepare` of active entries, then the PRECOPY_SETUP notifiers. */
+  /** `applyStreamCompat` of every entry, `savePrepare` of active entries, then the PRECOPY_SETUP notifiers. */
   private async prepare(): Promise<void> {
     this.phase = 'save-prepare';
     this.f.rateLimiter.bytesPerSecond = Number.isFinite(this.ctx.params.maxBandwidth) ? this.ctx.params.maxBandwidth : 0;
+    for (const e of this.entries) {
+      const tell = e.handlers.applyStreamCompat;
+      if (tell === undefined) continue;
+      try {
+        tell.call(e.handlers, this.ctx.params.streamCompat);
+      } catch (err) {
+        throw hookFailure('save-prepare', 'applyStreamCompat', e, err);
+      }
+    }
     for (const e of this.entries) {
       const hook = e.handlers.savePrepare;
       if (hook === undefined || !e.isActive()) continue;
@@ -192,7 +205,7 @@ export class SourceRun {
     writeHeader(this.f);
     const machine = this.ctx.params.machine;
     if (machine !== undefined) writeConfiguration(this.f, machine);
-    trace('savevm_state_header', { machine });
+    trace('savevm_state_header', { machine, streamCompat: this.ctx.params.streamCompat });
     if (this.ctx.params.returnPath !== undefined) {
       // As QEMU's migration thread does right after the configuration; the second PING asks a
       // savevm destination for its error text should it fail (a QEMU destination just answers PONG).
@@ -423,6 +436,9 @@ export class SourceRun {
     const f = this.f;
     trace('savevm_state_complete_precopy', { entries: this.entries.length });
     this.phase = 'complete-precopy';
+    // QEMU 10.0 tells the destination's handlers that switchover begins (its
+    // `switchover_start` hooks) right before the END sections; QEMU 7.2 refuses the command.
+    if (this.compat.switchoverStart) writeCommand(f, MigCommand.SWITCHOVER_START);
     for (let i = 0; i < this.entries.length; i++) {
       const e = this.entries[i] as SaveStateEntry;
       const hook = e.handlers.saveLiveCompletePrecopy;
@@ -458,7 +474,9 @@ export class SourceRun {
   private async saveNonLive(): Promise<VmdescBuilder | undefined> {
     this.phase = 'save-state';
     const f = this.f;
-    const vmdesc = this.ctx.params.sendVmdesc ? new VmdescBuilder() : undefined;
+    const machine = this.ctx.params.machine;
+    const configuration = this.compat.vmdescConfiguration && machine !== undefined ? machine : undefined;
+    const vmdesc = this.ctx.params.sendVmdesc ? new VmdescBuilder(configuration) : undefined;
     for (let i = 0; i < this.entries.length; i++) {
       const e = this.entries[i] as SaveStateEntry;
       const hook = e.handlers.saveState;

@@ -13,9 +13,14 @@ const prefixes = new WeakMap<SaveStateEntry, string>();
  * and `": "` separators (spec qemu-stream.md §2): a declarative entry as QEMU describes a
  * vmsd (`name`, `instance_id`, `vmsd_name`, `version`, `fields`, `subsections`); any
  * other as an old-style device (`name`, `instance_id`, `size`, one `data` buffer field).
+ * With a machine type, the JSON opens with a `"configuration"` key describing the
+ * configuration section, as QEMU 10.0 writes it.
  */
 export class VmdescBuilder {
   private readonly parts: string[] = [];
+
+  /** @param configurationMachine the machine type of the configuration section to describe; undefined: no `"configuration"` key (QEMU 7.2) */
+  constructor(private readonly configurationMachine?: string) {}
 
   /** Adds a FULL section just written by `saveState` with a body of `size` bytes. */
   addSection(entry: SaveStateEntry, size: number): void {
@@ -34,6 +39,18 @@ export class VmdescBuilder {
 
   /** The JSON text. */
   toJson(): string {
-    return `{"page_size": ${PAGE_SIZE}, "devices": [${this.parts.join(', ')}]}`;
+    const devices = `"page_size": ${PAGE_SIZE}, "devices": [${this.parts.join(', ')}]}`;
+    const machine = this.configurationMachine;
+    if (machine === undefined) return `{${devices}`;
+    // The configuration vmsd's fields: be32 length, then the name's bytes (no subsection is written).
+    const configuration = toQemuJson({
+      vmsd_name: 'configuration',
+      version: 1,
+      fields: [
+        { name: 'len', type: 'uint32', size: 4 },
+        { name: 'name', type: 'buffer', size: Buffer.byteLength(machine, 'latin1') },
+      ],
+    });
+    return `{"configuration": ${configuration}, ${devices}`;
   }
 }
