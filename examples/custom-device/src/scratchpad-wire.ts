@@ -27,11 +27,14 @@ export function writeConfig(f: QemuFileWriter, pageCount: number, pageSize: numb
   f.putBe32(pageSize);
 }
 
-/** Writes a PAGE record. */
+/**
+ * Writes a PAGE record. The page is live memory the guest may change while the bytes wait
+ * for a slow channel, so the writer takes a copy (see `docs/writing-a-device-handler.md`).
+ */
 export function writePage(f: QemuFileWriter, index: number, bytes: Uint8Array): void {
   f.putU8(ScratchpadTag.PAGE);
   f.putBe32(index);
-  f.putBuffer(bytes);
+  f.putBuffer(bytes, 'copy');
 }
 
 /** Writes a bare tag (END_OF_BODY, LIVE_DONE). */

@@ -183,6 +183,42 @@ describe('migrate(uri) and incoming(uri)', () => {
     expect(src.session.runState.isRunning).toBe(true);
   });
 
+  it('queueCap reaches the writer: a hook that honours rateLimitExceeded() never has more queued than the cap', async () => {
+    const src = { session: await createMigrationSession() };
+    const dst = { session: await createMigrationSession() };
+    let most = 0;
+    let sent = 0;
+    src.session.registry.register('probe', 0, 1, {
+      saveState: (f) => {
+        expect(f.queueCap).toBe(256 * 1024);
+        // A synchronous hook: nothing is delivered while it runs, so only the cap stops it.
+        for (; sent < 64 && !f.rateLimitExceeded(); sent++) {
+          f.putU8(1);
+          f.putBuffer(Buffer.alloc(64 * 1024, sent), 'copy');
+          most = Math.max(most, f.bytesQueued);
+        }
+        f.putU8(0);
+      },
+    });
+    let received = 0;
+    dst.session.registry.register('probe', 0, 1, {
+      loadState: async (f) => {
+        while ((await f.getU8()) === 1) {
+          await f.getBytes(64 * 1024);
+          received++;
+        }
+      },
+    });
+    const incoming = dst.session.incoming('tcp:127.0.0.1:0');
+    const { uri } = await incoming.listening;
+    expect((await src.session.migrate(uri, { queueCap: 256 * 1024 })).status).toBe('completed');
+    await incoming;
+    expect(received).toBe(sent);
+    expect(sent).toBeLessThan(64);
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
+  });
+
   it('refuses a return path or switchover-ack on a transport with no way back, before anything moves', async () => {
     const src = await makeVm(12);
     const file = `file:${join(dir, 'refused.snap')}`;

@@ -110,7 +110,7 @@ export class RamLikeDevice implements SaveVMHandlers {
       if (this.dirty[page] === 0) continue;
       if (respectRateLimit && f.rateLimitExceeded()) break;
       f.putBe32(page);
-      f.putBuffer(this.memory.subarray(page * this.o.pageSize, (page + 1) * this.o.pageSize));
+      f.putBuffer(this.memory.subarray(page * this.o.pageSize, (page + 1) * this.o.pageSize), 'copy');
       this.dirty[page] = 0;
       this.dirtyCount--;
       sent++;

@@ -11,10 +11,10 @@ import type { MigrateParameters } from './session-options.js';
 
 /** Runs one outgoing migration with `source` to `uri`. */
 export async function migrateToUri(source: MigrationSource, uri: string, parameters: MigrateParameters): Promise<MigrationInfo> {
-  const { signal, returnPath: wantReturnPath, switchoverAck, connectTimeoutMs, transferTimeoutMs, tls, tlsServerName, onConnected, ...core } = parameters;
+  const { signal, returnPath: wantReturnPath, switchoverAck, connectTimeoutMs, transferTimeoutMs, tls, tlsServerName, queueCap, onConnected, ...core } = parameters;
   if (signal?.aborted) throw new MigrationCancelledError('connect');
   if (source.isRunning) throw new MigrationError({ phase: 'busy', reason: 'BLOCKED', detail: 'a migration is already in progress', errno: 'EBUSY' });
-  const transport = await connect(uri, { connectTimeoutMs, transferTimeoutMs, tls, tlsServerName }, signal);
+  const transport = await connect(uri, { connectTimeoutMs, transferTimeoutMs, tls, tlsServerName, queueCap }, signal);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => (closing ??= transport.close());
   try {
@@ -53,7 +53,7 @@ export async function migrateToUri(source: MigrationSource, uri: string, paramet
 /** Opens the transport; an abort while connecting cancels. */
 async function connect(
   uri: string,
-  options: Pick<MigrateParameters, 'connectTimeoutMs' | 'transferTimeoutMs' | 'tls' | 'tlsServerName'>,
+  options: Pick<MigrateParameters, 'connectTimeoutMs' | 'transferTimeoutMs' | 'tls' | 'tlsServerName' | 'queueCap'>,
   signal: AbortSignal | undefined,
 ): Promise<OutgoingTransport> {
   const opening = openOutgoing(uri, options);

@@ -41,6 +41,11 @@ export interface MigrateParameters extends Partial<Omit<MigrationParameters, 'sw
   readonly tls?: TlsCredentials | undefined;
   /** The name the destination's certificate must carry (default: the URI's host; required for `unix:` with TLS). */
   readonly tlsServerName?: string | undefined;
+  /**
+   * Most bytes held for the connection that it has not taken yet (default 16 MiB, see
+   * `docs/writing-a-device-handler.md`, back-pressure); `Infinity` lifts the cap.
+   */
+  readonly queueCap?: number | undefined;
   /** Told once the connection is up, before any device state moves. */
   readonly onConnected?: ((peer: ConnectedPeer) => void) | undefined;
 }

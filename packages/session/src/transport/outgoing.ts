@@ -48,7 +48,7 @@ export async function openOutgoing(uri: string, options: OutgoingOptions = {}): 
   if (options.tls && parsed.scheme !== 'tcp' && parsed.scheme !== 'unix') throw refuseTls(uri, parsed.scheme);
   const opened = await openChannel(uri, parsed, options);
   const channel = options.transferTimeoutMs ? new WatchdogChannel(opened.channel, options.transferTimeoutMs, uri) : opened.channel;
-  const writer = new QemuFileWriter(channel);
+  const writer = new QemuFileWriter(channel, options.queueCap === undefined ? {} : { queueCap: options.queueCap });
   return {
     uri,
     description: opened.description,

@@ -24,6 +24,12 @@ export interface OutgoingOptions extends TransportOptions {
    * host; for `unix:`, required with TLS).
    */
   readonly tlsServerName?: string | undefined;
+  /**
+   * Most bytes the writer may hold that the connection has not taken yet (default
+   * `DEFAULT_QUEUE_CAP` of `@savevm/stream`, 16 MiB); past it `rateLimitExceeded()` says
+   * stop. `Infinity` lifts the cap (memory then grows with a slow link).
+   */
+  readonly queueCap?: number | undefined;
 }
 
 /** The destination's extra options. */

@@ -577,7 +577,7 @@ export class SourceRun {
         ? err
         : new MigrationError({ phase: this.phase, reason: reasonOf(err, 'INTERNAL'), detail: messageOf(err), cause: err });
     this.progress.errorDescription = error.message;
-    this.progress.setTransferred(this.f.bytesWritten);
+    this.progress.setTransferred(this.f.bytesFlushed);
     if (!this.cancelRequested) this.progress.setStatus(MigrationStatus.FAILED);
     const runState = this.ctx.runState;
     try {
