@@ -9,6 +9,8 @@ const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(constants.errno)) {
   if (!errnoNames.has(value)) errnoNames.set(value, name);
 }
+// Linux gives ENOTSUP and EOPNOTSUPP one value; the kernel's own code says EOPNOTSUPP.
+errnoNames.set(constants.errno.EOPNOTSUPP, 'EOPNOTSUPP');
 
 /** Errno values this package relies on (Linux numbering). */
 export const Errno = {
@@ -46,6 +48,12 @@ export const Errno = {
   E2BIG: constants.errno.E2BIG,
   /** Value too large: a DMA logging range overflows. */
   EOVERFLOW: constants.errno.EOVERFLOW,
+  /** Permission denied: dirty-page tracking on a container that is not type1v2. */
+  EACCES: constants.errno.EACCES,
+  /** No space left: the container's DMA mapping limit is reached. */
+  ENOSPC: constants.errno.ENOSPC,
+  /** Operation not supported: an iommufd flag or field value the kernel does not support (no dirty tracking). */
+  EOPNOTSUPP: constants.errno.EOPNOTSUPP,
 } as const;
 
 /** Symbolic name of an errno value (`ENOTTY`…), or `E<n>` when unknown. */

@@ -144,5 +144,93 @@ export {
   encodeRecordHeader,
   fullImageSize,
 } from './emulated/image-format.js';
+export {
+  VfioIommuIoctl,
+  Type1InfoFlags,
+  Type1CapId,
+  DmaMapFlags,
+  DmaUnmapFlags,
+  DirtyPagesFlags,
+  DIRTY_BITMAP_PAGES_MAX,
+  DIRTY_BITMAP_SIZE_MAX,
+  DMA_ENTRY_LIMIT_DEFAULT,
+  dirtyBitmapBytes,
+} from './uapi/type1.js';
+export {
+  Type1Info,
+  TYPE1_INFO_MIN_ARGSZ,
+  Type1CapMigration,
+  Type1CapDmaAvail,
+  Type1CapIovaRangeHead,
+  IovaRange,
+  Type1DmaMap,
+  VfioBitmap,
+  Type1DmaUnmap,
+  Type1DirtyBitmap,
+  Type1DirtyBitmapGet,
+} from './uapi/type1-structs.js';
+export type {
+  Type1InfoFields,
+  Type1CapMigrationFields,
+  Type1CapDmaAvailFields,
+  Type1CapIovaRangeFields,
+  IovaRangeFields,
+  Type1DmaMapFields,
+  VfioBitmapFields,
+  Type1DmaUnmapFields,
+  Type1DirtyBitmapFields,
+  Type1DirtyBitmapGetFields,
+} from './uapi/type1-structs.js';
+export { parseType1Info, encodeType1InfoCaps } from './uapi/type1-info.js';
+export type { Type1IommuInfo, Type1MigrationCap, Type1IovaRange, Type1InfoCaps } from './uapi/type1-info.js';
+export {
+  IOMMUFD_TYPE,
+  IOMMUFD_CMD_BASE,
+  iommufdIoctl,
+  IommufdIoctl,
+  iommufdIoctlName,
+  IommufdMinSize,
+  IoasMapFlags,
+  HwptAllocFlags,
+  IommuHwCap,
+  HwptDirtyTrackingFlags,
+  HwptGetDirtyBitmapFlags,
+  IommuTestOp,
+  MockDeviceFlags,
+  MOCK_APERTURE_START,
+} from './uapi/iommufd.js';
+export {
+  IommuDestroy,
+  IoasAlloc,
+  IoasMap,
+  IoasUnmap,
+  HwptAlloc,
+  HwInfo,
+  HwptSetDirtyTracking,
+  HwptGetDirtyBitmap,
+  IommuTestMockDomain,
+  IommuTestDirty,
+} from './uapi/iommufd-structs.js';
+export type {
+  IommuDestroyFields,
+  IoasAllocFields,
+  IoasMapFields,
+  IoasUnmapFields,
+  HwptAllocFields,
+  HwInfoFields,
+  HwptSetDirtyTrackingFields,
+  HwptGetDirtyBitmapFields,
+  IommuTestMockDomainFields,
+  IommuTestDirtyFields,
+} from './uapi/iommufd-structs.js';
+export { DirtyTrackingUnsupported, DMA_DIRTY_MECHANISM_NAMES } from './dirty/refusal.js';
+export type { DmaDirtyMechanism, DirtyTrackingProbe } from './dirty/refusal.js';
+export { userAddress } from './syscalls/user-address.js';
+export { Type1Iommu, MAX_TYPE1_INFO_SIZE } from './kernel/type1-iommu.js';
+export type { Type1DirtyTracking } from './kernel/type1-iommu.js';
+export { IommufdIommu } from './kernel/iommufd-iommu.js';
+export type { IommuHwInfo, IommufdDirtyTracking } from './kernel/iommufd-iommu.js';
+export { DeviceDmaLogging, DMA_LOGGING_MAX_RANGES } from './device/dma-logging.js';
+export type { DmaLoggingRangeSpec } from './device/dma-logging.js';
 export { VfioTag } from './wire/vfio-tags.js';
 export { vfioIdstr, isVfioIdstr } from './wire/vfio-idstr.js';

@@ -25,6 +25,7 @@ import {
 } from '../uapi/structs.js';
 import { checked, type Syscalls } from '../syscalls/syscalls.js';
 import { FdDataFile, type DataFileOwner } from './data-file.js';
+import { DeviceDmaLogging } from './dma-logging.js';
 import { FdMappedRegionArea, RegionMapRefusedError, type MappedRegionArea, type RegionMappingOwner } from './region-mapping.js';
 import type {
   RegionArea,
@@ -189,6 +190,11 @@ export class FdVfioDevice implements VfioDevice {
     const mapped = new FdMappedRegionArea(this.#mappingOwner, result, region.index, offset, size, writable);
     this.#mappings.add(mapped);
     return mapped;
+  }
+
+  /** The device's DMA logging (`VFIO_DEVICE_FEATURE` DMA_LOGGING_*), bound to this fd. */
+  dmaLogging(): DeviceDmaLogging {
+    return new DeviceDmaLogging(this.#sys, this.fd, this.name, (op) => this.#assertOpen(op));
   }
 
   /** Region areas currently mapped through this device. */

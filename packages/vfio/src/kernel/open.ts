@@ -12,12 +12,14 @@ import {
   VfioIommuType,
   VfioIoctl,
 } from '../uapi/constants.js';
-import { BIND_IOMMUFD_ARGSZ_V1, DeviceBindIommufd, GroupStatus } from '../uapi/structs.js';
+import { BIND_IOMMUFD_ARGSZ_V1, DeviceAttachIommufdPt, DeviceBindIommufd, GroupStatus } from '../uapi/structs.js';
 import { checked, type Syscalls } from '../syscalls/syscalls.js';
 import { LibcSyscalls } from '../syscalls/libc.js';
 import { FdVfioDevice } from '../device/device.js';
 import type { VfioDevice } from '../device/types.js';
 import { locateVfioDevice, type VfioDeviceLocation, type VfioDeviceSpec } from './sysfs.js';
+import { IommufdIommu } from './iommufd-iommu.js';
+import { Type1Iommu } from './type1-iommu.js';
 
 /** Options shared by the openers. */
 export interface OpenOptions {
@@ -103,6 +105,14 @@ export class VfioContainer {
       throw error;
     }
     return new VfioContainer(sys, fd, devRoot);
+  }
+
+  /**
+   * The container's type1 IOMMU (DMA map/unmap, GET_INFO, dirty tracking). Its ioctls work
+   * once a group is attached (the IOMMU is set with the first group).
+   */
+  get iommu(): Type1Iommu {
+    return new Type1Iommu(this.#sys, this.fd, `${this.#devRoot}/vfio/vfio`);
   }
 
   /** Number of groups currently attached. */
@@ -203,6 +213,7 @@ export class IommufdContext {
   readonly #sys: Syscalls;
   readonly #devRoot: string;
   readonly #devices = new Set<FdVfioDevice>();
+  readonly #deviceIds = new Map<VfioDevice, number>();
   #closed = false;
   #closeWhenIdle = false;
 
@@ -210,6 +221,31 @@ export class IommufdContext {
     this.#sys = sys;
     this.fd = fd;
     this.#devRoot = devRoot;
+  }
+
+  /** The iommufd's IOAS, HWPT and dirty-tracking ioctls. */
+  get iommu(): IommufdIommu {
+    return new IommufdIommu(this.#sys, this.fd, `${this.#devRoot}/iommu`);
+  }
+
+  /** The id BIND_IOMMUFD gave `device` (for GET_HW_INFO and HWPT_ALLOC), if it was opened here. */
+  deviceId(device: VfioDevice): number | undefined {
+    return this.#deviceIds.get(device);
+  }
+
+  /**
+   * VFIO_DEVICE_ATTACH_IOMMUFD_PT: attaches a device opened here to an IOAS (the kernel
+   * picks or makes a page table) or a HWPT; returns the id the kernel wrote back (the HWPT
+   * used, or the IOAS for an emulated device).
+   */
+  attach(device: VfioDevice, ptId: number): number {
+    const op = `VFIO_DEVICE_ATTACH_IOMMUFD_PT ${ptId}`;
+    if (!(device instanceof FdVfioDevice) || !this.#devices.has(device)) {
+      throw new VfioError('the device was not opened through this iommufd', { device: device.name, op });
+    }
+    const buf = DeviceAttachIommufdPt.encode({ argsz: 12, flags: 0, pt_id: ptId, pasid: 0 }).subarray(0, 12);
+    checked(this.#sys.ioctl(device.fd, VfioIoctl.DEVICE_ATTACH_IOMMUFD_PT, buf), 'ioctl', { device: device.name, op });
+    return new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(8, true);
   }
 
   /** Opens `/dev/iommu`. */
@@ -227,6 +263,7 @@ export class IommufdContext {
     if (location.cdev === undefined) throw new VfioError('device has no vfio cdev', { device: location.name, op: 'open device via cdev' });
     const path = `${this.#devRoot}/vfio/devices/${location.cdev}`;
     const fd = checked(this.#sys.open(path, OpenFlags.O_RDWR), 'open', { device: location.name, op: `open ${path}` });
+    let devId: number;
     try {
       const bind = DeviceBindIommufd.encode({
         argsz: BIND_IOMMUFD_ARGSZ_V1,
@@ -239,15 +276,18 @@ export class IommufdContext {
         device: location.name,
         op: 'VFIO_DEVICE_BIND_IOMMUFD',
       });
+      devId = new DataView(bind.buffer, bind.byteOffset, bind.byteLength).getUint32(12, true); // out_devid
     } catch (error) {
       closeQuietly(this.#sys, fd);
       throw error;
     }
     const device: FdVfioDevice = new FdVfioDevice(this.#sys, fd, location.name, () => {
       this.#devices.delete(device);
+      this.#deviceIds.delete(device);
       if (this.#closeWhenIdle && this.#devices.size === 0) this.close();
     });
     this.#devices.add(device);
+    this.#deviceIds.set(device, devId);
     return device;
   }
 

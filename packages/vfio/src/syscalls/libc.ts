@@ -196,6 +196,11 @@ export class LibcSyscalls implements Syscalls {
     return result === -1 ? -lib.errno() : result;
   }
 
+  /** The address of `bytes`' first byte in this process. */
+  addressOf(bytes: Uint8Array): bigint {
+    return bufferAddress(bytes);
+  }
+
   /** sched_yield(2). */
   yieldCpu(): void {
     libc().sched_yield();

@@ -40,6 +40,12 @@ export interface Syscalls {
   mmap?(fd: number, offset: number, length: number, writable: boolean): MemoryMapping | number;
   /** Optional (present with {@link mmap}): munmap(2) of a mapping {@link mmap} returned; 0 or −errno. */
   munmap?(mapping: MemoryMapping): number;
+  /**
+   * Optional: the user address of `bytes`' first byte, for ioctl structs that carry pointers
+   * (DMA mappings, dirty bitmaps, DMA logging ranges). The memory must stay alive and in
+   * place while the kernel may use it. Layers without it cannot issue those ioctls.
+   */
+  addressOf?(bytes: Uint8Array): bigint;
 }
 
 /**
