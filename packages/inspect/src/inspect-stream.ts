@@ -1,5 +1,6 @@
 import {
   MemoryReadChannel,
+  NEWEST_COMMANDS,
   QemuFileReader,
   RecordType,
   StreamError,
@@ -160,6 +161,8 @@ async function findBodyExtent(
  * Section bodies are decoded where the format is known — `ram` records, VFIO tags, and
  * FULL sections field by field from the stream's own VMDESCRIPTION — and otherwise
  * delimited by their footer. Framing errors are thrown as typed {@link StreamError}s.
+ * Commands are those of the newest QEMU unless `options.commands` says otherwise (QEMU
+ * 10.0's SWITCHOVER_START included).
  */
 export async function inspectStream(bytes: Uint8Array, options: StreamParserOptions = {}): Promise<StreamInspection> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -168,7 +171,7 @@ export async function inspectStream(bytes: Uint8Array, options: StreamParserOpti
   for (const d of vmdesc?.devices ?? []) devices.set(`${d.name}\u0000${d.instance_id}`, d);
   const pageSize = vmdesc?.page_size ?? 4096;
   const reader = new QemuFileReader(new MemoryReadChannel(buf));
-  const parser = new StreamParser(reader, options);
+  const parser = new StreamParser(reader, { ...options, commands: options.commands ?? NEWEST_COMMANDS });
   const records: InspectedRecord[] = [];
   let lastRamBlock: string | undefined;
   for (;;) {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { inspectStream } from '../src/index.js';
 import { parseSectionsTxt } from './fixtures/sections-txt.js';
-import { VECTOR_NAMES, vectorBytes, vectorListing } from './fixtures/vectors.js';
+import { ALL_VECTORS, vectorBytes, vectorListing } from './fixtures/vectors.js';
 
-describe('QEMU 7.2 vectors parse to exactly their .sections.txt records', () => {
-  for (const name of VECTOR_NAMES) {
-    it(name, async () => {
-      const bytes = vectorBytes(name);
-      const listed = parseSectionsTxt(vectorListing(name));
+describe('QEMU 7.2 and 10.0 vectors parse to exactly their .sections.txt records', () => {
+  for (const [version, name] of ALL_VECTORS) {
+    it(`${version}/${name}`, async () => {
+      const bytes = vectorBytes(name, version);
+      const listed = parseSectionsTxt(vectorListing(name, version));
       const { records, warnings } = await inspectStream(bytes);
       expect(warnings).toEqual([]);
 
@@ -39,11 +39,19 @@ describe('QEMU 7.2 vectors parse to exactly their .sections.txt records', () => 
             ours.push({ offset: r.offset, type: 'vmdesc', bodySize: item.bodySize as number });
             break;
           case 'command':
-            throw new Error('no commands expected in these vectors');
+            ours.push({ offset: r.offset, type: 'command', command: r.command, bodySize: item.bodySize as number });
+            break;
         }
       }
       expect(ours).toEqual(listed);
       expect(listed.length).toBeGreaterThan(10);
+      // 10.0 sends SWITCHOVER_START right before the first END section; 7.2 sends no command.
+      const commands = listed.filter((r) => r.type === 'command');
+      if (version === '7.2') expect(commands).toEqual([]);
+      else {
+        expect(commands.map((c) => [c.command, c.bodySize])).toEqual([[11, 0]]);
+        expect(listed[listed.indexOf(commands[0] as (typeof listed)[number]) + 1]?.type).toBe('end');
+      }
     });
   }
 
@@ -64,5 +72,39 @@ describe('QEMU 7.2 vectors parse to exactly their .sections.txt records', () => 
       ['/rom@etc/table-loader', 0x1000n],
       ['/rom@etc/acpi/rsdp', 0x1000n],
     ]);
+  });
+
+  it('10.0: decodes every FULL section from the vmdesc, globalstate in its 10.0 layout, and keeps the vmdesc\'s configuration', async () => {
+    for (const name of ['pc-running', 'q35-running']) {
+      const { records, vmdesc } = await inspectStream(vectorBytes(name, '10.0'));
+      const full = records.filter((r) => r.record.type === 'full');
+      expect(full.length).toBeGreaterThan(25);
+      for (const item of full) expect(item.decoding).toBe('vmdesc');
+      const globalstate = full.find((r) => r.record.type === 'full' && r.record.idstr === 'globalstate');
+      expect(globalstate?.fields?.fields.map((f) => [f.name, f.size])).toEqual([
+        ['size', 4],
+        ['runstate', 32],
+        ['has_vm_was_suspended', 1],
+        ['vm_was_suspended', 1],
+        ['unused', 66],
+      ]);
+      const value = (field: string): unknown => globalstate?.fields?.fields.find((f) => f.name === field)?.value;
+      expect(Buffer.from(value('runstate') as string, 'hex').toString('latin1').replace(/\0+$/, '')).toBe('running');
+      expect(value('has_vm_was_suspended')).toBe(1);
+      const machine = name === 'pc-running' ? 'pc-i440fx-10.0' : 'pc-q35-10.0';
+      expect(records[1]?.record).toMatchObject({ type: 'configuration', machine });
+      expect(vmdesc?.configuration).toEqual({
+        vmsd_name: 'configuration',
+        version: 1,
+        fields: [
+          { name: 'len', type: 'uint32', size: 4 },
+          { name: 'name', type: 'buffer', size: machine.length },
+        ],
+      });
+    }
+  });
+
+  it('7.2: the vmdesc has no configuration key', async () => {
+    expect((await inspectStream(vectorBytes('pc-running'))).vmdesc?.configuration).toBeUndefined();
   });
 });

@@ -88,6 +88,41 @@ describe('stream writer byte layouts (spec/qemu-stream.md)', () => {
     expect(ours.length).toBe(747);
     expect(ours.equals(vector)).toBe(true);
   });
+
+  it('rebuilds QEMU 10.0\'s none-running.mig byte for byte: SWITCHOVER_START before END, ids 1 and 3, 10.0\'s globalstate, the vmdesc\'s configuration', async () => {
+    const vector = vectorBytes('none-running', '10.0');
+    const timerBody = vector.subarray(0x61, 0x61 + 24);
+    const vmdescJson = vector.subarray(0x10a).toString('utf8');
+    const vmdesc = parseVmDescription(vmdescJson);
+    expect(Object.keys(vmdesc)).toEqual(['configuration', 'page_size', 'devices']);
+    const ours = await bytesOf((f: QemuFileWriter) => {
+      writeHeader(f);
+      writeConfiguration(f, 'none');
+      writeSectionStart(f, { sectionId: 1, idstr: 'ram', instanceId: 0, versionId: 4 });
+      f.putBe64(0x04n);
+      f.putBe64(0x10n);
+      writeSectionFooter(f, 1);
+      writeCommand(f, 11); // SWITCHOVER_START, no payload
+      writeSectionEnd(f, 1);
+      f.putBe64(0x10n);
+      writeSectionFooter(f, 1);
+      writeSectionFull(f, { sectionId: 0, idstr: 'timer', instanceId: 0, versionId: 2 });
+      f.putBuffer(timerBody);
+      writeSectionFooter(f, 0);
+      writeSectionFull(f, { sectionId: 3, idstr: 'globalstate', instanceId: 0, versionId: 1 });
+      // runstate[32], has_vm_was_suspended = 1, vm_was_suspended = 0, unused[66]
+      const body = Buffer.alloc(100);
+      body.write('running');
+      body[32] = 1;
+      f.putBe32('running'.length + 1);
+      f.putBuffer(body);
+      writeSectionFooter(f, 3);
+      writeEof(f);
+      writeVmdesc(f, vmdesc);
+    });
+    expect(ours.length).toBe(1089);
+    expect(ours.equals(vector)).toBe(true);
+  });
 });
 
 describe('big-endian primitives', () => {

@@ -57,6 +57,11 @@ export interface VmdescDevice {
 
 /** The whole VMDESCRIPTION document. */
 export interface VmDescription {
+  /**
+   * The configuration section's description (`len`, `name`, subsections), which QEMU 10.0
+   * writes first; absent in QEMU 7.2's.
+   */
+  configuration?: VmdescStruct;
   /** Target page size. */
   page_size: number;
   /** One entry per FULL section. */
@@ -116,5 +121,8 @@ export function parseVmDescription(json: string): VmDescription {
       d.subsections.forEach((s, j) => checkStruct(s, `vmdesc.devices[${i}].subsections[${j}]`));
     }
   });
-  return { page_size: typeof doc.page_size === 'number' ? doc.page_size : 4096, devices: doc.devices as VmdescDevice[] };
+  const pageSize = typeof doc.page_size === 'number' ? doc.page_size : 4096;
+  if (doc.configuration === undefined) return { page_size: pageSize, devices: doc.devices as VmdescDevice[] };
+  checkStruct(doc.configuration, 'vmdesc.configuration');
+  return { configuration: doc.configuration as VmdescStruct, page_size: pageSize, devices: doc.devices as VmdescDevice[] };
 }
