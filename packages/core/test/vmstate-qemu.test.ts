@@ -16,8 +16,11 @@ import {
   loadVmState,
   qemuGlobalStateVmState,
   qemuTimerVmState,
+  qemuGlobalStateHandlers,
+  registerQemuGlobalState,
   registerVmState,
   runStateOf,
+  vmWasSuspendedOf,
   saveVmState,
   type QemuTimerState,
   type SaveVMHandlers,
@@ -124,5 +127,92 @@ describe('declarative sections in streams written by core', () => {
     expect(timerBody?.subsections.map((s) => [s.vmsdName, s.fields.map((f) => f.value)])).toEqual([['timer/icount', [7n, -1n]]]);
     expect(globalBody?.fields[0]?.value).toBe(7);
     expect(String(globalBody?.fields[1]?.value).startsWith(Buffer.from('paused\0').toString('hex'))).toBe(true);
+  });
+});
+
+const fixtures10 = fileURLToPath(new URL('../../../test/fixtures/qemu-10.0/', import.meta.url));
+const vector10 = (name: string): Buffer => readFileSync(`${fixtures10}${name}`);
+/** Offsets in the 1089-byte QEMU 10.0 `none-*.mig` streams (timer FULL id 0 at 0x4e, globalstate FULL id 3 at 0x7e). */
+const TIMER_BODY_10 = { start: 0x61, end: 0x79 };
+const GLOBALSTATE_BODY_10 = { start: 0x97, end: 0xff };
+
+/** The vmdesc JSON text at the end of a 1089-byte QEMU 10.0 `none` stream (after EOF at 0x104). */
+function vmdescTextOf10(bytes: Buffer): string {
+  expect(bytes[0x104]).toBe(0x00);
+  expect(bytes[0x105]).toBe(0x06);
+  return bytes.subarray(0x10a, 0x10a + bytes.readUInt32BE(0x106)).toString('utf8');
+}
+
+describe.each(['none-paused.mig', 'none-running.mig'])('QEMU 10.0 vector %s', (name) => {
+  const bytes = vector10(name);
+  const qemuVmdescText = vmdescTextOf10(bytes);
+  const qemuVmdesc = parseVmDescription(qemuVmdescText);
+  const expectedRunState = name === 'none-paused.mig' ? 'prelaunch' : 'running';
+
+  it('globalstate: the 10.0 layout loads, and saves again under streamCompat qemu-10.0 as the same 104 bytes and 10.0\'s vmdesc entry', async () => {
+    const global = createQemuGlobalState(RunState.SHUTDOWN);
+    const handlers = qemuGlobalStateHandlers(global);
+    await handlers.loadState(readerOf(bytes.subarray(GLOBALSTATE_BODY_10.start)), 1);
+    expect(runStateOf(global)).toBe(expectedRunState);
+    expect(vmWasSuspendedOf(global)).toBe(false);
+    handlers.applyStreamCompat('qemu-10.0');
+    expect(handlers.layout).toBe('runstate-32-suspended');
+    const world = new World(RunState.RUNNING);
+    world.registry.register('globalstate', 0, 1, handlers);
+    const { bytes: ours } = await saveToMemory(world, { machine: undefined, streamCompat: 'qemu-10.0' });
+    // header (8), SWITCHOVER_START (5: no live entry, so it precedes the FULL sections), FULL header (25)
+    expect(ours.subarray(8, 13).toString('hex')).toBe('08000b0000');
+    const body = ours.subarray(8 + 5 + 25, 8 + 5 + 25 + 104);
+    expect(body).toEqual(bytes.subarray(GLOBALSTATE_BODY_10.start, GLOBALSTATE_BODY_10.end));
+    expect(findTrailingVmdesc(ours)?.devices[0]).toEqual(qemuVmdesc.devices[1]);
+  });
+
+  it('globalstate: the same state saved under streamCompat qemu-7.2 is 7.2\'s bytes (has_vm_was_suspended cleared)', async () => {
+    const global = createQemuGlobalState(RunState.SHUTDOWN);
+    const handlers = qemuGlobalStateHandlers(global);
+    await handlers.loadState(readerOf(bytes.subarray(GLOBALSTATE_BODY_10.start)), 1);
+    handlers.applyStreamCompat('qemu-7.2');
+    const out = await written(async (f) => handlers.saveState(f));
+    expect(out).toEqual(vector(name).subarray(GLOBALSTATE_BODY.start, GLOBALSTATE_BODY.end));
+    expect(vmWasSuspendedOf(global)).toBeUndefined();
+  });
+
+  it('the whole stream written by MigrationSource under streamCompat qemu-10.0 equals QEMU 10.0\'s, vmdesc text included', async () => {
+    const timerValues = createQemuTimerState();
+    await loadVmState(readerOf(bytes.subarray(TIMER_BODY_10.start)), qemuTimerVmState, timerValues, 2);
+    const world = new World(RunState.RUNNING);
+    // Section ids as QEMU 10.0's: timer 0, ram 1, globalstate 3 (2 is an entry with no hooks).
+    registerVmState(world.registry, qemuTimerVmState, timerValues);
+    world.registry.register('ram', 0, 4, emptyRam);
+    world.registry.register('unused-2', 0, 1, {});
+    registerQemuGlobalState(world.registry, createQemuGlobalState(name === 'none-paused.mig' ? RunState.PRELAUNCH : RunState.RUNNING));
+    const { bytes: ours, info } = await saveToMemory(world, { streamCompat: 'qemu-10.0' });
+    expect(info.streamCompat).toBe('qemu-10.0');
+    expect(ours.length).toBe(1089);
+    expect(ours).toEqual(bytes);
+    expect(vmdescTextOf10(ours)).toBe(qemuVmdescText);
+  });
+
+  it('the destination loads it: SWITCHOVER_START reaches the live entry\'s switchoverStart, globalstate gives the run state', async () => {
+    const world = new World(RunState.INMIGRATE);
+    const timer = createQemuTimerState(1n, 1n);
+    registerVmState(world.registry, qemuTimerVmState, timer);
+    const switchovers: string[] = [];
+    const ramLoader: SaveVMHandlers = {
+      async loadState(f) {
+        // START: MEM_SIZE total 0, EOS; END: EOS
+        while ((await f.getBe64()) !== 0x10n);
+      },
+      switchoverStart(entry) {
+        switchovers.push(entry.idstr);
+      },
+    };
+    world.registry.register('ram', 0, 4, ramLoader);
+    const global = createQemuGlobalState(RunState.SHUTDOWN);
+    registerQemuGlobalState(world.registry, global);
+    const info = await world.destination.load(readerOf(bytes), { machine: 'none' });
+    expect(info.status).toBe('completed');
+    expect(switchovers).toEqual(['ram']);
+    expect(runStateOf(global)).toBe(expectedRunState);
   });
 });
