@@ -197,6 +197,27 @@ describe('buffer ownership', () => {
     expect(Buffer.concat(ch.taken).equals(Buffer.alloc(65536, 1))).toBe(true);
   });
 
+  it('a buffer lent into a later batch is not released when an earlier batch is taken', async () => {
+    // Two owners lend: one fills a whole batch behind the write in flight, the other's
+    // buffer goes into the batch after it (a RAM batch, then a device's data block).
+    const ch = new HandChannel();
+    const f = new QemuFileWriter(ch);
+    f.putBuffer(Buffer.alloc(65536, 9), 'lend'); // in flight
+    f.putBuffer(Buffer.alloc(256 * 1024, 8), 'lend'); // the next batch, full
+    const device = Buffer.alloc(65536, 1);
+    f.putBuffer(device, 'lend'); // the batch after it
+    let released = false;
+    const waiting = f.released().then(() => (released = true));
+    await ch.takeOne();
+    await ch.takeOne();
+    expect(released).toBe(false); // `device` is still queued
+    await ch.takeOne();
+    await waiting;
+    device.fill(2); // the caller's again only now
+    await f.flush();
+    expect(ch.taken[2]?.equals(Buffer.alloc(65536, 1))).toBe(true);
+  });
+
   it('a copied buffer is the caller\'s again as soon as putBuffer returns', async () => {
     const ch = new HandChannel();
     const f = new QemuFileWriter(ch);

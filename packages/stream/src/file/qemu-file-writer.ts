@@ -74,8 +74,11 @@ export class QemuFileWriter {
   private iovBytes = 0;
   /** Settles once the write in flight, and the batch that follows it, have (undefined: none). */
   private inflight: Promise<void> | undefined;
-  /** Chunks put while a write is in flight, in batches of up to MAX_BATCH_BYTES (one writev each). */
-  private batches: { chunks: Uint8Array[]; bytes: number }[] = [];
+  /**
+   * Chunks put while a write is in flight, in batches of up to MAX_BATCH_BYTES (one writev
+   * each); `covers` is how many buffers had been lent when the batch's last chunk joined it.
+   */
+  private batches: { chunks: Uint8Array[]; bytes: number; covers: number }[] = [];
   /** Buffers lent so far, and how many of them the channel has let go (writes settle in order). */
   private lentCount = 0;
   private releasedCount = 0;
@@ -195,13 +198,17 @@ export class QemuFileWriter {
     if (last !== undefined && last.bytes + bytes <= MAX_BATCH_BYTES) {
       for (const chunk of chunks) last.chunks.push(chunk);
       last.bytes += bytes;
-    } else this.batches.push({ chunks, bytes });
+      last.covers = this.lentCount;
+    } else this.batches.push({ chunks, bytes, covers: this.lentCount });
   }
 
-  /** Calls `writev` now; a synchronous channel has taken the bytes when this returns. */
-  private startWrite(chunks: Uint8Array[], bytes: number): void {
-    // Every buffer lent so far is in this write or an earlier one.
-    const covers = this.lentCount;
+  /**
+   * Calls `writev` now; a synchronous channel has taken the bytes when this returns.
+   * @param covers buffers lent up to this write's last chunk (default: every one lent so
+   *   far, right for a write of everything put); those lent later, in later batches, are
+   *   released only with their own write
+   */
+  private startWrite(chunks: Uint8Array[], bytes: number, covers = this.lentCount): void {
     let result: void | Promise<void>;
     try {
       result = this.channel.writev(chunks);
@@ -233,7 +240,7 @@ export class QemuFileWriter {
         if (this.firstError !== undefined) {
           this.batches = [];
           this.releasedCount = this.lentCount; // nothing more is written
-        } else if (next !== undefined) this.startWrite(next.chunks, next.bytes);
+        } else if (next !== undefined) this.startWrite(next.chunks, next.bytes, next.covers);
         this.wakeDeliveryWaiters();
       });
     this.inflight = settled;
