@@ -1,5 +1,5 @@
 /**
- * Real-peer harness: QEMU 7.2 (`qemu-system-x86_64`) as the other end of a migration.
+ * Real-peer harness: QEMU 7.2 and 10.0 (`qemu-system-x86_64`) as the other end of a migration.
  *
  * - {@link loadStream} feeds bytes to `-incoming "exec:cat FILE"` and reports whether QEMU
  *   accepted them, its exit code, stderr and the run state it ended up in.
@@ -13,10 +13,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClosedError, type QmpValue, withTimeout } from './qmp-client.js';
 import { type QemuExit, type QemuProcess, shellQuote, withQemu } from './qemu-process.js';
+import type { QemuVersion } from './qemu-versions.js';
 
 export * from './qmp-client.js';
 export * from './qemu-process.js';
-export { describeWithQemu, qemuTestPolicy, type QemuTestPolicy } from './with-qemu.js';
+export * from './qemu-versions.js';
+export * from './qemu-facts.js';
+export { describeEachQemu, describeWithQemu, qemuTestPolicy, type QemuTestPolicy } from './with-qemu.js';
 
 /** Default deadline of one harness call. */
 export const DEFAULT_QEMU_TIMEOUT_MS = 15_000;
@@ -43,6 +46,8 @@ export interface LoadOptions {
   readonly memoryMiB?: number;
   /** Deadline of the whole call (default {@link DEFAULT_QEMU_TIMEOUT_MS}). */
   readonly timeoutMs?: number;
+  /** Which QEMU (default 7.2). */
+  readonly qemu?: QemuVersion;
 }
 
 /** Options of {@link saveStream}. */
@@ -55,6 +60,10 @@ export interface SaveOptions {
   readonly memoryMiB?: number;
   /** Deadline of the whole call (default {@link DEFAULT_QEMU_TIMEOUT_MS}). */
   readonly timeoutMs?: number;
+  /** Which QEMU (default 7.2). */
+  readonly qemu?: QemuVersion;
+  /** With `running`: how long the VM runs before `migrate` (default 0). */
+  readonly runForMs?: number;
 }
 
 function field(v: QmpValue, key: string): QmpValue | undefined {
@@ -98,6 +107,7 @@ export async function loadStream(bytes: Uint8Array, options: LoadOptions): Promi
     paused: options.paused ?? true,
     incoming: bytes,
     ...(options.memoryMiB === undefined ? {} : { memoryMiB: options.memoryMiB }),
+    ...(options.qemu === undefined ? {} : { qemu: options.qemu }),
   };
   return withQemu(launch, async (q) => {
     const outcome = await withTimeout(awaitIncoming(q, timeoutMs), timeoutMs, () => `the incoming migration to end (stderr: ${q.stderr})`);
@@ -142,10 +152,12 @@ export async function saveStream(options: SaveOptions): Promise<Buffer> {
     machine: options.machine,
     paused: !(options.running ?? false),
     ...(options.memoryMiB === undefined ? {} : { memoryMiB: options.memoryMiB }),
+    ...(options.qemu === undefined ? {} : { qemu: options.qemu }),
   };
   return withQemu(launch, async (q) => {
     const run = async (): Promise<Buffer> => {
       const qmp = await q.qmp(timeoutMs);
+      if (options.running === true && options.runForMs !== undefined) await sleep(options.runForMs);
       const out = join(q.dir, 'outgoing.mig');
       const part = `${out}.part`;
       // cat sees EOF only once QEMU closed the stream, so the rename marks a complete file.

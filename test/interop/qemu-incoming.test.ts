@@ -1,11 +1,12 @@
 /**
- * QEMU 7.2 as the destination: it loads streams written by `@savevm/stream`, applies the
- * run state a globalstate section carries, and rejects every bad stream kind of issue 2
- * with the message spec §7 gives, while our StreamParser rejects it with the matching
- * typed error.
+ * QEMU 7.2 and 10.0 as the destination: each loads streams written by `@savevm/stream`,
+ * applies the run state a globalstate section carries, and rejects every bad stream kind of
+ * issue 2 with its own words, while our StreamParser (set up with that QEMU's commands)
+ * rejects it with the matching typed error. SWITCHOVER_START is a bad stream for 7.2 only.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { findTrailingVmdesc } from '@savevm/inspect';
 import {
   MemoryReadChannel,
   QemuFileReader,
@@ -19,7 +20,7 @@ import {
   type StreamErrorCode,
 } from '@savevm/stream';
 import { expect, it } from 'vitest';
-import { describeWithQemu, loadStream, type LoadResult } from './qemu-harness.js';
+import { describeEachQemu, loadStream, type LoadResult, type QemuFacts } from './qemu-harness.js';
 import {
   GLOBALSTATE_VMDESC,
   KNOWN_BODY_SIZES,
@@ -36,7 +37,7 @@ import {
 } from './stream-builders.js';
 import { inspectRecords, parseWithKnownBodies } from './stream-walk.js';
 
-const fixtures = fileURLToPath(new URL('../fixtures/qemu-7.2/', import.meta.url));
+const fixtures = (version: string): string => fileURLToPath(new URL(`../fixtures/qemu-${version}/`, import.meta.url));
 const LOAD_FAILED = 'load of migration failed';
 
 function expectAccepted(result: LoadResult, status: string): void {
@@ -44,12 +45,13 @@ function expectAccepted(result: LoadResult, status: string): void {
   expect(result).toMatchObject({ accepted: true, status, exitCode: 0 });
 }
 
-describeWithQemu('QEMU 7.2 loads streams written by @savevm/stream', () => {
+describeEachQemu((v) => `QEMU ${v} loads streams written by @savevm/stream`, (qemu) => {
+  const qemuOpt = { qemu: qemu.version };
   it('header + configuration + EOF + vmdesc: accepted silently, VM paused (-S)', async () => {
     const bytes = await minimalStream('none', []);
     const json = '{"page_size": 4096, "devices": []}';
     expect(bytes.subarray(18)).toEqual(Buffer.concat([Buffer.of(0x06), be32(json.length), Buffer.from(json)]));
-    const result = await loadStream(bytes, { machine: 'none' });
+    const result = await loadStream(bytes, { machine: 'none', ...qemuOpt });
     expectAccepted(result, 'paused');
     expect(result.stderr).not.toContain('Expected vmdescription');
   });
@@ -63,48 +65,67 @@ describeWithQemu('QEMU 7.2 loads streams written by @savevm/stream', () => {
     expect(types).toEqual(['header', 'configuration', 'eof']);
     expect(parser.warnings).toEqual(['Expected vmdescription section, but got 0']);
 
-    const result = await loadStream(bytes, { machine: 'none' });
+    const result = await loadStream(bytes, { machine: 'none', ...qemuOpt });
     expectAccepted(result, 'paused');
     expect(result.stderr).toContain('Expected vmdescription section, but got 0');
   });
 
-  it('-machine pc accepts header + configuration "pc-i440fx-7.2" + EOF + vmdesc', async () => {
-    const bytes = await minimalStream('pc-i440fx-7.2', []);
-    expect(bytes.subarray(8, 26).toString('latin1')).toBe('\x07\x00\x00\x00\x0dpc-i440fx-7.2');
-    expectAccepted(await loadStream(bytes, { machine: 'pc', memoryMiB: 16 }), 'paused');
+  it(`-machine pc accepts header + configuration "${qemu.pcMachine}" + EOF + vmdesc`, async () => {
+    const bytes = await minimalStream(qemu.pcMachine, []);
+    const name = qemu.pcMachine;
+    expect(bytes.subarray(8, 13 + name.length).toString('latin1')).toBe(`\x07\x00\x00\x00${String.fromCharCode(name.length)}${name}`);
+    expectAccepted(await loadStream(bytes, { machine: 'pc', memoryMiB: 16, ...qemuOpt }), 'paused');
+  });
+
+  it('-machine q35 refuses the other version\'s machine type, with both names', async () => {
+    const other = qemu.version === '7.2' ? 'pc-q35-10.0' : 'pc-q35-7.2';
+    const result = await loadStream(await minimalStream(other, []), { machine: 'q35', memoryMiB: 16, ...qemuOpt });
+    expect(result.accepted).toBe(false);
+    expect(result.stderr).toContain(`Machine type received is '${other}' and local is '${qemu.q35Machine}'`);
   });
 
   it('a FULL timer section (the base of the bad-stream cases) is accepted', async () => {
     const { bytes } = await timerStream();
     expect((await inspectRecords(bytes)).map((r) => r.type)).toEqual(['header', 'configuration', 'full', 'eof', 'vmdesc']);
-    expectAccepted(await loadStream(bytes, { machine: 'none' }), 'paused');
+    expectAccepted(await loadStream(bytes, { machine: 'none', ...qemuOpt }), 'paused');
   });
 });
 
-describeWithQemu('QEMU 7.2 applies the run state of a globalstate section', () => {
-  it('our globalstate section is byte-identical to the one in QEMU\'s none-running.mig', async () => {
+describeEachQemu((v) => `QEMU ${v} applies the run state of a globalstate section`, (qemu) => {
+  const qemuOpt = { qemu: qemu.version };
+
+  it('our globalstate section (7.2\'s layout) is the one in QEMU\'s none-running.mig but for the section id and, from 10.0 on, has_vm_was_suspended', async () => {
     const ours = await globalstateStream('running');
-    const vector = readFileSync(`${fixtures}none-running.mig`);
-    const section = (b: Buffer, at: number): Buffer => b.subarray(at, at + 25 + 104 + 5);
+    const vector = readFileSync(`${fixtures(qemu.version)}none-running.mig`);
+    const section = (b: Buffer, at: number): Buffer => Buffer.from(b.subarray(at, at + 25 + 104 + 5));
     const oursAt = (await inspectRecords(ours)).find((r) => r.idstr === 'globalstate')?.offset ?? -1;
     const vectorAt = (await inspectRecords(vector)).find((r) => r.idstr === 'globalstate')?.offset ?? -1;
-    expect(section(ours, oursAt).toString('hex')).toBe(section(vector, vectorAt).toString('hex'));
-    const vmdesc = JSON.parse(vector.subarray(vector.indexOf('{"page_size"')).toString('utf8')) as {
-      devices: { name: string }[];
-    };
-    expect(vmdesc.devices.find((d) => d.name === 'globalstate')).toEqual(GLOBALSTATE_VMDESC);
+    const theirs = section(vector, vectorAt);
+    const mine = section(ours, oursAt);
+    expect(theirs.readUInt32BE(1)).toBe(qemu.noneSectionIds.globalstate);
+    // Byte 36 of the body: 10.0's has_vm_was_suspended (it always writes 1), 7.2's zero padding.
+    expect(theirs[25 + 36]).toBe(qemu.globalstateHasVmWasSuspended ? 1 : 0);
+    theirs[25 + 36] = 0;
+    for (const b of [theirs, mine]) {
+      b.writeUInt32BE(0, 1); // the section id, in the header
+      b.writeUInt32BE(0, 25 + 104 + 1); // and in the footer
+    }
+    expect(mine.toString('hex')).toBe(theirs.toString('hex'));
+    const described = findTrailingVmdesc(vector)?.devices.find((d) => d.name === 'globalstate');
+    if (qemu.globalstateHasVmWasSuspended) expect(described?.fields?.map((f) => f.name)).toEqual(['size', 'runstate', 'has_vm_was_suspended', 'vm_was_suspended', 'unused']);
+    else expect(described).toEqual(GLOBALSTATE_VMDESC);
   });
 
   it('control: without -S and without globalstate the VM runs after the load', async () => {
-    expectAccepted(await loadStream(await minimalStream('none', []), { machine: 'none', paused: false }), 'running');
+    expectAccepted(await loadStream(await minimalStream('none', []), { machine: 'none', paused: false, ...qemuOpt }), 'running');
   });
 
   it('globalstate "paused" keeps the VM paused even without -S', async () => {
-    expectAccepted(await loadStream(await globalstateStream('paused'), { machine: 'none', paused: false }), 'paused');
+    expectAccepted(await loadStream(await globalstateStream('paused'), { machine: 'none', paused: false, ...qemuOpt }), 'paused');
   });
 
   it('globalstate "running" makes it run (without -S)', async () => {
-    expectAccepted(await loadStream(await globalstateStream('running'), { machine: 'none', paused: false }), 'running');
+    expectAccepted(await loadStream(await globalstateStream('running'), { machine: 'none', paused: false, ...qemuOpt }), 'running');
   });
 });
 
@@ -182,14 +203,6 @@ const BAD_CASES: readonly BadCase[] = [
     offset: (s) => s.eof,
   },
   {
-    name: 'unknown command 0x0b (SWITCHOVER_START)',
-    build: atEof((f) => writeCommand(f, 0x0b)),
-    qemu: ['MIG_CMD 0xb unknown (len 0x0)'],
-    error: StreamFormatError,
-    code: 'UNKNOWN_COMMAND',
-    offset: (s) => s.eof,
-  },
-  {
     name: 'unknown command 0x00 (INVALID)',
     build: atEof((f) => writeCommand(f, 0x00)),
     qemu: ['MIG_CMD 0x0 unknown (len 0x0)'],
@@ -239,27 +252,55 @@ const BAD_CASES: readonly BadCase[] = [
   },
 ];
 
-describeWithQemu('QEMU 7.2 and StreamParser both reject every bad stream kind', () => {
-  for (const c of BAD_CASES) {
+/** The command the version's loader does not know (7.2: SWITCHOVER_START; 10.0: the next number). */
+function unknownCommandCase(qemu: QemuFacts): BadCase {
+  const cmd = qemu.firstUnknownCommand;
+  return {
+    name: `unknown command 0x${cmd.toString(16)}${qemu.acceptsSwitchoverStart ? '' : ' (SWITCHOVER_START)'}`,
+    build: atEof((f) => writeCommand(f, cmd)),
+    qemu: [`MIG_CMD 0x${cmd.toString(16)} unknown (len 0x0)`],
+    error: StreamFormatError,
+    code: 'UNKNOWN_COMMAND',
+    offset: (s) => s.eof,
+  };
+}
+
+describeEachQemu((v) => `QEMU ${v} and StreamParser both reject every bad stream kind`, (qemu) => {
+  for (const c of [...BAD_CASES, unknownCommandCase(qemu)]) {
     it(c.name, async () => {
       const layout = await timerStream();
       const bad = await c.build(layout);
       expect(bad.length).toBeGreaterThan(0);
 
       const caught = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (err: unknown) => err);
-      const ours = await caught(parseWithKnownBodies(bad, KNOWN_BODY_SIZES));
+      const ours = await caught(parseWithKnownBodies(bad, KNOWN_BODY_SIZES, qemu.commands));
       expect(ours).toBeInstanceOf(c.error);
       expect(ours).toMatchObject({ code: c.code, offset: c.offset(layout, bad) });
       // inspectStream (bodies found by decoding) must reject it too, with a typed error.
-      expect(await caught(inspectRecords(bad))).toBeInstanceOf(StreamError);
+      expect(await caught(inspectRecords(bad, qemu.commands))).toBeInstanceOf(StreamError);
 
-      const qemu = await loadStream(bad, { machine: 'none' });
-      expect(qemu.accepted).toBe(false);
-      expect(qemu.exitCode).toBe(1);
-      expect(qemu.stderr).toContain(LOAD_FAILED);
-      for (const line of c.qemu) expect(qemu.stderr).toContain(line);
+      const result = await loadStream(bad, { machine: 'none', qemu: qemu.version });
+      expect(result.accepted).toBe(false);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(LOAD_FAILED);
+      for (const line of c.qemu) expect(result.stderr).toContain(line);
     });
   }
+
+  it(`SWITCHOVER_START where QEMU 10.0 sends it: ${qemu.acceptsSwitchoverStart ? 'accepted' : 'refused'}, as the parser set up with its commands says`, async () => {
+    const layout = await timerStream();
+    const bytes = insertAt(layout.bytes, layout.timer, await writeToBytes((f) => writeCommand(f, 0x0b)));
+    const caught = await parseWithKnownBodies(bytes, KNOWN_BODY_SIZES, qemu.commands).then(() => undefined, (err: unknown) => err);
+    const result = await loadStream(bytes, { machine: 'none', qemu: qemu.version });
+    if (qemu.acceptsSwitchoverStart) {
+      expect(caught).toBeUndefined();
+      expectAccepted(result, 'paused');
+    } else {
+      expect(caught).toMatchObject({ code: 'UNKNOWN_COMMAND', offset: layout.timer });
+      expect(result.accepted).toBe(false);
+      expect(result.stderr).toContain('MIG_CMD 0xb unknown (len 0x0)');
+    }
+  });
 });
 
 /** Parses with the bare parser; returns its warnings, or the error it threw. */
@@ -275,12 +316,13 @@ async function parserOutcome(bytes: Buffer): Promise<{ warnings: string[] } | { 
   }
 }
 
-describeWithQemu('after EOF: what QEMU 7.2 tolerates', () => {
+describeEachQemu((v) => `after EOF: what QEMU ${v} tolerates`, (qemu) => {
+  const qemuOpt = { qemu: qemu.version };
   it('nothing after EOF: both accept, with the same warning', async () => {
     const s = await timerStream();
     const bytes = truncate(s.bytes, s.eof + 1);
     expect(await parserOutcome(bytes)).toEqual({ warnings: ['Expected vmdescription section, but got 0'] });
-    const qemu = await loadStream(bytes, { machine: 'none' });
+    const qemu = await loadStream(bytes, { machine: 'none', ...qemuOpt });
     expectAccepted(qemu, 'paused');
     expect(qemu.stderr).toContain('Expected vmdescription section, but got 0');
   });
@@ -289,7 +331,7 @@ describeWithQemu('after EOF: what QEMU 7.2 tolerates', () => {
     const s = await timerStream();
     const bytes = Buffer.concat([truncate(s.bytes, s.eof + 1), Buffer.from('B junk')]);
     expect(await parserOutcome(bytes)).toEqual({ warnings: ['Expected vmdescription section, but got 66'] });
-    const qemu = await loadStream(bytes, { machine: 'none' });
+    const qemu = await loadStream(bytes, { machine: 'none', ...qemuOpt });
     expectAccepted(qemu, 'paused');
     expect(qemu.stderr).toContain('Expected vmdescription section, but got 66');
   });
@@ -300,7 +342,7 @@ describeWithQemu('after EOF: what QEMU 7.2 tolerates', () => {
       const bytes = truncate(s.bytes, cut);
       const ours = await parserOutcome(bytes);
       expect('error' in ours ? ours.error : ours).toBeInstanceOf(StreamTruncatedError);
-      const qemu = await loadStream(bytes, { machine: 'none' });
+      const qemu = await loadStream(bytes, { machine: 'none', ...qemuOpt });
       expectAccepted(qemu, 'paused');
       expect(qemu.stderr).toBe('');
     }

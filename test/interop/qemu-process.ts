@@ -5,15 +5,15 @@
  * reaches it too; its `exec:` children (`sh -c cat …`) end with it, by EOF or SIGPIPE.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { QmpClient, withTimeout } from './qmp-client.js';
+import { QEMU_BINARY_NAME, QEMU_INSTALL_HINTS, knownQemus, type QemuVersion } from './qemu-versions.js';
 
-/** The QEMU binary the interop tests drive. */
-export const QEMU_BINARY_NAME = 'qemu-system-x86_64';
-/** How to install it on Debian/Ubuntu (the message of a skipped interop test). */
-export const QEMU_INSTALL_HINT = 'sudo apt-get install qemu-system-x86';
+export { QEMU_BINARY_NAME } from './qemu-versions.js';
+/** How to install QEMU 7.2 on Debian/Ubuntu (the message of a skipped interop test). */
+export const QEMU_INSTALL_HINT = QEMU_INSTALL_HINTS['7.2'];
 
 /** How a QEMU process ended. */
 export interface QemuExit {
@@ -35,32 +35,18 @@ export interface QemuLaunchOptions {
   readonly incoming?: Uint8Array;
   /** More command-line arguments. */
   readonly extraArgs?: readonly string[];
+  /** Which QEMU (default 7.2). */
+  readonly qemu?: QemuVersion;
 }
 
-/** Finds qemu-system-x86_64: `$SAVEVM_QEMU` if set, else the first executable on `$PATH`. */
-export function findQemu(): string | undefined {
-  const override = process.env.SAVEVM_QEMU;
-  if (override) return isExecutable(override) ? override : undefined;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, QEMU_BINARY_NAME);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
+/** Finds the binary of a QEMU version (default 7.2; see `qemu-versions.ts`), or undefined. */
+export function findQemu(version: QemuVersion = '7.2'): string | undefined {
+  return knownQemus().get(version)?.path;
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether a QEMU binary is installed. */
-export function qemuAvailable(): boolean {
-  return findQemu() !== undefined;
+/** Whether a QEMU of that version (default 7.2) is there. */
+export function qemuAvailable(version: QemuVersion = '7.2'): boolean {
+  return findQemu(version) !== undefined;
 }
 
 /** Quotes a path for `/bin/sh` (QEMU runs `exec:` URIs with `sh -c`). */
@@ -123,8 +109,9 @@ export class QemuProcess {
 
   /** Starts QEMU with a QMP socket in a fresh temp dir. */
   static start(options: QemuLaunchOptions): QemuProcess {
-    const binary = findQemu();
-    if (!binary) throw new Error(`${QEMU_BINARY_NAME} not found; install it with: ${QEMU_INSTALL_HINT}`);
+    const version = options.qemu ?? '7.2';
+    const binary = findQemu(version);
+    if (!binary) throw new Error(`${QEMU_BINARY_NAME} ${version} not found; get it with: ${QEMU_INSTALL_HINTS[version]}`);
     const dir = mkdtempSync(join(tmpdir(), 'savevm-qemu-'));
     try {
       const qmpPath = join(dir, 'qmp.sock');

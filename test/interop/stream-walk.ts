@@ -6,7 +6,7 @@
  * stream surfaces the parser's own typed error.
  */
 import { inspectStream, type BodyDecoding } from '@savevm/inspect';
-import { MemoryReadChannel, QemuFileReader, StreamParser, type StreamRecord } from '@savevm/stream';
+import { MemoryReadChannel, QemuFileReader, StreamParser, type CommandRule, type StreamRecord } from '@savevm/stream';
 
 /** One record of a walked stream. */
 export interface WalkedRecord {
@@ -51,20 +51,28 @@ function toWalked(rec: StreamRecord, bodySize: number | undefined): WalkedRecord
   }
 }
 
-/** Every record of `bytes` as `inspectStream` reports it; throws its typed error on a bad stream. */
-export async function inspectRecords(bytes: Uint8Array): Promise<WalkedRecord[]> {
-  const inspection = await inspectStream(bytes);
+/**
+ * Every record of `bytes` as `inspectStream` reports it (the newest QEMU's commands unless
+ * `commands` says which); throws its typed error on a bad stream.
+ */
+export async function inspectRecords(bytes: Uint8Array, commands?: ReadonlyMap<number, CommandRule>): Promise<WalkedRecord[]> {
+  const inspection = await inspectStream(bytes, commands === undefined ? {} : { commands });
   return inspection.records.map((r) => ({ ...toWalked(r.record, r.bodySize), ...(r.decoding ? { decoding: r.decoding } : {}) }));
 }
 
 /**
  * Parses `bytes` with a bare StreamParser, skipping each FULL body by the size given for
  * its idstr (live sections are not supported). Throws the parser's typed error
- * (StreamFormatError, StreamTruncatedError) on a bad stream.
+ * (StreamFormatError, StreamTruncatedError) on a bad stream. Commands are QEMU 7.2's unless
+ * `commands` says which.
  */
-export async function parseWithKnownBodies(bytes: Uint8Array, fullBodySizes: ReadonlyMap<string, number>): Promise<WalkedRecord[]> {
+export async function parseWithKnownBodies(
+  bytes: Uint8Array,
+  fullBodySizes: ReadonlyMap<string, number>,
+  commands?: ReadonlyMap<number, CommandRule>,
+): Promise<WalkedRecord[]> {
   const reader = new QemuFileReader(new MemoryReadChannel(bytes));
-  const parser = new StreamParser(reader);
+  const parser = new StreamParser(reader, commands === undefined ? {} : { commands });
   const out: WalkedRecord[] = [];
   for (let rec = await parser.next(); rec !== null; rec = await parser.next()) {
     let bodySize: number | undefined;
