@@ -28,6 +28,8 @@ export interface QemuFacts {
   readonly commands: ReadonlyMap<number, CommandRule>;
   /** The lowest MIG_CMD number its loader refuses as unknown (its MIG_CMD_MAX). */
   readonly firstUnknownCommand: number;
+  /** Whether its vmdesc opens with a `"configuration"` key. */
+  readonly vmdescConfiguration: boolean;
   /** Whether its globalstate sets `has_vm_was_suspended` (byte 36 of the body). */
   readonly globalstateHasVmWasSuspended: boolean;
   /** What its source prints on stderr when the destination's SHUT says 1. */
@@ -48,6 +50,7 @@ const FACTS: Readonly<Record<QemuVersion, QemuFacts>> = Object.freeze({
     acceptsSwitchoverStart: false,
     commands: QEMU_7_2_COMMANDS,
     firstUnknownCommand: 0x0b,
+    vmdescConfiguration: false,
     globalstateHasVmWasSuspended: false,
     siblingError: 'RP: Sibling indicated error 1',
     shutOnFailedLoad: false,
@@ -63,6 +66,7 @@ const FACTS: Readonly<Record<QemuVersion, QemuFacts>> = Object.freeze({
     acceptsSwitchoverStart: true,
     commands: NEWEST_COMMANDS,
     firstUnknownCommand: 0x0c,
+    vmdescConfiguration: true,
     globalstateHasVmWasSuspended: true,
     siblingError: 'Sibling indicated error 1',
     shutOnFailedLoad: true,
