@@ -34,6 +34,8 @@ export interface QemuFacts {
   readonly globalstateHasVmWasSuspended: boolean;
   /** What its source prints on stderr when the destination's SHUT says 1. */
   readonly siblingError: string;
+  /** `query-migrate`'s status on a source whose stream is out while it waits for the destination's SHUT. */
+  readonly statusAwaitingShut: string;
   /** Whether its destination sends SHUT 1 when its load fails (7.2 closes the connection without one). */
   readonly shutOnFailedLoad: boolean;
 }
@@ -53,6 +55,7 @@ const FACTS: Readonly<Record<QemuVersion, QemuFacts>> = Object.freeze({
     vmdescConfiguration: false,
     globalstateHasVmWasSuspended: false,
     siblingError: 'RP: Sibling indicated error 1',
+    statusAwaitingShut: 'active',
     shutOnFailedLoad: false,
   }),
   '10.0': Object.freeze({
@@ -69,6 +72,7 @@ const FACTS: Readonly<Record<QemuVersion, QemuFacts>> = Object.freeze({
     vmdescConfiguration: true,
     globalstateHasVmWasSuspended: true,
     siblingError: 'Sibling indicated error 1',
+    statusAwaitingShut: 'device',
     shutOnFailedLoad: true,
   }),
 });
