@@ -3,13 +3,15 @@
  * loaded state against the source's record of it.
  */
 import type { OpenedEmulatedDevice } from '../devices/opened-device.js';
-import { expectedEmulatedState, sha256Hex } from '../devices/state-digest.js';
+import { expectedEmulatedDigest } from '../devices/state-digest.js';
 import type { SourceDeviceRecord } from './state-check-section.js';
 
-/** The verdict on one device. */
+/** The verdict on one device (or the RAM). */
 export interface DeviceVerdict {
-  /** The device name. */
+  /** The device name (the RAM block's idstr for the RAM). */
   readonly name: string;
+  /** How messages and the summary name it: `emulated:NAME`, or `ram`. */
+  readonly device: string;
   /** Whether the loaded bytes are the source's and the source's are what seed + dirtying give. */
   readonly ok: boolean;
   /** SHA-256 of the loaded bytes. */
@@ -25,7 +27,7 @@ export class StateMismatchError extends Error {
   /** @param verdicts every device's verdict (at least one not ok) */
   constructor(readonly verdicts: readonly DeviceVerdict[]) {
     const bad = verdicts.filter((v) => !v.ok);
-    super(`device state check failed: ${bad.map((v) => `device emulated:${v.name}: ${v.problem ?? 'mismatch'}`).join('; ')}`);
+    super(`device state check failed: ${bad.map((v) => `device ${v.device}: ${v.problem ?? 'mismatch'}`).join('; ')}`);
     this.name = new.target.name;
   }
 }
@@ -39,6 +41,7 @@ export function verifyLoadedState(devices: readonly OpenedEmulatedDevice[], reco
     const record = records.find((r) => r.name === name);
     const verdict = (problem: string | undefined): DeviceVerdict => ({
       name,
+      device: `emulated:${name}`,
       ok: problem === undefined,
       sha256,
       sourceSha256: record?.sha256,
@@ -56,7 +59,7 @@ export function verifyLoadedState(devices: readonly OpenedEmulatedDevice[], reco
       verdicts.push(verdict(`loaded bytes (sha256 ${sha256.slice(0, 16)}…) differ from the source's (sha256 ${record.sha256.slice(0, 16)}…)`));
       continue;
     }
-    const expected = sha256Hex(expectedEmulatedState(record.size, record.seed, record.pagesDirtied, device.model.state.pageSize));
+    const expected = expectedEmulatedDigest(record.size, record.seed, record.pagesDirtied);
     if (expected !== record.sha256) {
       verdicts.push(verdict(`the source's bytes are not what seed ${record.seed} and ${record.pagesDirtied} dirtied pages give`));
       continue;
@@ -65,7 +68,7 @@ export function verifyLoadedState(devices: readonly OpenedEmulatedDevice[], reco
   }
   for (const record of records) {
     if (!devices.some((d) => d.spec.name === record.name)) {
-      verdicts.push({ name: record.name, ok: false, sha256: '', sourceSha256: record.sha256, problem: 'the source migrated it but it is not a --device here' });
+      verdicts.push({ name: record.name, device: `emulated:${record.name}`, ok: false, sha256: '', sourceSha256: record.sha256, problem: 'the source migrated it but it is not a --device here' });
     }
   }
   return verdicts;

@@ -5,7 +5,7 @@
 import { MigState, createEmulatedDevice, migStateName, openVfioDevice, type EmulatedDeviceModel, type VfioDevice } from '@savevm/vfio';
 import { DirtyWorkload } from './dirty-workload.js';
 import { type DeviceSpec, type EmulatedDeviceSpec, type VfioDeviceSpecText, formatMigrationFlags, isMdevUuid } from './device-spec.js';
-import { expectedEmulatedState, sha256Hex } from './state-digest.js';
+import { expectedEmulatedDigest, sha256Hex } from './state-digest.js';
 
 /** What the summary says about one device's bytes. */
 export interface DeviceStateReport {
@@ -13,8 +13,10 @@ export interface DeviceStateReport {
   readonly device: string;
   /** The section idstr. */
   readonly idstr: string;
-  /** The device's VFIO migration state now (RUNNING, STOP…). */
+  /** The device's VFIO migration state now (RUNNING, STOP…); for the RAM, the VM's run state. */
   readonly deviceState: string;
+  /** Size of its state, bytes (the RAM's, shown as `SIZE, BYTES moved`). */
+  readonly size?: number;
   /** SHA-256 of its state bytes now (emulated devices). */
   readonly sha256?: string;
   /** Pages its workload dirtied (emulated devices, source). */
@@ -77,7 +79,7 @@ export class OpenedEmulatedDevice implements OpenedDevice {
 
   /** Whether the bytes are exactly those the seed and the dirtying give. */
   isIntact(): boolean {
-    return sha256Hex(expectedEmulatedState(this.spec.size, this.spec.seed, this.dirtied, this.model.state.pageSize)) === this.digest();
+    return expectedEmulatedDigest(this.spec.size, this.spec.seed, this.dirtied) === this.digest();
   }
 
   startWorkload(): void {

@@ -4,16 +4,14 @@
  * seeded with the same seed). Either side can recompute it and compare digests.
  */
 import { createHash } from 'node:crypto';
-import { DeviceStateBytes } from '@savevm/vfio';
+import { expectedSeededDigest } from './seeded-bytes.js';
 
 /** SHA-256 of some bytes, hex. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** The state an emulated device has after its workload dirtied `dirtied` pages. */
-export function expectedEmulatedState(size: number, seed: number, dirtied: number, pageSize = 4096): Uint8Array {
-  const state = new DeviceStateBytes(size, pageSize, seed);
-  state.dirtyRandom(dirtied);
-  return state.bytes;
+/** SHA-256 (hex) of the state an emulated device has after its workload dirtied `dirtied` pages. */
+export function expectedEmulatedDigest(size: number, seed: number, dirtied: number): string {
+  return expectedSeededDigest(size, seed, dirtied);
 }
