@@ -1,16 +1,15 @@
 /**
- * The save-state entries of QEMU 7.2's `-machine none` as savevm registers them: the
- * declarative `timer` and `globalstate` from `@savevm/core`, and — for streams QEMU
- * writes — a `ram` entry that reads QEMU's RAM section of a machine without RAM.
+ * The save-state entries of QEMU's `-machine none` (7.2 and 10.0) as savevm registers them:
+ * the declarative `timer` and the compat-aware `globalstate` from `@savevm/core`, and — for
+ * streams QEMU writes — a `ram` entry that reads QEMU's RAM section of a machine without RAM.
  */
 import { decodeRamBody } from '@savevm/inspect';
 import {
   RunState,
   createQemuGlobalState,
   createQemuTimerState,
-  qemuGlobalStateVmState,
   qemuTimerVmState,
-  registerVmState,
+  registerQemuGlobalState,
   vmStateHandlers,
   type QemuGlobalState,
   type QemuTimerState,
@@ -18,7 +17,7 @@ import {
   type SaveVMHandlers,
 } from '@savevm/core';
 
-/** The version of QEMU 7.2's `ram` section. */
+/** The version of QEMU's `ram` section (4 in 7.2 and 10.0). */
 export const QEMU_RAM_VERSION = 4;
 
 /**
@@ -61,6 +60,6 @@ export function registerNoneMachine(registry: SaveStateRegistry, options: NoneMa
   // The version is the entry's (what the destination accepts), not the description's.
   registry.register('timer', 0, timerVersion, vmStateHandlers(qemuTimerVmState, timer), { minimumVersionId: Math.min(timerVersion, 1) });
   if (options.ram === true) registry.register('ram', 0, QEMU_RAM_VERSION, ramSectionReader);
-  registerVmState(registry, qemuGlobalStateVmState, global, { instanceId: 0 });
+  registerQemuGlobalState(registry, global, { instanceId: 0 });
   return { timer, global };
 }

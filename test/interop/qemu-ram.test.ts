@@ -25,7 +25,6 @@ import {
   RunStateController,
   createQemuGlobalState,
   createQemuTimerState,
-  qemuGlobalStateVmState,
   qemuTimerVmState,
   registerQemuGlobalState,
   registerVmState,

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { inspectRecords } from './stream-walk.js';
 
-const fixtures = fileURLToPath(new URL('../fixtures/qemu-7.2/', import.meta.url));
+const fixtures = (version: string): string => fileURLToPath(new URL(`../fixtures/qemu-${version}/`, import.meta.url));
 
 interface ListedSection {
   readonly offset: number;
@@ -17,8 +17,8 @@ interface ListedSection {
 }
 
 /** The START/PART/END/FULL lines of a `.sections.txt`. */
-function listedSections(name: string): ListedSection[] {
-  const text = readFileSync(`${fixtures}${name}.sections.txt`, 'utf8');
+function listedSections(version: string, name: string): ListedSection[] {
+  const text = readFileSync(`${fixtures(version)}${name}.sections.txt`, 'utf8');
   const re = /^0x([0-9a-f]+) (START|PART|END|FULL)\s+id=(\d+).*body=(\d+)$/gm;
   return [...text.matchAll(re)].map((m) => ({
     offset: parseInt(m[1] ?? '', 16),
@@ -28,14 +28,18 @@ function listedSections(name: string): ListedSection[] {
   }));
 }
 
-describe('inspectRecords on the QEMU 7.2 vectors', () => {
-  for (const name of ['none-paused', 'none-running', 'pc-paused', 'pc-running']) {
-    it(`${name}: section records match ${name}.sections.txt`, async () => {
-      const records = await inspectRecords(readFileSync(`${fixtures}${name}.mig`));
+describe('inspectRecords on the QEMU 7.2 and 10.0 vectors', () => {
+  const vectors = [
+    ...['none-paused', 'none-running', 'pc-paused', 'pc-running'].map((n) => ['7.2', n] as const),
+    ...['none-paused', 'none-running', 'pc-paused', 'pc-running', 'q35-paused', 'q35-running'].map((n) => ['10.0', n] as const),
+  ];
+  for (const [version, name] of vectors) {
+    it(`${version}/${name}: section records match ${name}.sections.txt`, async () => {
+      const records = await inspectRecords(readFileSync(`${fixtures(version)}${name}.mig`));
       const sections = records
         .filter((r) => r.sectionId !== undefined)
         .map((r) => ({ offset: r.offset, type: r.type, sectionId: r.sectionId, bodySize: r.bodySize }));
-      const expected = listedSections(name);
+      const expected = listedSections(version, name);
       expect(expected.length).toBeGreaterThan(3);
       expect(sections).toEqual(expected);
       expect(records.at(-1)?.type).toBe('vmdesc');

@@ -232,7 +232,7 @@ function main() {
       [
         '#!/bin/sh',
         `# QEMU ${qemuVersion} unpacked by fetch-qemu-10.mjs: its own firmware (-L), modules and libraries.`,
-        'here=$(cd "$(dirname "$0")/.." && pwd)',
+        'here=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)',
         'r="$here/root"',
         'export QEMU_MODULE_DIR="$r/usr/lib/x86_64-linux-gnu/qemu"',
         'export LD_LIBRARY_PATH="$r/usr/lib/x86_64-linux-gnu:$r/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"',
