@@ -49,6 +49,17 @@ function safeNumber(value: bigint, what: string, device: string, op: string): nu
   return Number(value);
 }
 
+/** How {@link dmaLoggingOf} reaches a device's fd and syscall layer (not a method: not part of `VfioDevice`). */
+const dmaLoggingAccess = new WeakMap<object, () => DeviceDmaLogging>();
+
+/**
+ * The DMA logging (`VFIO_DEVICE_FEATURE` DMA_LOGGING_*) of a device opened through a
+ * syscall layer (any {@link FdVfioDevice}), bound to its fd; undefined for other devices.
+ */
+export function dmaLoggingOf(device: VfioDevice): DeviceDmaLogging | undefined {
+  return dmaLoggingAccess.get(device)?.();
+}
+
 /** A VFIO device fd, driven through a {@link Syscalls} layer. */
 export class FdVfioDevice implements VfioDevice {
   /** Device name (PCI address or mdev UUID). */
@@ -79,6 +90,7 @@ export class FdVfioDevice implements VfioDevice {
       forget: (file) => this.#dataFiles.delete(file),
     };
     this.#mappingOwner = { name, syscalls: sys, forget: (area) => this.#mappings.delete(area) };
+    dmaLoggingAccess.set(this, () => new DeviceDmaLogging(this.#sys, this.fd, this.name, (op) => this.#assertOpen(op)));
   }
 
   /** Whether the device has been closed. */
@@ -190,11 +202,6 @@ export class FdVfioDevice implements VfioDevice {
     const mapped = new FdMappedRegionArea(this.#mappingOwner, result, region.index, offset, size, writable);
     this.#mappings.add(mapped);
     return mapped;
-  }
-
-  /** The device's DMA logging (`VFIO_DEVICE_FEATURE` DMA_LOGGING_*), bound to this fd. */
-  dmaLogging(): DeviceDmaLogging {
-    return new DeviceDmaLogging(this.#sys, this.fd, this.name, (op) => this.#assertOpen(op));
   }
 
   /** Region areas currently mapped through this device. */

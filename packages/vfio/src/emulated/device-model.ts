@@ -25,9 +25,10 @@ import { fullImageSize } from './image-format.js';
 import { ResumeSession } from './resume-session.js';
 import { SaveSession } from './save-session.js';
 import type { ArcFault, DataFault } from './faults.js';
+import { EmulatedDmaEngine, type DmaEngineConfig } from './dma-engine.js';
 
-/** Configuration of an emulated device. */
-export interface EmulatedDeviceConfig {
+/** Configuration of an emulated device (its DMA and dirty-tracking abilities included). */
+export interface EmulatedDeviceConfig extends DmaEngineConfig {
   /** Device name (an mdev UUID by default). */
   readonly name?: string;
   /** `v2` (VFIO_DEVICE_FEATURE migration), `v1` (migration region) or `none` (not migratable). Default v2. */
@@ -107,7 +108,9 @@ export class EmulatedDeviceModel {
   readonly state: DeviceStateBytes;
   /** Arcs taken, in order (`[from, to]`, v2 states or v1 values). */
   readonly arcLog: Array<readonly [number, number]> = [];
-  readonly #config: Required<Omit<EmulatedDeviceConfig, 'name' | 'protocol' | 'migrationFlags'>>;
+  /** The device's DMA into guest memory, its DMA log and its IOMMU abilities. */
+  readonly dma: EmulatedDmaEngine;
+  readonly #config: Required<Omit<EmulatedDeviceConfig, 'name' | 'protocol' | 'migrationFlags' | keyof DmaEngineConfig>>;
   readonly #bar0 = new Uint8Array(BAR0_SIZE);
   readonly #configSpace = new Uint8Array(CONFIG_SIZE);
   #migState: MigState = MigState.RUNNING;
@@ -144,6 +147,12 @@ export class EmulatedDeviceModel {
     this.state = new DeviceStateBytes(this.#config.stateSize, this.#config.pageSize, this.#config.seed);
     fillFromSeed(this.#configSpace, this.#config.seed ^ 0x5a5a5a5a);
     this.#v1Data = new Uint8Array(this.protocol === 'v1' ? this.#config.v1DataSectionSize : 0);
+    this.dma = new EmulatedDmaEngine(
+      this.name,
+      config,
+      () => this.#isRunning(),
+      () => (this.protocol === 'v1' ? this.#v1State : this.#migState),
+    );
   }
 
   // ---- inspection and test controls -------------------------------------------------------

@@ -26,3 +26,41 @@ export interface DataFault {
   /** errno returned from then on (sticky until cleared). */
   readonly errno: number;
 }
+
+/** The dirty-tracking and DMA ioctls fault injection can name (what `EmulatedVfioKernel.failIoctl` matches). */
+export type DmaIoctlOp =
+  | 'VFIO_IOMMU_GET_INFO'
+  | 'VFIO_IOMMU_MAP_DMA'
+  | 'VFIO_IOMMU_UNMAP_DMA'
+  | 'VFIO_IOMMU_DIRTY_PAGES START'
+  | 'VFIO_IOMMU_DIRTY_PAGES STOP'
+  | 'VFIO_IOMMU_DIRTY_PAGES GET_BITMAP'
+  | 'DMA_LOGGING_PROBE'
+  | 'DMA_LOGGING_START'
+  | 'DMA_LOGGING_STOP'
+  | 'DMA_LOGGING_REPORT'
+  | 'IOMMU_DESTROY'
+  | 'IOMMU_IOAS_ALLOC'
+  | 'IOMMU_IOAS_MAP'
+  | 'IOMMU_IOAS_UNMAP'
+  | 'IOMMU_HWPT_ALLOC'
+  | 'IOMMU_GET_HW_INFO'
+  | 'IOMMU_HWPT_SET_DIRTY_TRACKING'
+  | 'IOMMU_HWPT_GET_DIRTY_BITMAP'
+  | 'VFIO_DEVICE_ATTACH_IOMMUFD_PT';
+
+/**
+ * Make an ioctl fail with `errno` before the kernel looks at it (nothing changes). `device`
+ * limits it to one device's fd (device ioctls only); `times` limits how often it fires
+ * (default: every time).
+ */
+export interface IoctlFault {
+  /** The ioctl (and sub-command). */
+  readonly op: DmaIoctlOp;
+  /** The errno it fails with. */
+  readonly errno: number;
+  /** Only for this device's fd. */
+  readonly device?: string;
+  /** How many times to fire; default unlimited. */
+  readonly times?: number;
+}

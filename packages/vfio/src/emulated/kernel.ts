@@ -33,11 +33,23 @@ import {
 import type { MemoryMapping, Syscalls } from '../syscalls/syscalls.js';
 import type { VfioDeviceLocation } from '../kernel/sysfs.js';
 import { EmulatedDeviceModel, type EmulatedDeviceConfig, type EmulatedSession } from './device-model.js';
+import { EmulatedIommufd } from './iommufd-objects.js';
+import { EmulatedType1 } from './type1-container.js';
+import { EmulatedUserMemory } from './user-memory.js';
+import { DmaLoggingControl, DmaLoggingRange, DmaLoggingReport } from '../uapi/structs.js';
+import { VfioIommuIoctl, DirtyPagesFlags } from '../uapi/type1.js';
+import { iommufdIoctlName } from '../uapi/iommufd.js';
+import type { DmaIoctlOp, IoctlFault } from './faults.js';
 
-type ContainerFile = { kind: 'container'; iommuSet: boolean; groups: Set<GroupFile> };
+type ContainerFile = { kind: 'container'; iommuSet: boolean; groups: Set<GroupFile>; type1: EmulatedType1 | undefined };
 type GroupFile = { kind: 'group'; group: GroupNode; container: ContainerFile | undefined };
-type DeviceFile = { kind: 'device'; model: EmulatedDeviceModel; bound: boolean };
-type IommuFile = { kind: 'iommufd' };
+type DeviceFile = {
+  kind: 'device';
+  model: EmulatedDeviceModel;
+  bound: boolean;
+  via?: { readonly iommufd: EmulatedIommufd; readonly devId: number } | { readonly group: GroupFile };
+};
+type IommuFile = { kind: 'iommufd'; ctx: EmulatedIommufd };
 type DataFile = { kind: 'data'; model: EmulatedDeviceModel; session: EmulatedSession };
 type OpenFile = ContainerFile | GroupFile | DeviceFile | IommuFile | DataFile;
 
@@ -64,6 +76,10 @@ export interface EmulatedDeviceNode extends VfioDeviceLocation {
 
 const REGION_INDEX_SHIFT = 2 ** 40;
 const FEATURE_OPS = VfioFeatureFlags.GET | VfioFeatureFlags.SET | VfioFeatureFlags.PROBE;
+/** The kernel's limit of DMA logging ranges (PAGE_SIZE / 16). */
+const LOG_MAX_RANGES = 256;
+const U64 = 2n ** 64n;
+const TYPE1_IOCTLS: ReadonlySet<number> = new Set(Object.values(VfioIommuIoctl));
 
 /** The emulated kernel. */
 export class EmulatedVfioKernel implements Syscalls {
@@ -74,6 +90,9 @@ export class EmulatedVfioKernel implements Syscalls {
   readonly #cdevs = new Map<string, EmulatedDeviceModel>();
   readonly #nodes: EmulatedDeviceNode[] = [];
   readonly #mappings = new Set<MemoryMapping>();
+  /** The user memory pointers in ioctl structs refer to. */
+  readonly memory = new EmulatedUserMemory();
+  #ioctlFaults: { fault: IoctlFault; used: number }[] = [];
   #nextFd = 100;
   #nextCdev = 0;
 
@@ -103,6 +122,21 @@ export class EmulatedVfioKernel implements Syscalls {
   setGroupViable(group: number, viable: boolean): void {
     const node = this.#groups.get(group);
     if (node !== undefined) node.viable = viable;
+  }
+
+  /** The user address of `bytes` (pointers in DMA, dirty-bitmap and logging structs). */
+  addressOf(bytes: Uint8Array): bigint {
+    return this.memory.addressOf(bytes);
+  }
+
+  /** Makes a DMA or dirty-tracking ioctl fail (see {@link IoctlFault}). */
+  failIoctl(fault: IoctlFault): void {
+    this.#ioctlFaults.push({ fault, used: 0 });
+  }
+
+  /** Removes every ioctl fault. */
+  clearIoctlFaults(): void {
+    this.#ioctlFaults = [];
   }
 
   /** The fds currently open, ascending. */
@@ -146,8 +180,8 @@ export class EmulatedVfioKernel implements Syscalls {
   /** open(2) of an emulated node. */
   open(nodePath: string, _flags: number): number {
     const vfio = `${this.devRoot}/vfio/`;
-    if (nodePath === `${vfio}vfio`) return this.#install({ kind: 'container', iommuSet: false, groups: new Set() });
-    if (nodePath === `${this.devRoot}/iommu`) return this.#install({ kind: 'iommufd' });
+    if (nodePath === `${vfio}vfio`) return this.#install({ kind: 'container', iommuSet: false, groups: new Set(), type1: undefined });
+    if (nodePath === `${this.devRoot}/iommu`) return this.#install({ kind: 'iommufd', ctx: new EmulatedIommufd(this.memory) });
     if (nodePath.startsWith(`${vfio}devices/`)) {
       const model = this.#cdevs.get(nodePath.slice(`${vfio}devices/`.length));
       return model === undefined ? -Errno.ENOENT : this.#install({ kind: 'device', model, bound: false });
@@ -169,10 +203,13 @@ export class EmulatedVfioKernel implements Syscalls {
     this.#files.delete(fd);
     if (file.kind === 'group') {
       file.group.open = false;
-      if (file.container !== undefined) {
-        file.container.groups.delete(file);
-        if (file.container.groups.size === 0) file.container.iommuSet = false;
-      }
+      if (file.container !== undefined) this.#leaveContainer(file);
+    } else if (file.kind === 'device') {
+      const via = file.via;
+      if (via !== undefined && 'iommufd' in via) via.iommufd.unbind(via.devId);
+      else if (via !== undefined) file.model.dma.connectDma(undefined);
+    } else if (file.kind === 'container') {
+      for (const group of file.groups) this.#disconnectGroup(group);
     }
     return 0;
   }
@@ -181,10 +218,13 @@ export class EmulatedVfioKernel implements Syscalls {
   ioctl(fd: number, request: number, arg: Uint8Array | null): number {
     const file = this.#files.get(fd);
     if (file === undefined) return -Errno.EBADF;
+    const injected = this.#injectedFault(file, request, arg);
+    if (injected !== undefined) return -injected;
     switch (file.kind) {
       case 'container':
         if (request === VfioIoctl.GET_API_VERSION) return VFIO_API_VERSION;
-        return -Errno.ENOTTY;
+        if (file.type1 !== undefined) return file.type1.ioctl(request, arg);
+        return TYPE1_IOCTLS.has(request) ? -Errno.EINVAL : -Errno.ENOTTY;
       case 'group':
         return this.#groupIoctl(file, request, arg);
       case 'device':
@@ -192,7 +232,7 @@ export class EmulatedVfioKernel implements Syscalls {
       case 'data':
         return this.#dataIoctl(file, request, arg);
       case 'iommufd':
-        return -Errno.ENOTTY;
+        return file.ctx.ioctl(request, arg);
     }
   }
 
@@ -206,6 +246,11 @@ export class EmulatedVfioKernel implements Syscalls {
       if (file.groups.size === 0 || file.iommuSet) return -Errno.EINVAL;
       if (value !== VfioIommuType.TYPE1v2 && value !== VfioIommuType.TYPE1) return -Errno.EINVAL;
       file.iommuSet = true;
+      const type1 = new EmulatedType1(this.memory, {
+        nonPinnedGroups: () => [...file.groups].filter((g) => g.group.devices.some((d) => d.dma.iommuKind === 'physical')).length,
+      });
+      type1.v2 = value === VfioIommuType.TYPE1v2;
+      file.type1 = type1;
       return 0;
     }
     if (request === VfioIoctl.GET_API_VERSION) return VFIO_API_VERSION;
@@ -303,9 +348,7 @@ export class EmulatedVfioKernel implements Syscalls {
       }
       case VfioIoctl.GROUP_UNSET_CONTAINER:
         if (file.container === undefined) return -Errno.EINVAL;
-        file.container.groups.delete(file);
-        if (file.container.groups.size === 0) file.container.iommuSet = false;
-        file.container = undefined;
+        this.#leaveContainer(file);
         return 0;
       case VfioIoctl.GROUP_GET_DEVICE_FD: {
         if (file.container === undefined || !file.container.iommuSet) return -Errno.EINVAL;
@@ -314,7 +357,17 @@ export class EmulatedVfioKernel implements Syscalls {
         const name = Buffer.from(arg.subarray(0, end < 0 ? arg.byteLength : end)).toString('utf8');
         const model = file.group.devices.find((device) => device.name === name);
         if (model === undefined) return -Errno.ENODEV;
-        return this.#install({ kind: 'device', model, bound: true });
+        const type1 = file.container.type1;
+        if (type1 !== undefined) {
+          model.dma.connectDma({
+            kind: 'type1',
+            mappings: type1.mappings,
+            // An emulated-IOMMU device writes through vfio_dma_rw(), which type1 sees; a
+            // physical one writes through the IOMMU, which type1 cannot see.
+            recordWrite: model.dma.iommuKind === 'emulated' ? (iova, length) => type1.recordWrite(iova, length) : () => {},
+          });
+        }
+        return this.#install({ kind: 'device', model, bound: true, via: { group: file } });
       }
       default:
         return -Errno.ENOTTY;
@@ -330,8 +383,10 @@ export class EmulatedVfioKernel implements Syscalls {
       const iommu = this.#files.get(iommufd);
       if (iommu === undefined) return -Errno.EBADF;
       if (iommu.kind !== 'iommufd') return -Errno.EINVAL;
-      view.setUint32(12, 1, true);
+      const devId = iommu.ctx.bind(file.model.dma);
+      view.setUint32(12, devId, true);
       file.bound = true;
+      file.via = { iommufd: iommu.ctx, devId };
       return 0;
     }
     if (!file.bound) return -Errno.EINVAL; // Linux: any device ioctl before BIND_IOMMUFD
@@ -350,9 +405,82 @@ export class EmulatedVfioKernel implements Syscalls {
         return model.reset();
       case VfioIoctl.DEVICE_FEATURE:
         return this.#feature(model, arg);
+      case VfioIoctl.DEVICE_ATTACH_IOMMUFD_PT:
+        return this.#attachPt(file, arg);
       default:
         return -Errno.ENOTTY;
     }
+  }
+
+  #attachPt(file: DeviceFile, arg: Uint8Array | null): number {
+    const via = file.via;
+    if (via === undefined || !('iommufd' in via)) return -Errno.EINVAL;
+    if (arg === null || arg.byteLength < 12) return -Errno.EFAULT;
+    const view = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
+    if (view.getUint32(0, true) < 12 || view.getUint32(4, true) !== 0) return -Errno.EINVAL;
+    const result = via.iommufd.attach(via.devId, view.getUint32(8, true));
+    if (result < 0) return result;
+    view.setUint32(8, result, true);
+    return 0;
+  }
+
+  /** The group leaves its container; the container loses its IOMMU with its last group. */
+  #leaveContainer(file: GroupFile): void {
+    const container = file.container;
+    if (container === undefined) return;
+    this.#disconnectGroup(file);
+    const physical = file.group.devices.some((d) => d.dma.iommuKind === 'physical');
+    container.groups.delete(file);
+    if (physical) container.type1?.nonPinnedGroupLeft();
+    if (container.groups.size === 0) {
+      container.iommuSet = false;
+      container.type1 = undefined;
+    }
+    file.container = undefined;
+  }
+
+  /** The devices of a group lose their DMA target (the group left, or its container closed). */
+  #disconnectGroup(file: GroupFile): void {
+    for (const other of this.#files.values()) {
+      if (other.kind === 'device' && other.via !== undefined && 'group' in other.via && other.via.group === file) other.model.dma.connectDma(undefined);
+    }
+  }
+
+  /** The fault that fires for this call, if any (its errno). */
+  #injectedFault(file: OpenFile, request: number, arg: Uint8Array | null): number | undefined {
+    if (this.#ioctlFaults.length === 0) return undefined;
+    const op = this.#opOf(file, request, arg);
+    if (op === undefined) return undefined;
+    const device = file.kind === 'device' ? file.model.name : undefined;
+    const hit = this.#ioctlFaults.find((f) => f.fault.op === op && (f.fault.device === undefined || f.fault.device === device));
+    if (hit === undefined) return undefined;
+    hit.used++;
+    if (hit.fault.times !== undefined && hit.used >= hit.fault.times) this.#ioctlFaults = this.#ioctlFaults.filter((f) => f !== hit);
+    return hit.fault.errno;
+  }
+
+  #opOf(file: OpenFile, request: number, arg: Uint8Array | null): DmaIoctlOp | undefined {
+    const flags = arg !== null && arg.byteLength >= 8 ? new DataView(arg.buffer, arg.byteOffset, arg.byteLength).getUint32(4, true) : 0;
+    if (file.kind === 'container') {
+      if (request === VfioIommuIoctl.GET_INFO) return 'VFIO_IOMMU_GET_INFO';
+      if (request === VfioIommuIoctl.MAP_DMA) return 'VFIO_IOMMU_MAP_DMA';
+      if (request === VfioIommuIoctl.UNMAP_DMA) return 'VFIO_IOMMU_UNMAP_DMA';
+      if (request === VfioIommuIoctl.DIRTY_PAGES) {
+        if (flags === DirtyPagesFlags.START) return 'VFIO_IOMMU_DIRTY_PAGES START';
+        if (flags === DirtyPagesFlags.STOP) return 'VFIO_IOMMU_DIRTY_PAGES STOP';
+        if (flags === DirtyPagesFlags.GET_BITMAP) return 'VFIO_IOMMU_DIRTY_PAGES GET_BITMAP';
+      }
+      return undefined;
+    }
+    if (file.kind === 'iommufd') return iommufdIoctlName(request) as DmaIoctlOp | undefined;
+    if (file.kind !== 'device') return undefined;
+    if (request === VfioIoctl.DEVICE_ATTACH_IOMMUFD_PT) return 'VFIO_DEVICE_ATTACH_IOMMUFD_PT';
+    if (request !== VfioIoctl.DEVICE_FEATURE) return undefined;
+    const feature = flags & VfioFeatureFlags.MASK;
+    if (feature === VfioFeature.DMA_LOGGING_START) return (flags & VfioFeatureFlags.PROBE) !== 0 ? 'DMA_LOGGING_PROBE' : 'DMA_LOGGING_START';
+    if (feature === VfioFeature.DMA_LOGGING_STOP) return 'DMA_LOGGING_STOP';
+    if (feature === VfioFeature.DMA_LOGGING_REPORT) return 'DMA_LOGGING_REPORT';
+    return undefined;
   }
 
   #regionInfo(model: EmulatedDeviceModel, arg: Uint8Array | null): number {
@@ -387,8 +515,11 @@ export class EmulatedVfioKernel implements Syscalls {
     if ((ops & (VfioFeatureFlags.GET | VfioFeatureFlags.SET)) === (VfioFeatureFlags.GET | VfioFeatureFlags.SET) && (ops & VfioFeatureFlags.PROBE) === 0) {
       return -Errno.EINVAL;
     }
-    if (ops === 0) return -Errno.EINVAL;
     const feature = flags & VfioFeatureFlags.MASK;
+    if (feature === VfioFeature.DMA_LOGGING_START || feature === VfioFeature.DMA_LOGGING_STOP || feature === VfioFeature.DMA_LOGGING_REPORT) {
+      return this.#dmaLogging(model, feature, ops, arg.subarray(DeviceFeatureHeader.size, argsz));
+    }
+    if (ops === 0) return -Errno.EINVAL;
     const payload = arg.subarray(DeviceFeatureHeader.size, argsz);
     const check = (supported: number, minPayload: number): number | undefined => {
       if ((ops & ~(supported | VfioFeatureFlags.PROBE)) !== 0) return -Errno.EINVAL;
@@ -433,6 +564,51 @@ export class EmulatedVfioKernel implements Syscalls {
       default:
         return -Errno.ENOTTY; // unknown feature, or DMA logging (no log_ops)
     }
+  }
+
+  /** DMA_LOGGING_START / STOP / REPORT: the kernel's checks, then the device's log. */
+  #dmaLogging(model: EmulatedDeviceModel, feature: number, ops: number, payload: Uint8Array): number {
+    if (!model.dma.hasLogging) return -Errno.ENOTTY;
+    const { GET, SET, PROBE } = VfioFeatureFlags;
+    const supported = feature === VfioFeature.DMA_LOGGING_REPORT ? GET : SET;
+    const minPayload = feature === VfioFeature.DMA_LOGGING_START ? DmaLoggingControl.size : feature === VfioFeature.DMA_LOGGING_REPORT ? DmaLoggingReport.size : 0;
+    if ((ops & (GET | SET) & ~supported) !== 0) return -Errno.EINVAL;
+    if ((ops & PROBE) !== 0) return 0;
+    if ((ops & (GET | SET)) === 0) return -Errno.EINVAL;
+    if (payload.byteLength < minPayload) return -Errno.EINVAL;
+    const log = model.dma.log;
+    if (feature === VfioFeature.DMA_LOGGING_STOP) return log.stop();
+    if (feature === VfioFeature.DMA_LOGGING_START) {
+      const control = DmaLoggingControl.decode(payload);
+      if (control.num_ranges === 0) return -Errno.EINVAL;
+      if (control.num_ranges > LOG_MAX_RANGES) return -Errno.E2BIG;
+      const array = this.memory.resolve(control.ranges, control.num_ranges * DmaLoggingRange.size);
+      if (typeof array === 'string') return -Errno.EFAULT;
+      const ranges: { iova: bigint; length: bigint }[] = [];
+      const aligned = (x: bigint): boolean => (x & ((control.page_size - 1n + U64) % U64)) === 0n;
+      for (let i = 0; i < control.num_ranges; i++) {
+        const range = DmaLoggingRange.decode(array, i * DmaLoggingRange.size);
+        if (!aligned(range.iova) || !aligned(range.length)) return -Errno.EINVAL;
+        if (range.iova + range.length >= U64) return -Errno.EOVERFLOW;
+        const last = range.iova + range.length - 1n;
+        if (ranges.some((r) => range.iova <= r.iova + r.length - 1n && last >= r.iova)) return -Errno.EINVAL;
+        ranges.push(range);
+      }
+      const chosen = log.start(control.page_size, ranges);
+      if (chosen < 0) return chosen;
+      DmaLoggingControl.encode({ ...control, page_size: BigInt(chosen) }, payload);
+      return 0;
+    }
+    const report = DmaLoggingReport.decode(payload);
+    const ps = report.page_size;
+    if (ps < 4096n || (ps & (ps - 1n)) !== 0n) return -Errno.EINVAL;
+    if (report.iova + report.length >= U64) return -Errno.EOVERFLOW;
+    const bits = (report.length + ps - 1n) / ps;
+    const bytes = ((bits + 63n) / 64n) * 8n;
+    if (bytes > 2n ** 31n || report.iova + report.length > BigInt(Number.MAX_SAFE_INTEGER)) return -Errno.EFAULT;
+    const dst = this.memory.resolve(report.bitmap, Number(bytes));
+    if (typeof dst === 'string') return -Errno.EFAULT;
+    return log.report(dst, Number(report.iova), Number(report.length), Number(ps));
   }
 
   #dataIoctl(file: DataFile, request: number, arg: Uint8Array | null): number {
