@@ -46,6 +46,8 @@ migrate:
                              bandwidth to assume when deciding to switch over, instead of the measured one
   --max-iterations N         switch over after N pre-copy rounds even if not converged
   --tls-hostname NAME        the name the destination certificate must carry (default: the URI host)
+  --compat 7.2|10.0          the stream to write: what QEMU 7.2 accepts (default; QEMU 10.0 loads it too),
+                             or what QEMU 10.0 writes (SWITCHOVER_START, its globalstate and vmdesc)
 incoming:
   --listen-address ADDRESS   address a tcp: destination binds to (default 127.0.0.1)
 

@@ -1,9 +1,11 @@
 /** The options of `savevm migrate` and `savevm incoming`, parsed and checked. */
 import { parseArgs } from 'node:util';
+import type { StreamCompat } from '@savevm/core';
 import { type TlsCredentialFiles } from '@savevm/session';
 import { type DeviceSpec, parseDeviceSpecs } from '../devices/device-spec.js';
 import { parseBytesPerSecond, parseCount, parseDurationMs } from './units.js';
 import { UsageError } from './usage-error.js';
+import { parseCompat } from './compat-option.js';
 
 /** Options both sides share. */
 export interface CommonOptions {
@@ -37,6 +39,8 @@ export interface MigrateOptions extends CommonOptions {
   readonly maxIterations: number | undefined;
   /** The name the destination certificate must carry (default: the URI host). */
   readonly tlsHostname: string | undefined;
+  /** Which QEMU's stream to write (`--compat 7.2|10.0`; default qemu-7.2). */
+  readonly compat: StreamCompat;
 }
 
 /** `savevm incoming` options. */
@@ -111,6 +115,7 @@ export function parseMigrateOptions(args: readonly string[]): MigrateOptions {
     'max-iterations': { type: 'string' },
     'avail-switchover-bandwidth': { type: 'string' },
     'tls-hostname': { type: 'string' },
+    compat: { type: 'string' },
   });
   const v = values as Record<string, string | boolean | string[] | undefined>;
   const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
@@ -125,6 +130,7 @@ export function parseMigrateOptions(args: readonly string[]): MigrateOptions {
     availSwitchoverBandwidth: avail === undefined ? undefined : parseBytesPerSecond(avail, '--avail-switchover-bandwidth'),
     maxIterations: iterations === undefined ? undefined : parseCount(iterations, '--max-iterations'),
     tlsHostname: str('tls-hostname'),
+    compat: parseCompat(str('compat')),
   };
 }
 

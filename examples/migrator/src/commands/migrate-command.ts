@@ -8,6 +8,7 @@ import { type MigrationInfo, RunState } from '@savevm/core';
 import type { MigrateParameters } from '@savevm/session';
 import { type MigrateOptions, parseMigrateOptions } from '../args/migration-options.js';
 import { UsageError } from '../args/usage-error.js';
+import { describeCompat } from '../args/compat-option.js';
 import type { CliOutput } from '../cli-output.js';
 import { STATE_CHECK_IDSTR, STATE_CHECK_VERSION, stateCheckSaveHandlers } from '../check/state-check-section.js';
 import { DeviceSet } from '../devices/device-set.js';
@@ -64,7 +65,13 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
         signal: interrupt,
         onConnected: (c) => {
           const via = c.returnPath ? '; return path open' : '';
-          events.notice(`connected: ${c.description}${via}`, { event: 'connected', transport: c.description, peer: c.peer ?? null, returnPath: c.returnPath });
+          events.notice(`connected: ${c.description}${via}; ${describeCompat(options.compat)}`, {
+            event: 'connected',
+            transport: c.description,
+            peer: c.peer ?? null,
+            returnPath: c.returnPath,
+            streamCompat: options.compat,
+          });
         },
       });
     } catch (err) {
@@ -101,5 +108,6 @@ function migrationParameters(options: MigrateOptions): MigrateParameters {
     ...(options.availSwitchoverBandwidth !== undefined && { availSwitchoverBandwidth: options.availSwitchoverBandwidth }),
     ...(options.maxIterations !== undefined && { maxIterations: options.maxIterations }),
     ...(options.switchoverAck && { switchoverAck: true }),
+    streamCompat: options.compat,
   };
 }

@@ -32,6 +32,8 @@ export interface MigrationSummary {
   /** Average over the whole migration, Mbit/s. */
   readonly throughputMbps: number;
   readonly iterations: number;
+  /** Source: which QEMU's stream it wrote (`qemu-7.2`, `qemu-10.0`); null on the destination. */
+  readonly streamCompat: string | null;
   readonly devices: readonly DeviceSummary[];
   readonly error: string | null;
   readonly warnings: readonly string[];
@@ -62,6 +64,7 @@ export function buildSummary(input: SummaryInput): MigrationSummary {
     transferredBytes: info.transferredBytes,
     throughputMbps: Number(averageMbps(info.transferredBytes, info.totalTimeMs).toFixed(1)),
     iterations: info.iterations,
+    streamCompat: info.streamCompat ?? null,
     devices: input.devices.map((d) => {
       const name = d.device.startsWith('emulated:') ? d.device.slice('emulated:'.length).split(',')[0] : undefined;
       const verdict = input.verdicts?.find((v) => v.name === name);
@@ -87,6 +90,7 @@ export function formatSummary(s: MigrationSummary): string {
   lines.push(`  transferred  ${formatBytes(s.transferredBytes)} (${s.transferredBytes} bytes)`);
   lines.push(`  throughput   ${formatMbps(s.throughputMbps)} average`);
   if (s.role === 'source') lines.push(`  iterations   ${s.iterations}`);
+  if (s.streamCompat !== null) lines.push(`  stream       ${s.streamCompat} (--compat ${s.streamCompat.slice('qemu-'.length)})`);
   lines.push('  devices:');
   for (const d of s.devices) {
     const parts = [`${formatBytes(d.bytes)}`, `via ${d.provider}`, `now ${d.deviceState}`];
