@@ -10,10 +10,12 @@ export type { CliOutput } from './cli-output.js';
 export const USAGE = `usage: savevm <command> [options]
 
 commands:
-  incoming URI --device SPEC… [options]   receive a migration (the destination; start it first)
-  migrate URI --device SPEC… [options]    send one (the source)
-  inspect FILE [--json]                   list the records of a QEMU migration stream
-  demo                                    a destination and a source on loopback, two devices, checked
+  incoming URI VM [options]     receive a migration (the destination; start it first)
+  migrate URI VM [options]      send one (the source)
+  inspect FILE [--json]         list the records of a QEMU migration stream
+  demo                          a destination and a source on loopback: guest RAM and two devices, checked
+
+VM: --device SPEC (repeat) and/or --memory MEM; both sides give the same
 
 URI:
   tcp:HOST:PORT   TCP; a destination binds to 127.0.0.1 unless --listen-address (or the URI host) says otherwise
@@ -29,8 +31,17 @@ SPEC:
   vfio:SYSFS_PATH_OR_MDEV_UUID
                   a real VFIO device; VFIO migration v2, else v1, picks its handlers
 
+MEM:
+  SIZE[,dirty-rate=BYTES_PER_S][,seed=N]
+                  guest RAM: one block named "ram" (QEMU's name with -M none), SIZE in whole
+                  4 KiB pages from 4K to 2G (64M, 1G); filled from the seed (default 1); while
+                  the VM runs a guest dirties BYTES_PER_S worth of 4 KiB pages at random offsets
+                  (8M = 2048 pages/s; default none) and stops at switchover; the destination
+                  checks the bytes it loaded against the source's before it starts
+
 options (both sides):
   --device SPEC            a device taking part (repeat; same names on both sides)
+  --memory MEM             the VM's guest RAM (once; same SIZE on both sides)
   --tls-cert FILE --tls-key FILE --tls-ca FILE
                            TLS 1.3 with mutual authentication: present FILE, trust peers signed by the CA
   --timeout DURATION       fail when no byte moves for this long (default 30s; bare number = seconds)

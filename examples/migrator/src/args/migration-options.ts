@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import type { StreamCompat } from '@savevm/core';
 import { type TlsCredentialFiles } from '@savevm/session';
 import { type DeviceSpec, parseDeviceSpecs } from '../devices/device-spec.js';
+import { type MemorySpec, parseMemorySpec } from './memory-spec.js';
 import { parseBytesPerSecond, parseCount, parseDurationMs } from './units.js';
 import { UsageError } from './usage-error.js';
 import { parseCompat } from './compat-option.js';
@@ -13,6 +14,8 @@ export interface CommonOptions {
   readonly uri: string;
   /** The devices. */
   readonly devices: readonly DeviceSpec[];
+  /** The guest RAM (`--memory`), if the VM has any. */
+  readonly memory: MemorySpec | undefined;
   /** JSON lines even on a terminal. */
   readonly json: boolean;
   /** Transfer timeout, ms (no byte moved for this long: fail). */
@@ -54,6 +57,7 @@ export const DEFAULT_TRANSFER_TIMEOUT_MS = 30_000;
 
 const COMMON = {
   device: { type: 'string', multiple: true },
+  memory: { type: 'string', multiple: true },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
   'connect-timeout': { type: 'string' },
@@ -84,6 +88,8 @@ function common(command: string, values: Record<string, string | boolean | strin
   const given = [cert, key, ca].filter((v) => v !== undefined).length;
   if (given !== 0 && given !== 3) throw new UsageError('TLS needs all of --tls-cert, --tls-key and --tls-ca');
   const devices = values.device;
+  const memory = values.memory;
+  if (Array.isArray(memory) && memory.length > 1) throw new UsageError('--memory is given more than once (the VM has one RAM block)');
   const timeout = str('timeout');
   const connectTimeout = str('connect-timeout');
   const transferTimeoutMs = timeout === undefined ? DEFAULT_TRANSFER_TIMEOUT_MS : parseDurationMs(timeout, '--timeout', 's');
@@ -98,6 +104,7 @@ function common(command: string, values: Record<string, string | boolean | strin
   return {
     uri,
     devices: parseDeviceSpecs(Array.isArray(devices) ? devices : []),
+    memory: Array.isArray(memory) && memory[0] !== undefined ? parseMemorySpec(memory[0]) : undefined,
     json: values.json === true,
     transferTimeoutMs,
     connectTimeoutMs: connectTimeout === undefined ? undefined : parseDurationMs(connectTimeout, '--connect-timeout', 's'),

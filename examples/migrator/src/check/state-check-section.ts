@@ -2,19 +2,27 @@
  * The byte check, carried in the stream itself: a small non-live entry,
  * `savevm-migrator/state-check`, whose SECTION_FULL is written after every device stopped
  * and sent its last bytes. For each emulated device it records the name, size, seed, the
- * pages its workload dirtied and the SHA-256 of its final state. The destination loads it
+ * pages its workload dirtied and the SHA-256 of its final state; version 2 adds the same
+ * for the guest RAM (`--memory`), whose guest stopped with the VM. The destination loads it
  * and, once the stream is complete, checks its own loaded bytes against it — and that the
  * source's digest is what the seed and the dirtying give, so a device that corrupted its own
  * state is caught too. It is a regular QEMU section: `savevm inspect` shows it.
+ *
+ * Body: be32 device count, per device (counted name, be64 size, be32 seed, be64 pages
+ * dirtied, 32-byte SHA-256); then, from version 2, be32 RAM block count (0 or 1), per block
+ * (counted idstr, be64 size, be32 seed, be64 pages dirtied, 32-byte SHA-256).
  */
 import type { SaveVMHandlers } from '@savevm/core';
 import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import type { OpenedEmulatedDevice } from '../devices/opened-device.js';
+import type { VmRam } from '../ram/vm-ram.js';
 
 /** The check entry's idstr. */
 export const STATE_CHECK_IDSTR = 'savevm-migrator/state-check';
-/** Its section version. */
-export const STATE_CHECK_VERSION = 1;
+/** Its section version: 2 adds the RAM records. */
+export const STATE_CHECK_VERSION = 2;
+/** The oldest version the destination reads (a stream without RAM records). */
+export const STATE_CHECK_MINIMUM_VERSION = 1;
 
 /** What the source recorded about one emulated device. */
 export interface SourceDeviceRecord {
@@ -30,38 +38,67 @@ export interface SourceDeviceRecord {
   readonly sha256: string;
 }
 
-const MAX_DEVICES = 4096;
+/** What the source recorded about its RAM block (the same fields; `name` is the block's idstr). */
+export type SourceRamRecord = SourceDeviceRecord;
 
-/** The source side: writes one record per emulated device. */
-export function stateCheckSaveHandlers(devices: readonly OpenedEmulatedDevice[]): SaveVMHandlers {
+/** Everything the destination collected from the check section. */
+export interface SourceStateRecords {
+  /** One record per emulated device. */
+  readonly devices: SourceDeviceRecord[];
+  /** One record per RAM block (none when the source had no `--memory`, or sent version 1). */
+  readonly ram: SourceRamRecord[];
+}
+
+const MAX_DEVICES = 4096;
+const MAX_RAM_BLOCKS = 1;
+
+function putRecord(f: QemuFileWriter, record: SourceDeviceRecord): void {
+  f.putCountedString(record.name);
+  f.putBe64Number(record.size);
+  f.putBe32(record.seed);
+  f.putBe64Number(record.pagesDirtied);
+  f.putBuffer(Buffer.from(record.sha256, 'hex'));
+}
+
+async function getRecord(f: QemuFileReader, what: string): Promise<SourceDeviceRecord> {
+  const name = await f.getCountedString(what);
+  const size = await f.getBe64Number();
+  const seed = await f.getBe32();
+  const pagesDirtied = await f.getBe64Number();
+  const sha256 = (await f.getBytes(32, 'a SHA-256 digest')).toString('hex');
+  return { name, size, seed, pagesDirtied, sha256 };
+}
+
+/**
+ * The source side: one record per emulated device, then the RAM's. Written with the VM
+ * stopped, so the RAM's digest (a pass over all of it) counts in the downtime.
+ */
+export function stateCheckSaveHandlers(devices: readonly OpenedEmulatedDevice[], ram?: VmRam): SaveVMHandlers {
   return {
     saveState(f: QemuFileWriter): void {
       f.putBe32(devices.length);
       for (const d of devices) {
-        f.putCountedString(d.spec.name);
-        f.putBe64Number(d.spec.size);
-        f.putBe32(d.spec.seed);
-        f.putBe64Number(d.pagesDirtied);
-        f.putBuffer(Buffer.from(d.digest(), 'hex'));
+        putRecord(f, { name: d.spec.name, size: d.spec.size, seed: d.spec.seed, pagesDirtied: d.pagesDirtied, sha256: d.digest() });
+      }
+      f.putBe32(ram === undefined ? 0 : 1);
+      if (ram !== undefined) {
+        putRecord(f, { name: ram.block.idstr, size: ram.spec.size, seed: ram.spec.seed, pagesDirtied: ram.pagesDirtied, sha256: ram.digest() });
       }
     },
   };
 }
 
 /** The destination side: collects the records into `into`. */
-export function stateCheckLoadHandlers(into: SourceDeviceRecord[]): SaveVMHandlers {
+export function stateCheckLoadHandlers(into: SourceStateRecords): SaveVMHandlers {
   return {
-    async loadState(f: QemuFileReader): Promise<void> {
+    async loadState(f: QemuFileReader, versionId: number): Promise<void> {
       const count = await f.getBe32();
       if (count > MAX_DEVICES) throw new Error(`state check lists ${count} devices (at most ${MAX_DEVICES})`);
-      for (let i = 0; i < count; i++) {
-        const name = await f.getCountedString('a device name');
-        const size = await f.getBe64Number();
-        const seed = await f.getBe32();
-        const pagesDirtied = await f.getBe64Number();
-        const sha256 = (await f.getBytes(32, 'a SHA-256 digest')).toString('hex');
-        into.push({ name, size, seed, pagesDirtied, sha256 });
-      }
+      for (let i = 0; i < count; i++) into.devices.push(await getRecord(f, 'a device name'));
+      if (versionId < 2) return;
+      const blocks = await f.getBe32();
+      if (blocks > MAX_RAM_BLOCKS) throw new Error(`state check lists ${blocks} RAM blocks (at most ${MAX_RAM_BLOCKS})`);
+      for (let i = 0; i < blocks; i++) into.ram.push(await getRecord(f, 'a RAM block idstr'));
     },
   };
 }

@@ -3,6 +3,7 @@ import { loadTlsCredentials, type TlsCredentialFiles, type TlsCredentials } from
 import type { DeviceSet } from '../devices/device-set.js';
 import { type OpenedEmulatedDevice, isEmulated } from '../devices/opened-device.js';
 import type { CliEvents } from '../output/cli-events.js';
+import { RAM_BLOCK_IDSTR, type VmRam } from '../ram/vm-ram.js';
 import { describeFailure } from '../output/describe-failure.js';
 import { type MigrationSummary, formatSummary } from '../output/summary.js';
 
@@ -19,9 +20,9 @@ export function emulatedDevicesOf(set: DeviceSet): OpenedEmulatedDevice[] {
   return set.devices.map((d) => d.device).filter(isEmulated);
 }
 
-/** Maps an idstr to the `--device` it belongs to. */
-export function deviceLabelOf(set: DeviceSet | undefined): (idstr: string) => string | undefined {
-  return (idstr) => set?.byIdstr(idstr)?.device.spec.text.split(',')[0];
+/** Maps an idstr to the `--device` it belongs to, or to `ram` for the RAM's section. */
+export function deviceLabelOf(set: DeviceSet | undefined, ram?: VmRam): (idstr: string) => string | undefined {
+  return (idstr) => (ram !== undefined && idstr === ram.entry.idstr ? RAM_BLOCK_IDSTR : set?.byIdstr(idstr)?.device.spec.text.split(',')[0]);
 }
 
 /** Writes the summary (text on a terminal, a JSON line otherwise). */
@@ -31,8 +32,8 @@ export function printSummary(events: CliEvents, summary: MigrationSummary): void
 }
 
 /** Reports a failure as one line and returns the exit code. */
-export function reportFailure(events: CliEvents, err: unknown, set: DeviceSet | undefined): number {
-  const { line, device, phase, reason } = describeFailure(err, deviceLabelOf(set));
+export function reportFailure(events: CliEvents, err: unknown, set: DeviceSet | undefined, ram?: VmRam): number {
+  const { line, device, phase, reason } = describeFailure(err, deviceLabelOf(set, ram));
   events.error(line, { device: device ?? null, phase: phase ?? null, reason: reason ?? null });
   return ExitCode.FAILED;
 }

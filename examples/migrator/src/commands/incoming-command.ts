@@ -1,22 +1,31 @@
 /**
- * `savevm incoming URI --device SPEC…`: the destination. Opens the devices, listens (a
- * plain TCP destination on 127.0.0.1 unless `--listen-address` says otherwise), takes the
- * first source that connects — under TLS, the first whose certificate verifies — loads the
- * stream with live progress, checks every emulated device's bytes against the source's, and
- * prints the summary. The VM starts unless `--paused`.
+ * `savevm incoming URI --device SPEC… [--memory SIZE,…]`: the destination. Opens the
+ * devices and the RAM, listens (a plain TCP destination on 127.0.0.1 unless
+ * `--listen-address` says otherwise), takes the first source that connects — under TLS, the
+ * first whose certificate verifies — loads the stream with live progress, checks every
+ * emulated device's bytes and the RAM's against the source's, and prints the summary. The
+ * VM starts unless `--paused`.
  */
 import { MigrationError, type MigrationInfo } from '@savevm/core';
 import { type IncomingEndpoint, formatHostPort } from '@savevm/session';
 import { type IncomingCommandOptions, parseIncomingOptions } from '../args/migration-options.js';
 import { UsageError } from '../args/usage-error.js';
 import type { CliOutput } from '../cli-output.js';
-import { STATE_CHECK_IDSTR, STATE_CHECK_VERSION, type SourceDeviceRecord, stateCheckLoadHandlers } from '../check/state-check-section.js';
+import {
+  STATE_CHECK_IDSTR,
+  STATE_CHECK_MINIMUM_VERSION,
+  STATE_CHECK_VERSION,
+  type SourceStateRecords,
+  stateCheckLoadHandlers,
+} from '../check/state-check-section.js';
+import { verifyLoadedRam } from '../check/verify-loaded-ram.js';
 import { type DeviceVerdict, StateMismatchError, verifyLoadedState } from '../check/verify-loaded-state.js';
 import { DeviceSet } from '../devices/device-set.js';
 import { CliEvents } from '../output/cli-events.js';
 import { showProgress } from '../output/progress-view.js';
 import { type MigrationSummary, buildSummary } from '../output/summary.js';
-import { ExitCode, emulatedDevicesOf, printSummary, reportFailure, tlsCredentialsOf } from './command-support.js';
+import { VmRam } from '../ram/vm-ram.js';
+import { ExitCode, deviceLabelOf, emulatedDevicesOf, printSummary, reportFailure, tlsCredentialsOf } from './command-support.js';
 
 /** The result of an incoming run. */
 export interface IncomingOutcome {
@@ -31,7 +40,7 @@ export async function runIncomingCommand(args: readonly string[], out: CliOutput
   let options: IncomingCommandOptions;
   try {
     options = parseIncomingOptions(args);
-    if (options.devices.length === 0) throw new UsageError('incoming needs at least one --device');
+    if (options.devices.length === 0 && options.memory === undefined) throw new UsageError('incoming needs at least one --device, or --memory');
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     out.stderr(`savevm incoming: ${err.message}\nrun "savevm --help" for the usage\n`);
@@ -67,17 +76,25 @@ function announce(endpoint: IncomingEndpoint, events: CliEvents): void {
 /** Receives a migration as `options` say, reporting through `events`. */
 export async function incoming(options: IncomingCommandOptions, events: CliEvents, interrupt?: AbortSignal): Promise<IncomingOutcome> {
   let devices: DeviceSet | undefined;
+  let ram: VmRam | undefined;
   try {
     const tls = tlsCredentialsOf(options.tls, options.uri);
     devices = await DeviceSet.open(options.devices, { switchoverAck: options.switchoverAck });
     const { session } = devices;
+    // No guest here: the RAM must hold what it loaded until it is checked.
+    if (options.memory !== undefined) ram = new VmRam(options.memory, session, false);
     const emulated = emulatedDevicesOf(devices);
-    const records: SourceDeviceRecord[] = [];
-    if (emulated.length > 0) session.registry.register(STATE_CHECK_IDSTR, 0, STATE_CHECK_VERSION, stateCheckLoadHandlers(records));
+    const records: SourceStateRecords = { devices: [], ram: [] };
+    const checked = emulated.length > 0 || ram !== undefined;
+    if (checked) {
+      session.registry.register(STATE_CHECK_IDSTR, 0, STATE_CHECK_VERSION, stateCheckLoadHandlers(records), {
+        minimumVersionId: STATE_CHECK_MINIMUM_VERSION,
+      });
+    }
 
     let transport = options.uri;
     let verdicts: DeviceVerdict[] | undefined;
-    const progress = showProgress('destination', session.destination.info$, events);
+    const progress = showProgress('destination', session.destination.info$, events, deviceLabelOf(devices, ram));
     const migration = session.incoming(options.uri, {
       autostart: !options.paused,
       switchoverAck: options.switchoverAck,
@@ -91,11 +108,12 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
         transport = c.description;
         events.notice(`connected: ${c.description}`, { event: 'connected', transport: c.description, peer: c.peer ?? null, returnPath: c.returnPath });
       },
-      // The emulated devices' bytes are checked against the source's digests before the VM
-      // starts; a mismatch fails the load, and the source hears it on the return path.
-      ...(emulated.length > 0 && {
+      // The emulated devices' bytes and the RAM's are checked against the source's digests
+      // before the VM starts; a mismatch fails the load, and the source hears it on the
+      // return path.
+      ...(checked && {
         verifyLoaded: () => {
-          verdicts = verifyLoadedState(emulated, records);
+          verdicts = [...verifyLoadedState(emulated, records.devices), ...verifyLoadedRam(ram, records.ram)];
           if (verdicts.some((v) => !v.ok)) throw new StateMismatchError(verdicts);
         },
       }),
@@ -113,7 +131,7 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
     }
     if (info.status === 'none') {
       // Nothing arrived (no listener, or interrupted while waiting): no summary.
-      const code = reportFailure(events, failure, devices);
+      const code = reportFailure(events, failure, devices, ram);
       return { exitCode: isCancelled(failure) ? ExitCode.INTERRUPTED : code, summary: undefined };
     }
     const summary = buildSummary({
@@ -121,21 +139,25 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
       transport,
       info,
       // The destination's own dirtying counters say nothing: the verdicts do.
-      devices: devices.devices.map((d) => {
-        const { intact: _intact, pagesDirtied: _dirtied, ...report } = d.device.report(d.entry.idstr);
-        return { ...report, provider: d.provider };
-      }),
+      devices: [
+        ...devices.devices.map((d) => {
+          const { intact: _intact, pagesDirtied: _dirtied, ...report } = d.device.report(d.entry.idstr);
+          return { ...report, provider: d.provider };
+        }),
+        ...(ram === undefined ? [] : [ram.report(false)]),
+      ],
       verdicts,
     });
     printSummary(events, summary);
     if (failure !== undefined) {
-      const code = reportFailure(events, failure, devices);
+      const code = reportFailure(events, failure, devices, ram);
       return { exitCode: isCancelled(failure) ? ExitCode.INTERRUPTED : code, summary };
     }
     return { exitCode: ExitCode.OK, summary };
   } catch (err) {
-    return { exitCode: reportFailure(events, err, devices), summary: undefined };
+    return { exitCode: reportFailure(events, err, devices, ram), summary: undefined };
   } finally {
+    ram?.close();
     devices?.close();
   }
 }

@@ -1,8 +1,8 @@
 /**
- * `savevm migrate URI --device SPEC…`: the source. Opens the devices, starts the VM (and
- * the emulated devices' workloads), connects, migrates with live progress, and prints the
- * summary. On failure the VM and its devices run again as before, and the one error line
- * names the device and the phase.
+ * `savevm migrate URI --device SPEC… [--memory SIZE,…]`: the source. Opens the devices and
+ * the RAM, starts the VM (and the emulated devices' workloads and the RAM's guest),
+ * connects, migrates with live progress, and prints the summary. On failure the VM and its
+ * devices run again as before, and the one error line names the device and the phase.
  */
 import { type MigrationInfo, RunState } from '@savevm/core';
 import type { MigrateParameters } from '@savevm/session';
@@ -15,7 +15,8 @@ import { DeviceSet } from '../devices/device-set.js';
 import { CliEvents } from '../output/cli-events.js';
 import { showProgress } from '../output/progress-view.js';
 import { type MigrationSummary, buildSummary } from '../output/summary.js';
-import { ExitCode, emulatedDevicesOf, printSummary, reportFailure, tlsCredentialsOf } from './command-support.js';
+import { VmRam } from '../ram/vm-ram.js';
+import { ExitCode, deviceLabelOf, emulatedDevicesOf, printSummary, reportFailure, tlsCredentialsOf } from './command-support.js';
 
 /** The result of a migration run. */
 export interface MigrateOutcome {
@@ -30,7 +31,7 @@ export async function runMigrateCommand(args: readonly string[], out: CliOutput)
   let options: MigrateOptions;
   try {
     options = parseMigrateOptions(args);
-    if (options.devices.length === 0) throw new UsageError('migrate needs at least one --device');
+    if (options.devices.length === 0 && options.memory === undefined) throw new UsageError('migrate needs at least one --device, or --memory');
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     out.stderr(`savevm migrate: ${err.message}\nrun "savevm --help" for the usage\n`);
@@ -42,17 +43,22 @@ export async function runMigrateCommand(args: readonly string[], out: CliOutput)
 /** Migrates as `options` say, reporting through `events`; cancelled when `interrupt` aborts. */
 export async function migrate(options: MigrateOptions, events: CliEvents, interrupt?: AbortSignal): Promise<MigrateOutcome> {
   let devices: DeviceSet | undefined;
+  let ram: VmRam | undefined;
   try {
     const tls = tlsCredentialsOf(options.tls, options.uri);
     devices = await DeviceSet.open(options.devices, { switchoverAck: options.switchoverAck });
     const { session } = devices;
+    // The RAM's guest runs with the VM, so a paused VM gets none.
+    if (options.memory !== undefined) ram = new VmRam(options.memory, session, !options.paused);
     const emulated = emulatedDevicesOf(devices);
-    if (emulated.length > 0) session.registry.register(STATE_CHECK_IDSTR, 0, STATE_CHECK_VERSION, stateCheckSaveHandlers(emulated));
+    if (emulated.length > 0 || ram !== undefined) {
+      session.registry.register(STATE_CHECK_IDSTR, 0, STATE_CHECK_VERSION, stateCheckSaveHandlers(emulated, ram));
+    }
     await session.runState.start();
     if (options.paused) await session.runState.stop(RunState.PAUSED);
     else devices.startWorkloads();
 
-    const progress = showProgress('source', session.source.info$, events);
+    const progress = showProgress('source', session.source.info$, events, deviceLabelOf(devices, ram));
     let failure: unknown;
     let info: MigrationInfo;
     try {
@@ -81,22 +87,27 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
       progress.stop();
     }
     devices.stopWorkloads();
+    ram?.stopGuest();
     const summary = buildSummary({
       role: 'source',
       transport: options.uri,
       info,
-      devices: devices.devices.map((d) => ({ ...d.device.report(d.entry.idstr), provider: d.provider })),
+      devices: [
+        ...devices.devices.map((d) => ({ ...d.device.report(d.entry.idstr), provider: d.provider })),
+        ...(ram === undefined ? [] : [ram.report(true)]),
+      ],
     });
     // A migration that never began (no connection) has no summary worth printing.
     if (info.status !== 'none') printSummary(events, summary);
     if (failure !== undefined) {
-      const code = reportFailure(events, failure, devices);
+      const code = reportFailure(events, failure, devices, ram);
       return { exitCode: info.status === 'cancelled' ? ExitCode.INTERRUPTED : code, summary: info.status === 'none' ? undefined : summary };
     }
     return { exitCode: ExitCode.OK, summary };
   } catch (err) {
-    return { exitCode: reportFailure(events, err, devices), summary: undefined };
+    return { exitCode: reportFailure(events, err, devices, ram), summary: undefined };
   } finally {
+    ram?.close();
     devices?.close();
   }
 }

@@ -15,8 +15,16 @@ const JSON_LINES_PER_SECOND = 10;
 /** Which side is migrating. */
 export type Role = 'source' | 'destination';
 
-/** The JSON line of one progress update. */
-export function progressRecord(role: Role, info: MigrationInfo): Record<string, unknown> {
+/** Names an entry's idstr as the summary names the device (`emulated:nic0`, `ram`); undefined leaves it out. */
+export type EntryLabel = (idstr: string) => string | undefined;
+
+/** The JSON line of one progress update; `devices` has the bytes moved so far per device and the RAM. */
+export function progressRecord(role: Role, info: MigrationInfo, labelOf: EntryLabel = () => undefined): Record<string, unknown> {
+  const devices: Array<{ device: string; bytes: number }> = [];
+  for (const entry of info.entries) {
+    const device = labelOf(entry.idstr);
+    if (device !== undefined) devices.push({ device, bytes: entry.bytes });
+  }
   return {
     event: 'progress',
     role,
@@ -27,6 +35,7 @@ export function progressRecord(role: Role, info: MigrationInfo): Record<string, 
     throughputMbps: Number(info.throughputMbps.toFixed(1)),
     iterations: info.iterations,
     expectedDowntimeMs: info.expectedDowntimeMs === undefined ? null : Math.round(info.expectedDowntimeMs),
+    devices,
   };
 }
 
@@ -37,14 +46,14 @@ export interface ProgressView {
 }
 
 /** Writes JSON progress lines: every status change at once, other updates at most every 100 ms. */
-function jsonProgress(role: Role, info$: Observable<MigrationInfo>, events: CliEvents): ProgressView {
+function jsonProgress(role: Role, info$: Observable<MigrationInfo>, events: CliEvents, labelOf: EntryLabel): ProgressView {
   let lastStatus: string | undefined;
   let latest: MigrationInfo | undefined;
   let written: MigrationInfo | undefined;
   const write = (info: MigrationInfo): void => {
     lastStatus = info.status;
     written = info;
-    events.json(progressRecord(role, info));
+    events.json(progressRecord(role, info, labelOf));
   };
   const ticker = setInterval(() => {
     if (latest && latest !== written) write(latest);
@@ -102,10 +111,13 @@ function barProgress(role: Role, info$: Observable<MigrationInfo>, stream: NodeJ
   };
 }
 
-/** Shows progress the way the output calls for: a bar on a terminal, JSON lines otherwise. */
-export function showProgress(role: Role, info$: Observable<MigrationInfo>, events: CliEvents): ProgressView {
+/**
+ * Shows progress the way the output calls for: a bar on a terminal, JSON lines otherwise
+ * (with each device's bytes, named by `labelOf`).
+ */
+export function showProgress(role: Role, info$: Observable<MigrationInfo>, events: CliEvents, labelOf: EntryLabel = () => undefined): ProgressView {
   const terminal = events.terminal;
   if (terminal) return barProgress(role, info$, terminal);
-  if (events.isJson) return jsonProgress(role, info$, events);
+  if (events.isJson) return jsonProgress(role, info$, events, labelOf);
   return { stop: () => undefined };
 }

@@ -5,9 +5,9 @@ import type { DeviceVerdict } from '../check/verify-loaded-state.js';
 import { averageMbps, formatBytes, formatMbps, formatMs } from './format.js';
 import type { Role } from './progress-view.js';
 
-/** One device in the summary. */
+/** One device (or the RAM, `device: "ram"`) in the summary. */
 export interface DeviceSummary extends DeviceStateReport {
-  /** Bytes of its sections in the stream. */
+  /** Bytes of its sections in the stream (moved so far). */
   readonly bytes: number;
   /** The handler provider that took it. */
   readonly provider: string;
@@ -66,8 +66,8 @@ export function buildSummary(input: SummaryInput): MigrationSummary {
     iterations: info.iterations,
     streamCompat: info.streamCompat ?? null,
     devices: input.devices.map((d) => {
-      const name = d.device.startsWith('emulated:') ? d.device.slice('emulated:'.length).split(',')[0] : undefined;
-      const verdict = input.verdicts?.find((v) => v.name === name);
+      const label = d.device.split(',')[0];
+      const verdict = input.verdicts?.find((v) => v.device === label);
       return {
         ...d,
         bytes: bytesOf(d.idstr),
@@ -93,7 +93,8 @@ export function formatSummary(s: MigrationSummary): string {
   if (s.streamCompat !== null) lines.push(`  stream       ${s.streamCompat} (--compat ${s.streamCompat.slice('qemu-'.length)})`);
   lines.push('  devices:');
   for (const d of s.devices) {
-    const parts = [`${formatBytes(d.bytes)}`, `via ${d.provider}`, `now ${d.deviceState}`];
+    const moved = d.size === undefined ? formatBytes(d.bytes) : `${formatBytes(d.size)}, ${formatBytes(d.bytes)} moved`;
+    const parts = [moved, `via ${d.provider}`, `now ${d.deviceState}`];
     if (d.sha256) parts.push(`sha256 ${d.sha256.slice(0, 16)}…`);
     if (d.pagesDirtied) parts.push(`${d.pagesDirtied} pages dirtied`);
     if (d.verified !== undefined) parts.push(d.verified ? 'bytes match the source' : `MISMATCH: ${d.problem ?? ''}`);

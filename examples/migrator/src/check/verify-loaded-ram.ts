@@ -1,0 +1,51 @@
+/**
+ * The destination's RAM check, after the stream is complete: the loaded RAM against the
+ * source's record of it, as {@link verifyLoadedState} checks the emulated devices. The
+ * destination's own seed plays no part: its RAM must hold the source's bytes, whatever it
+ * was filled with before the load.
+ */
+import type { VmRam } from '../ram/vm-ram.js';
+import { expectedSeededDigest } from '../devices/seeded-bytes.js';
+import type { SourceRamRecord } from './state-check-section.js';
+import type { DeviceVerdict } from './verify-loaded-state.js';
+
+/**
+ * The verdicts on the RAM: this side's block against the source's record, and any record
+ * for a block this side does not have. No RAM on either side gives none.
+ */
+export function verifyLoadedRam(ram: VmRam | undefined, records: readonly SourceRamRecord[]): DeviceVerdict[] {
+  const verdicts: DeviceVerdict[] = [];
+  if (ram !== undefined) {
+    const name = ram.block.idstr;
+    const sha256 = ram.digest();
+    const record = records.find((r) => r.name === name);
+    const verdict = (problem: string | undefined): DeviceVerdict => ({
+      name,
+      device: name,
+      ok: problem === undefined,
+      sha256,
+      sourceSha256: record?.sha256,
+      problem,
+    });
+    verdicts.push(verdict(ramProblem(ram, sha256, record)));
+  }
+  for (const record of records) {
+    if (record.name !== ram?.block.idstr) {
+      verdicts.push({ name: record.name, device: record.name, ok: false, sha256: '', sourceSha256: record.sha256, problem: 'the source migrated this RAM block but there is no --memory here' });
+    }
+  }
+  return verdicts;
+}
+
+/** What is wrong with the loaded RAM, or undefined. */
+function ramProblem(ram: VmRam, sha256: string, record: SourceRamRecord | undefined): string | undefined {
+  if (record === undefined) return 'the source sent no state check for it (did it have --memory?)';
+  if (record.size !== ram.spec.size) return `size ${ram.spec.size} here, ${record.size} on the source`;
+  if (record.sha256 !== sha256) {
+    return `loaded bytes (sha256 ${sha256.slice(0, 16)}…) differ from the source's (sha256 ${record.sha256.slice(0, 16)}…)`;
+  }
+  if (expectedSeededDigest(record.size, record.seed, record.pagesDirtied) !== record.sha256) {
+    return `the source's bytes are not what seed ${record.seed} and ${record.pagesDirtied} guest writes give`;
+  }
+  return undefined;
+}

@@ -1,0 +1,109 @@
+/**
+ * The VM's guest RAM as `--memory` makes it: one block named `ram` (QEMU's idstr for
+ * `-M none`) in memory the CLI allocates, filled from the seed, registered with the
+ * session as QEMU's `ram` section through `@savevm/ram`, and — on a running source — the
+ * guest that dirties it. It reports itself like a device for the summary.
+ */
+import type { Disposable, SaveStateEntry } from '@savevm/core';
+import { GuestRam, type RamBlock, registerRam } from '@savevm/ram';
+import type { MigrationSession } from '@savevm/session';
+import type { MemorySpec } from '../args/memory-spec.js';
+import type { DeviceStateReport } from '../devices/opened-device.js';
+import { sha256Hex } from '../devices/state-digest.js';
+import { allocateGuestMemory } from './guest-memory.js';
+import { RAM_GUEST_PRIORITY, RamGuest } from './ram-guest.js';
+import { expectedSeededDigest, fillSeeded } from '../devices/seeded-bytes.js';
+
+/** The RAM block's idstr, and its name in messages and the summary: QEMU's for `-M none`. */
+export const RAM_BLOCK_IDSTR = 'ram';
+
+/** The handler "provider" the summary names for the RAM. */
+export const RAM_PROVIDER = '@savevm/ram';
+
+/** What the summary says about the RAM. */
+export interface RamStateReport extends DeviceStateReport {
+  /** Its size, bytes. */
+  readonly size: number;
+  /** Who migrates it. */
+  readonly provider: string;
+}
+
+/** The guest RAM of one side, registered with its session. */
+export class VmRam {
+  /** The block list `@savevm/ram` migrates. */
+  readonly ram: GuestRam;
+  /** The one block, `ram`. */
+  readonly block: RamBlock;
+  /** The `ram` section's entry. */
+  readonly entry: SaveStateEntry;
+  /** Whether the kernel took the huge-page advice for the block's memory. */
+  readonly hugePages: boolean;
+  private readonly guest: RamGuest;
+  private guestHandler: Disposable | undefined;
+
+  /**
+   * Allocates and fills the RAM and registers it with `session`.
+   * @param spec the `--memory` option
+   * @param session the VM's session (the `ram` section is registered after its devices)
+   * @param withGuest whether a guest dirties the RAM while the VM runs (a running source)
+   */
+  constructor(
+    readonly spec: MemorySpec,
+    private readonly session: MigrationSession,
+    withGuest: boolean,
+  ) {
+    const memory = allocateGuestMemory(spec.size);
+    fillSeeded(memory.bytes, spec.seed);
+    this.hugePages = memory.hugePages;
+    this.ram = new GuestRam();
+    this.block = this.ram.addBlock(RAM_BLOCK_IDSTR, memory.bytes);
+    this.entry = registerRam(session.registry, this.ram);
+    this.guest = new RamGuest(this.ram, this.block, spec.seed, spec.dirtyRate);
+    if (withGuest) {
+      this.guestHandler = session.runState.addChangeHandler(this.guest, { name: 'guest', priority: RAM_GUEST_PRIORITY });
+    }
+  }
+
+  /** Writes the guest made, one page dirtied each. */
+  get pagesDirtied(): number {
+    return this.guest.pagesDirtied;
+  }
+
+  /** SHA-256 of the RAM's bytes now, hex. */
+  digest(): string {
+    return sha256Hex(this.block.bytes);
+  }
+
+  /** Whether the bytes are exactly what the seed and the guest's writes give. */
+  isIntact(): boolean {
+    return expectedSeededDigest(this.spec.size, this.spec.seed, this.guest.pagesDirtied) === this.digest();
+  }
+
+  /** Stops the guest for good (the VM may go on running), so the RAM holds still for the report. */
+  stopGuest(): void {
+    this.guestHandler?.dispose();
+    this.guestHandler = undefined;
+    this.guest.stop();
+  }
+
+  /**
+   * The RAM for the summary, like a device: its state is the VM's run state.
+   * @param withDirtying include the guest's count and the intact check (the source)
+   */
+  report(withDirtying: boolean): RamStateReport {
+    const base = {
+      device: RAM_BLOCK_IDSTR,
+      idstr: this.entry.idstr,
+      deviceState: this.session.runState.state.toUpperCase(),
+      sha256: this.digest(),
+      size: this.spec.size,
+      provider: RAM_PROVIDER,
+    };
+    return withDirtying ? { ...base, pagesDirtied: this.guest.pagesDirtied, intact: this.isIntact() } : base;
+  }
+
+  /** Stops the guest. */
+  close(): void {
+    this.stopGuest();
+  }
+}
