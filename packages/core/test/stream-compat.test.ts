@@ -25,10 +25,11 @@ async function migrate(compat: StreamCompat | undefined, live = true) {
   const world = new World(RunState.PAUSED);
   if (live) world.registry.register('ramlike', 0, 1, new RamLikeDevice({ pages: 4, pageSize: 64 }));
   world.registry.register('blob', 0, 1, new BlobDevice(Buffer.alloc(16, 3)));
-  registerQemuGlobalState(world.registry, createQemuGlobalState(RunState.PAUSED));
+  const global = createQemuGlobalState(RunState.PAUSED);
+  registerQemuGlobalState(world.registry, global);
   const { bytes, info } = await saveToMemory(world, compat === undefined ? {} : { streamCompat: compat });
   const inspection = await inspectStream(bytes);
-  return { bytes, info, records: inspection.records.map((r) => r.record), vmdesc: findTrailingVmdesc(bytes) };
+  return { bytes, info, global, records: inspection.records.map((r) => r.record), vmdesc: findTrailingVmdesc(bytes) };
 }
 
 describe('streamCompat', () => {
@@ -55,7 +56,7 @@ describe('streamCompat', () => {
   });
 
   it('qemu-10.0: SWITCHOVER_START right before the first END, the vmdesc opens with "configuration", globalstate in 10.0\'s layout', async () => {
-    const { records, vmdesc, info, bytes } = await migrate('qemu-10.0');
+    const { records, vmdesc, info, bytes, global: state } = await migrate('qemu-10.0');
     const types = records.map((r) => (r.type === 'command' ? `command ${r.command}` : r.type));
     expect(types.filter((t) => t.startsWith('command'))).toEqual(['command 11']);
     expect(types[types.indexOf('command 11') + 1]).toBe('end');
@@ -82,6 +83,8 @@ describe('streamCompat', () => {
     expect(bytes.readUInt32BE(global.bodyOffset)).toBe('paused'.length + 1);
     expect(bytes[global.bodyOffset + 4 + 32]).toBe(1);
     expect(info.streamCompat).toBe('qemu-10.0');
+    // Written from a copy: the device's state is as it was.
+    expect(Buffer.from(state.runstate)).toEqual(Buffer.from(createQemuGlobalState(RunState.PAUSED).runstate));
   });
 
   it('qemu-10.0 without live entries: SWITCHOVER_START precedes the FULL sections', async () => {

@@ -176,7 +176,7 @@ export interface QemuGlobalStateHandlers extends VmStateHandlers {
  * Handlers for `state` as QEMU's `globalstate`: `saveState` writes QEMU 7.2's layout or
  * QEMU 10.0's (as the source's `streamCompat` parameter says, told through
  * `applyStreamCompat`; {@link DEFAULT_STREAM_COMPAT} until then), describing it in the
- * vmdesc as that QEMU does; `loadState` takes either.
+ * vmdesc as that QEMU does, without changing `state`; `loadState` takes either.
  */
 export function qemuGlobalStateHandlers(state: QemuGlobalState): QemuGlobalStateHandlers {
   let layout = streamCompatRules(DEFAULT_STREAM_COMPAT).globalStateLayout;
@@ -189,9 +189,11 @@ export function qemuGlobalStateHandlers(state: QemuGlobalState): QemuGlobalState
     },
     async saveState(f: QemuFileWriter): Promise<void> {
       forgetSavedVmdesc(handlers);
-      normalizeGlobalState(state, layout);
+      // Laid out on a copy: saving leaves the device's state as it was (a failed migration keeps it intact).
+      const copy: QemuGlobalState = { size: state.size, runstate: Uint8Array.from(state.runstate) };
+      normalizeGlobalState(copy, layout);
       const described =
-        layout === 'runstate-100' ? await saveVmState(f, qemuGlobalStateVmState, state) : await saveVmState(f, qemuGlobalState10VmState, view10(state));
+        layout === 'runstate-100' ? await saveVmState(f, qemuGlobalStateVmState, copy) : await saveVmState(f, qemuGlobalState10VmState, view10(copy));
       recordSavedVmdesc(handlers, described);
     },
     async loadState(f: QemuFileReader, versionId: number): Promise<void> {
