@@ -29,3 +29,14 @@ export {
   type VfioV2ErrorInit,
 } from './errors.js';
 export { VfioTracePoint, traceVfio, isVfioTracing, type VfioTracePointName, type VfioTracePayloads } from './tracing.js';
+export {
+  VfioDmaDirtyTracking,
+  NO_DMA_DIRTY_TRACKING,
+  type VfioDmaDeviceHandle,
+} from './dirty/vfio-dma-dirty-tracking.js';
+export { Type1DmaBackend, IommufdDmaBackend, type VfioDmaBackend, type IommufdAttachment } from './dirty/dma-backends.js';
+export type { VfioDmaDeviceOptions, VfioDmaDirtyTrackingOptions } from './dirty/dma-tracking-options.js';
+export { VfioDmaTrackingError, type VfioDmaTrackingErrorInit } from './dirty/dma-tracking-error.js';
+export { DeviceLoggingMechanism, Type1Mechanism, IommufdHwptMechanism, NoMechanism, type DirtyMechanism } from './dirty/dirty-mechanisms.js';
+export { loggingRanges, insideRanges, type IovaSpan } from './dirty/dma-log-ranges.js';
+export type { TrackedDevice } from './dirty/tracked-device.js';
