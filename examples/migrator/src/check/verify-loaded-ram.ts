@@ -11,14 +11,18 @@ import type { DeviceVerdict } from './verify-loaded-state.js';
 
 /**
  * The verdicts on the RAM: this side's block against the source's record, and any record
- * for a block this side does not have. No RAM on either side gives none.
+ * for a block this side does not have. No RAM on either side gives none. The loaded RAM is
+ * hashed on the digest thread while this thread rebuilds the bytes the source's record
+ * says it should hold.
  */
-export function verifyLoadedRam(ram: VmRam | undefined, records: readonly SourceRamRecord[]): DeviceVerdict[] {
+export async function verifyLoadedRam(ram: VmRam | undefined, records: readonly SourceRamRecord[]): Promise<DeviceVerdict[]> {
   const verdicts: DeviceVerdict[] = [];
   if (ram !== undefined) {
     const name = ram.block.idstr;
-    const sha256 = ram.digest();
+    const loaded = ram.digestInBackground();
     const record = records.find((r) => r.name === name);
+    const expected = record !== undefined && record.size === ram.spec.size ? expectedSeededDigest(record.size, record.seed, record.pagesDirtied) : undefined;
+    const sha256 = await loaded;
     const verdict = (problem: string | undefined): DeviceVerdict => ({
       name,
       device: name,
@@ -27,7 +31,7 @@ export function verifyLoadedRam(ram: VmRam | undefined, records: readonly Source
       sourceSha256: record?.sha256,
       problem,
     });
-    verdicts.push(verdict(ramProblem(ram, sha256, record)));
+    verdicts.push(verdict(ramProblem(ram, sha256, record, expected)));
   }
   for (const record of records) {
     if (record.name !== ram?.block.idstr) {
@@ -37,14 +41,14 @@ export function verifyLoadedRam(ram: VmRam | undefined, records: readonly Source
   return verdicts;
 }
 
-/** What is wrong with the loaded RAM, or undefined. */
-function ramProblem(ram: VmRam, sha256: string, record: SourceRamRecord | undefined): string | undefined {
+/** What is wrong with the loaded RAM (digest `sha256`; `expected` from the record's seed and writes), or undefined. */
+function ramProblem(ram: VmRam, sha256: string, record: SourceRamRecord | undefined, expected: string | undefined): string | undefined {
   if (record === undefined) return 'the source sent no state check for it (did it have --memory?)';
   if (record.size !== ram.spec.size) return `size ${ram.spec.size} here, ${record.size} on the source`;
   if (record.sha256 !== sha256) {
     return `loaded bytes (sha256 ${sha256.slice(0, 16)}…) differ from the source's (sha256 ${record.sha256.slice(0, 16)}…)`;
   }
-  if (expectedSeededDigest(record.size, record.seed, record.pagesDirtied) !== record.sha256) {
+  if (expected !== record.sha256) {
     return `the source's bytes are not what seed ${record.seed} and ${record.pagesDirtied} guest writes give`;
   }
   return undefined;

@@ -82,7 +82,7 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
     devices = await DeviceSet.open(options.devices, { switchoverAck: options.switchoverAck });
     const { session } = devices;
     // No guest here: the RAM must hold what it loaded until it is checked.
-    if (options.memory !== undefined) ram = new VmRam(options.memory, session, false);
+    if (options.memory !== undefined) ram = new VmRam(options.memory, session, { guest: false, digestOnStop: false });
     const emulated = emulatedDevicesOf(devices);
     const records: SourceStateRecords = { devices: [], ram: [] };
     const checked = emulated.length > 0 || ram !== undefined;
@@ -112,8 +112,9 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
       // before the VM starts; a mismatch fails the load, and the source hears it on the
       // return path.
       ...(checked && {
-        verifyLoaded: () => {
-          verdicts = [...verifyLoadedState(emulated, records.devices), ...verifyLoadedRam(ram, records.ram)];
+        verifyLoaded: async () => {
+          const ramVerdicts = verifyLoadedRam(ram, records.ram);
+          verdicts = [...verifyLoadedState(emulated, records.devices), ...(await ramVerdicts)];
           if (verdicts.some((v) => !v.ok)) throw new StateMismatchError(verdicts);
         },
       }),
@@ -157,7 +158,7 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
   } catch (err) {
     return { exitCode: reportFailure(events, err, devices, ram), summary: undefined };
   } finally {
-    ram?.close();
+    await ram?.close();
     devices?.close();
   }
 }

@@ -49,7 +49,7 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
     devices = await DeviceSet.open(options.devices, { switchoverAck: options.switchoverAck });
     const { session } = devices;
     // The RAM's guest runs with the VM, so a paused VM gets none.
-    if (options.memory !== undefined) ram = new VmRam(options.memory, session, !options.paused);
+    if (options.memory !== undefined) ram = new VmRam(options.memory, session, { guest: !options.paused, digestOnStop: true });
     const emulated = emulatedDevicesOf(devices);
     if (emulated.length > 0 || ram !== undefined) {
       session.registry.register(STATE_CHECK_IDSTR, 0, STATE_CHECK_VERSION, stateCheckSaveHandlers(emulated, ram));
@@ -107,7 +107,7 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
   } catch (err) {
     return { exitCode: reportFailure(events, err, devices, ram), summary: undefined };
   } finally {
-    ram?.close();
+    await ram?.close();
     devices?.close();
   }
 }

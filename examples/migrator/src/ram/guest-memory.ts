@@ -1,7 +1,8 @@
 /**
- * The memory behind `--memory`: allocated as a VMM (and QEMU) allocates guest RAM — 2 MiB
- * aligned and advised for transparent huge pages (`madvise(MADV_HUGEPAGE)`), so the kernel
- * backs it with 2 MiB pages where it allows. Filling 64 MiB of fresh memory took 320 ms in
+ * The memory behind `--memory`: allocated as a VMM (and QEMU) allocates guest RAM — shared
+ * between threads (a `SharedArrayBuffer`, as vCPU threads share it; here a digest thread
+ * reads it), 2 MiB aligned and advised for transparent huge pages (`madvise(MADV_HUGEPAGE)`),
+ * so the kernel backs it with 2 MiB pages where it allows. Filling 64 MiB of fresh memory took 320 ms in
  * 4 KiB pages and 50 ms in huge pages on this project's machine (one page fault per page);
  * bench/README.md ("ram") measured the same effect on the loader's side.
  */
@@ -44,24 +45,25 @@ function memoryCalls(): MemoryCalls {
 
 /** Guest memory and how it is backed. */
 export interface GuestMemory {
-  /** The memory (uninitialised: the caller fills it). */
+  /** The memory, over a `SharedArrayBuffer` (zeroed: the caller fills it). */
   readonly bytes: Buffer;
   /** Whether the kernel took the huge-page advice (false: plain 4 KiB pages). */
   readonly hugePages: boolean;
 }
 
 /**
- * Allocates `size` bytes of guest memory, 2 MiB aligned and advised for huge pages; falls
- * back to a plain buffer where libc cannot be reached or the kernel refuses the advice.
+ * Allocates `size` bytes of shared guest memory, 2 MiB aligned and advised for huge pages;
+ * falls back to unaligned memory in 4 KiB pages where libc cannot be reached, and to 4 KiB
+ * pages where the kernel refuses the advice.
  */
 export function allocateGuestMemory(size: number): GuestMemory {
   let libc: MemoryCalls;
   try {
     libc = memoryCalls();
   } catch {
-    return { bytes: Buffer.allocUnsafeSlow(size), hugePages: false };
+    return { bytes: Buffer.from(new SharedArrayBuffer(size)), hugePages: false };
   }
-  const raw = Buffer.allocUnsafeSlow(size + HUGE_PAGE);
+  const raw = Buffer.from(new SharedArrayBuffer(size + HUGE_PAGE));
   const skew = Number(libc.addressOf(raw) % BigInt(HUGE_PAGE));
   const start = skew === 0 ? 0 : HUGE_PAGE - skew;
   const bytes = raw.subarray(start, start + size);

@@ -2,7 +2,8 @@
  * The VM's guest RAM as `--memory` makes it: one block named `ram` (QEMU's idstr for
  * `-M none`) in memory the CLI allocates, filled from the seed, registered with the
  * session as QEMU's `ram` section through `@savevm/ram`, and — on a running source — the
- * guest that dirties it. It reports itself like a device for the summary.
+ * guest that dirties it. On the source its digest for the state check is taken on a worker
+ * thread as soon as the VM stops. It reports itself like a device for the summary.
  */
 import type { Disposable, SaveStateEntry } from '@savevm/core';
 import { GuestRam, type RamBlock, registerRam } from '@savevm/ram';
@@ -11,6 +12,7 @@ import type { MemorySpec } from '../args/memory-spec.js';
 import type { DeviceStateReport } from '../devices/opened-device.js';
 import { sha256Hex } from '../devices/state-digest.js';
 import { allocateGuestMemory } from './guest-memory.js';
+import { DigestThread } from './digest-thread.js';
 import { RAM_GUEST_PRIORITY, RamGuest } from './ram-guest.js';
 import { expectedSeededDigest, fillSeeded } from '../devices/seeded-bytes.js';
 
@@ -28,6 +30,14 @@ export interface RamStateReport extends DeviceStateReport {
   readonly provider: string;
 }
 
+/** What runs with the RAM on one side. */
+export interface VmRamOptions {
+  /** A guest dirties the RAM while the VM runs (a running source). */
+  readonly guest: boolean;
+  /** The digest is taken whenever the VM stops, for the state check (the source). */
+  readonly digestOnStop: boolean;
+}
+
 /** The guest RAM of one side, registered with its session. */
 export class VmRam {
   /** The block list `@savevm/ram` migrates. */
@@ -39,18 +49,20 @@ export class VmRam {
   /** Whether the kernel took the huge-page advice for the block's memory. */
   readonly hugePages: boolean;
   private readonly guest: RamGuest;
-  private guestHandler: Disposable | undefined;
+  private readonly thread = new DigestThread();
+  private readonly handlers: Disposable[] = [];
+  private stoppedDigest: Promise<string> | undefined;
 
   /**
    * Allocates and fills the RAM and registers it with `session`.
    * @param spec the `--memory` option
    * @param session the VM's session (the `ram` section is registered after its devices)
-   * @param withGuest whether a guest dirties the RAM while the VM runs (a running source)
+   * @param options what runs with it
    */
   constructor(
     readonly spec: MemorySpec,
     private readonly session: MigrationSession,
-    withGuest: boolean,
+    options: VmRamOptions,
   ) {
     const memory = allocateGuestMemory(spec.size);
     fillSeeded(memory.bytes, spec.seed);
@@ -59,8 +71,17 @@ export class VmRam {
     this.block = this.ram.addBlock(RAM_BLOCK_IDSTR, memory.bytes);
     this.entry = registerRam(session.registry, this.ram);
     this.guest = new RamGuest(this.ram, this.block, spec.seed, spec.dirtyRate);
-    if (withGuest) {
-      this.guestHandler = session.runState.addChangeHandler(this.guest, { name: 'guest', priority: RAM_GUEST_PRIORITY });
+    if (options.guest) this.handlers.push(session.runState.addChangeHandler(this.guest, { name: 'guest', priority: RAM_GUEST_PRIORITY }));
+    // Both sides hash the RAM with the VM stopped: have the thread ready before that.
+    this.thread.warmUp();
+    if (options.digestOnStop) {
+      // Right after the guest stopped (handlers stop in descending priority): from here to
+      // the next start the RAM holds still, so the digest is its final one.
+      const change = (running: boolean): void => {
+        this.stoppedDigest = running ? undefined : this.digestInBackground();
+        this.stoppedDigest?.catch(() => undefined); // awaited later, or dropped if the VM runs again
+      };
+      this.handlers.push(session.runState.addChangeHandler({ change }, { name: 'ram digest', priority: RAM_GUEST_PRIORITY - 1 }));
     }
   }
 
@@ -74,6 +95,19 @@ export class VmRam {
     return sha256Hex(this.block.bytes);
   }
 
+  /** SHA-256 of the RAM's bytes now, hex, computed on the digest thread. */
+  digestInBackground(): Promise<string> {
+    return this.thread.digest(this.block.bytes);
+  }
+
+  /**
+   * The digest for the state check, with the VM stopped: the one taken when it stopped (the
+   * RAM has not changed since), else one taken now.
+   */
+  finalDigest(): Promise<string> {
+    return this.stoppedDigest ?? this.digestInBackground();
+  }
+
   /** Whether the bytes are exactly what the seed and the guest's writes give. */
   isIntact(): boolean {
     return expectedSeededDigest(this.spec.size, this.spec.seed, this.guest.pagesDirtied) === this.digest();
@@ -81,8 +115,7 @@ export class VmRam {
 
   /** Stops the guest for good (the VM may go on running), so the RAM holds still for the report. */
   stopGuest(): void {
-    this.guestHandler?.dispose();
-    this.guestHandler = undefined;
+    for (const handler of this.handlers.splice(0)) handler.dispose();
     this.guest.stop();
   }
 
@@ -102,8 +135,9 @@ export class VmRam {
     return withDirtying ? { ...base, pagesDirtied: this.guest.pagesDirtied, intact: this.isIntact() } : base;
   }
 
-  /** Stops the guest. */
-  close(): void {
+  /** Stops the guest and the digest thread. */
+  async close(): Promise<void> {
     this.stopGuest();
+    await this.thread.close();
   }
 }
