@@ -78,11 +78,31 @@ export class VfioDmaDirtyTracking implements DirtySource {
     return this.#active !== undefined;
   }
 
-  /** The mechanism a migration starting now would use. */
+  /**
+   * The mechanism a migration starting now would use.
+   * @throws VfioDmaTrackingError when probing the container fails
+   */
   chooseMechanism(): DmaDirtyMechanism | 'none' {
-    if (this.#devices.length > 0 && this.#devices.every((d) => d.logging !== undefined)) return 'device-dma-logging';
-    if (this.#backend.kind === 'type1') return this.#backend.iommu.probeDirtyTracking(PAGE).supported ? 'type1-container' : 'none';
-    return this.#devices.some((d) => d.dirtyHwpt !== undefined) ? 'iommufd-hwpt' : 'none';
+    return this.#choose().mechanism.kind;
+  }
+
+  /** The mechanism, built: device logging, else the IOMMU's, else none. */
+  #choose(): { mechanism: DirtyMechanism; ranges: readonly IovaSpan[] } {
+    if (this.#devices.length > 0 && this.#devices.every((d) => d.logging !== undefined)) {
+      return { mechanism: new DeviceLoggingMechanism(this.#devices), ranges: loggingRanges(this.#mapped.values()) };
+    }
+    const backend = this.#backend;
+    if (backend.kind === 'type1') {
+      let probe;
+      try {
+        probe = backend.iommu.probeDirtyTracking(PAGE);
+      } catch (cause) {
+        throw new VfioDmaTrackingError({ device: this.#names(), mechanism: 'type1-container', operation: 'probe (GET_INFO)', cause });
+      }
+      return { mechanism: probe.supported ? new Type1Mechanism(backend.iommu, this.#devices, probe.detail.maxBitmapBytes) : new NoMechanism(), ranges: [] };
+    }
+    if (this.#devices.some((d) => d.dirtyHwpt !== undefined)) return { mechanism: new IommufdHwptMechanism(backend.context.iommu, this.#devices), ranges: [] };
+    return { mechanism: new NoMechanism(), ranges: [] };
   }
 
   /**
@@ -257,18 +277,7 @@ export class VfioDmaDirtyTracking implements DirtySource {
   #startMechanism(): void {
     this.#failure = undefined;
     this.#pending.clear();
-    const kind = this.chooseMechanism();
-    let mechanism: DirtyMechanism;
-    let ranges: readonly IovaSpan[] = [];
-    if (kind === 'device-dma-logging') {
-      mechanism = new DeviceLoggingMechanism(this.#devices);
-      ranges = loggingRanges(this.#mapped.values());
-    } else if (kind === 'type1-container' && this.#backend.kind === 'type1') {
-      const probe = this.#backend.iommu.probeDirtyTracking(PAGE);
-      mechanism = new Type1Mechanism(this.#backend.iommu, this.#devices, probe.supported ? probe.detail.maxBitmapBytes : 0);
-    } else if (kind === 'iommufd-hwpt' && this.#backend.kind === 'iommufd') {
-      mechanism = new IommufdHwptMechanism(this.#backend.context.iommu, this.#devices);
-    } else mechanism = new NoMechanism();
+    const { mechanism, ranges } = this.#choose();
     // Nothing mapped: no device is asked to log (START takes at least one range).
     if (!(mechanism.kind === 'device-dma-logging' && ranges.length === 0)) mechanism.start(ranges);
     this.#loggedRanges = ranges;

@@ -51,8 +51,8 @@ export type DmaIoctlOp =
 
 /**
  * Make an ioctl fail with `errno` before the kernel looks at it (nothing changes). `device`
- * limits it to one device's fd (device ioctls only); `times` limits how often it fires
- * (default: every time).
+ * limits it to one device's fd (device ioctls only); `after` lets the first matching calls
+ * through; `times` limits how often it fires (default: every time).
  */
 export interface IoctlFault {
   /** The ioctl (and sub-command). */
@@ -63,4 +63,6 @@ export interface IoctlFault {
   readonly device?: string;
   /** How many times to fire; default unlimited. */
   readonly times?: number;
+  /** How many matching calls pass first (default 0). */
+  readonly after?: number;
 }

@@ -92,7 +92,7 @@ export class EmulatedVfioKernel implements Syscalls {
   readonly #mappings = new Set<MemoryMapping>();
   /** The user memory pointers in ioctl structs refer to. */
   readonly memory = new EmulatedUserMemory();
-  #ioctlFaults: { fault: IoctlFault; used: number }[] = [];
+  #ioctlFaults: { fault: IoctlFault; used: number; passed: number }[] = [];
   #nextFd = 100;
   #nextCdev = 0;
 
@@ -131,7 +131,7 @@ export class EmulatedVfioKernel implements Syscalls {
 
   /** Makes a DMA or dirty-tracking ioctl fail (see {@link IoctlFault}). */
   failIoctl(fault: IoctlFault): void {
-    this.#ioctlFaults.push({ fault, used: 0 });
+    this.#ioctlFaults.push({ fault, used: 0, passed: 0 });
   }
 
   /** Removes every ioctl fault. */
@@ -454,6 +454,10 @@ export class EmulatedVfioKernel implements Syscalls {
     const device = file.kind === 'device' ? file.model.name : undefined;
     const hit = this.#ioctlFaults.find((f) => f.fault.op === op && (f.fault.device === undefined || f.fault.device === device));
     if (hit === undefined) return undefined;
+    if (hit.passed < (hit.fault.after ?? 0)) {
+      hit.passed++;
+      return undefined;
+    }
     hit.used++;
     if (hit.fault.times !== undefined && hit.used >= hit.fault.times) this.#ioctlFaults = this.#ioctlFaults.filter((f) => f !== hit);
     return hit.fault.errno;
