@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { DeviceStateBytes, fillFromSeed } from '@savevm/vfio';
 import { describe, expect, it } from 'vitest';
-import { SeededWrites, expectedSeededDigest, fillSeeded } from '../src/devices/seeded-bytes.js';
+import { SeededWrites, expectedSeededDigest, fillSeeded, firstSeededDifference } from '../src/devices/seeded-bytes.js';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -58,5 +58,19 @@ describe('seeded bytes', () => {
 
   it('one write more changes the digest', () => {
     expect(expectedSeededDigest(8192, 3, 10)).not.toBe(expectedSeededDigest(8192, 3, 11));
+  });
+
+  it('finds where bytes first differ from the seeded ones, in any chunk', () => {
+    const size = 3 * 1024 * 1024;
+    const device = new DeviceStateBytes(size, 4096, 12);
+    device.dirtyRandom(300);
+    const bytes = Buffer.from(device.bytes);
+    expect(firstSeededDifference(bytes, 12, 300)).toBeUndefined();
+    expect(firstSeededDifference(bytes, 12, 299)).toBeTypeOf('number'); // one write short
+    for (const at of [0, 1024 * 1024 + 5, size - 1]) {
+      bytes[at] = (bytes[at] ?? 0) ^ 0x40;
+      expect(firstSeededDifference(bytes, 12, 300)).toBe(at);
+      bytes[at] = (bytes[at] ?? 0) ^ 0x40;
+    }
   });
 });

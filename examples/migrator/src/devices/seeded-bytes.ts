@@ -74,16 +74,16 @@ export class SeededWrites {
   }
 }
 
-/** How much is filled and hashed at a time when the expected digest is computed. */
+/** How much is rebuilt at a time when the expected bytes are hashed or compared. */
 const CHUNK_BYTES = 1 << 20;
 
 /**
- * SHA-256 (hex) of `size` bytes filled from `seed` after `writes` writes: the fill with the
- * writes applied. The bytes are rebuilt a chunk at a time (XOR writes commute, so each
- * chunk takes its own writes in any order), so checking 1 GiB of RAM needs about 1 MiB more
- * memory plus eight bytes per write.
+ * Rebuilds `size` bytes filled from `seed` after `writes` writes a chunk at a time (XOR
+ * writes commute, so each chunk takes its own writes in any order) and shows each chunk to
+ * `visit` with its offset, until `visit` returns false. It needs about 1 MiB of memory plus
+ * eight bytes per write, whatever the size.
  */
-export function expectedSeededDigest(size: number, seed: number, writes: number): string {
+function forEachSeededChunk(size: number, seed: number, writes: number, visit: (chunk: Buffer, at: number) => boolean): void {
   // Each write as one sortable number, offset × 256 + value (exact: offsets are below 2^31).
   const sequence = new SeededWrites(size, seed);
   const keys = new Float64Array(writes);
@@ -92,7 +92,6 @@ export function expectedSeededDigest(size: number, seed: number, writes: number)
     keys[i] = w.offset * 256 + w.value;
   }
   keys.sort();
-  const hash = createHash('sha256');
   const chunk = Buffer.alloc(Math.min(CHUNK_BYTES, size));
   let next = 0;
   let state = initialState(seed);
@@ -105,9 +104,37 @@ export function expectedSeededDigest(size: number, seed: number, writes: number)
       if (offset >= at + view.length) break;
       view[offset - at] = (view[offset - at] ?? 0) ^ (key % 256);
     }
-    hash.update(view);
+    if (!visit(view, at)) return;
   }
+}
+
+/** SHA-256 (hex) of `size` bytes filled from `seed` after `writes` writes (the fill with the writes applied). */
+export function expectedSeededDigest(size: number, seed: number, writes: number): string {
+  const hash = createHash('sha256');
+  forEachSeededChunk(size, seed, writes, (chunk) => {
+    hash.update(chunk);
+    return true;
+  });
   return hash.digest('hex');
+}
+
+/**
+ * Where `bytes` first differ from what `seed` and `writes` writes give, or undefined when
+ * they are exactly that. A comparison, not a digest: about three times faster than
+ * {@link expectedSeededDigest}, and it says where.
+ */
+export function firstSeededDifference(bytes: Uint8Array, seed: number, writes: number): number | undefined {
+  const actual = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let found: number | undefined;
+  forEachSeededChunk(actual.length, seed, writes, (chunk, at) => {
+    const here = actual.subarray(at, at + chunk.length);
+    if (here.equals(chunk)) return true;
+    let i = 0;
+    while (here[i] === chunk[i]) i++;
+    found = at + i;
+    return false;
+  });
+  return found;
 }
 
 /** Fills one chunk as {@link fillSeeded} fills the bytes there, continuing from `state`; only the last chunk may end inside a word. */

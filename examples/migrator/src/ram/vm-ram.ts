@@ -14,7 +14,7 @@ import { sha256Hex } from '../devices/state-digest.js';
 import { allocateGuestMemory } from './guest-memory.js';
 import { DigestThread } from './digest-thread.js';
 import { RAM_GUEST_PRIORITY, RamGuest } from './ram-guest.js';
-import { expectedSeededDigest, fillSeeded } from '../devices/seeded-bytes.js';
+import { fillSeeded, firstSeededDifference } from '../devices/seeded-bytes.js';
 
 /** The RAM block's idstr, and its name in messages and the summary: QEMU's for `-M none`. */
 export const RAM_BLOCK_IDSTR = 'ram';
@@ -52,6 +52,7 @@ export class VmRam {
   private readonly thread = new DigestThread();
   private readonly handlers: Disposable[] = [];
   private stoppedDigest: Promise<string> | undefined;
+  private readonly dmaWriters: (() => number)[] = [];
 
   /**
    * Allocates and fills the RAM and registers it with `session`.
@@ -68,7 +69,8 @@ export class VmRam {
     fillSeeded(memory.bytes, spec.seed);
     this.hugePages = memory.hugePages;
     this.ram = new GuestRam();
-    this.block = this.ram.addBlock(RAM_BLOCK_IDSTR, memory.bytes);
+    // At guest physical address 0 (QEMU's -M none): where devices' DMA reaches it.
+    this.block = this.ram.addBlock(RAM_BLOCK_IDSTR, memory.bytes, { guestAddress: 0 });
     this.entry = registerRam(session.registry, this.ram);
     this.guest = new RamGuest(this.ram, this.block, spec.seed, spec.dirtyRate);
     if (options.guest) this.handlers.push(session.runState.addChangeHandler(this.guest, { name: 'guest', priority: RAM_GUEST_PRIORITY }));
@@ -83,6 +85,16 @@ export class VmRam {
       };
       this.handlers.push(session.runState.addChangeHandler({ change }, { name: 'ram digest', priority: RAM_GUEST_PRIORITY - 1 }));
     }
+  }
+
+  /** Counts pages a device writes into this RAM by DMA (the seed and the guest no longer say what the bytes are). */
+  addDmaWriter(pagesWritten: () => number): void {
+    this.dmaWriters.push(pagesWritten);
+  }
+
+  /** Pages devices wrote by DMA. */
+  get dmaPagesWritten(): number {
+    return this.dmaWriters.reduce((n, pages) => n + pages(), 0);
   }
 
   /** Writes the guest made, one page dirtied each. */
@@ -110,7 +122,7 @@ export class VmRam {
 
   /** Whether the bytes are exactly what the seed and the guest's writes give. */
   isIntact(): boolean {
-    return expectedSeededDigest(this.spec.size, this.spec.seed, this.guest.pagesDirtied) === this.digest();
+    return firstSeededDifference(this.block.bytes, this.spec.seed, this.guest.pagesDirtied) === undefined;
   }
 
   /** Stops the guest for good (the VM may go on running), so the RAM holds still for the report. */
@@ -132,7 +144,11 @@ export class VmRam {
       size: this.spec.size,
       provider: RAM_PROVIDER,
     };
-    return withDirtying ? { ...base, pagesDirtied: this.guest.pagesDirtied, intact: this.isIntact() } : base;
+    if (!withDirtying) return base;
+    const dma = this.dmaPagesWritten;
+    // Bytes a device wrote by DMA are not in the seed: only the destination's check says whether they arrived.
+    if (this.dmaWriters.length > 0) return { ...base, pagesDirtied: this.guest.pagesDirtied, dmaPagesWritten: dma, ...(dma === 0 && { intact: this.isIntact() }) };
+    return { ...base, pagesDirtied: this.guest.pagesDirtied, intact: this.isIntact() };
   }
 
   /** Stops the guest and the digest thread. */
