@@ -25,9 +25,11 @@ URI:
   exec:CMD        a shell command: the source writes to its stdin, the destination reads its stdout
 
 SPEC:
-  emulated:NAME[,size=BYTES][,flags=stop-copy|p2p|pre-copy][,dirty-rate=BYTES_PER_S][,seed=N]
+  emulated:NAME[,size=BYTES][,flags=stop-copy|p2p|pre-copy][,dirty-rate=BYTES_PER_S][,dma-rate=BYTES_PER_S][,seed=N]
                   an emulated VFIO v2 device (default 1M, stop-copy|p2p, no dirtying, seed 1); its
-                  state is filled from the seed, and the destination checks the bytes it loaded
+                  state is filled from the seed, and the destination checks the bytes it loaded;
+                  with --memory, dma-rate makes it write BYTES_PER_S worth of guest RAM pages by DMA
+                  while it runs (its DMA logging tells the RAM which pages to send again)
   vfio:SYSFS_PATH_OR_MDEV_UUID
                   a real VFIO device; VFIO migration v2, else v1, picks its handlers
 

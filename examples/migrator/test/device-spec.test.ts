@@ -5,14 +5,15 @@ import { parseBytes, parseDurationMs } from '../src/args/units.js';
 
 describe('--device specs', () => {
   it('reads an emulated device with every option', () => {
-    expect(parseDeviceSpec('emulated:nic0,size=2M,flags=stop-copy|p2p|pre-copy,dirty-rate=1M/s,seed=7')).toEqual({
+    expect(parseDeviceSpec('emulated:nic0,size=2M,flags=stop-copy|p2p|pre-copy,dirty-rate=1M/s,dma-rate=2M,seed=7')).toEqual({
       kind: 'emulated',
       name: 'nic0',
       size: 2 * 1024 * 1024,
       migrationFlags: VfioMigrationFlags.STOP_COPY | VfioMigrationFlags.P2P | VfioMigrationFlags.PRE_COPY,
       dirtyRate: 1024 * 1024,
+      dmaRate: 2 * 1024 * 1024,
       seed: 7,
-      text: 'emulated:nic0,size=2M,flags=stop-copy|p2p|pre-copy,dirty-rate=1M/s,seed=7',
+      text: 'emulated:nic0,size=2M,flags=stop-copy|p2p|pre-copy,dirty-rate=1M/s,dma-rate=2M,seed=7',
     });
   });
 

@@ -101,9 +101,15 @@ function common(command: string, values: Record<string, string | boolean | strin
   if (switchoverAck && !/^(tcp|unix):/.test(uri)) {
     throw new UsageError(`--switchover-ack needs a return path between the two sides: use tcp: or unix:, not ${uri || 'no URI'}`);
   }
+  const deviceSpecs = parseDeviceSpecs(Array.isArray(devices) ? devices : []);
+  const dmaDevice = deviceSpecs.find((d) => d.kind === 'emulated' && d.dmaRate > 0);
+  // DMA writes guest RAM: without --memory there is none to write.
+  if (dmaDevice !== undefined && !(Array.isArray(memory) && memory.length > 0)) {
+    throw new UsageError(`--device ${dmaDevice.text}: dma-rate needs --memory (the device writes guest RAM by DMA)`);
+  }
   return {
     uri,
-    devices: parseDeviceSpecs(Array.isArray(devices) ? devices : []),
+    devices: deviceSpecs,
     memory: Array.isArray(memory) && memory[0] !== undefined ? parseMemorySpec(memory[0]) : undefined,
     json: values.json === true,
     transferTimeoutMs,

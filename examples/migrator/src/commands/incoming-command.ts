@@ -83,6 +83,8 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
     const { session } = devices;
     // No guest here: the RAM must hold what it loaded until it is checked.
     if (options.memory !== undefined) ram = new VmRam(options.memory, session, { guest: false, digestOnStop: false });
+    // The source's devices with a DMA rate (the same --devices) wrote its RAM by DMA.
+    if (ram !== undefined && options.devices.some((d) => d.kind === 'emulated' && d.dmaRate > 0)) ram.writtenByDma = true;
     const emulated = emulatedDevicesOf(devices);
     const records: SourceStateRecords = { devices: [], ram: [] };
     const checked = emulated.length > 0 || ram !== undefined;

@@ -16,6 +16,7 @@ import { CliEvents } from '../output/cli-events.js';
 import { showProgress } from '../output/progress-view.js';
 import { type MigrationSummary, buildSummary } from '../output/summary.js';
 import { VmRam } from '../ram/vm-ram.js';
+import { DeviceDma } from '../ram/device-dma.js';
 import { ExitCode, deviceLabelOf, emulatedDevicesOf, printSummary, reportFailure, tlsCredentialsOf } from './command-support.js';
 
 /** The result of a migration run. */
@@ -51,6 +52,8 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
     // The RAM's guest runs with the VM, so a paused VM gets none.
     if (options.memory !== undefined) ram = new VmRam(options.memory, session, { guest: !options.paused, digestOnStop: true });
     const emulated = emulatedDevicesOf(devices);
+    // Devices with a DMA rate write the RAM: their DMA dirty tracking feeds its dirty log.
+    if (ram !== undefined) DeviceDma.attach(emulated, ram, session, true);
     if (emulated.length > 0 || ram !== undefined) {
       session.registry.register(STATE_CHECK_IDSTR, 0, STATE_CHECK_VERSION, stateCheckSaveHandlers(emulated, ram));
     }

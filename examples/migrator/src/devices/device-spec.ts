@@ -1,8 +1,9 @@
 /**
  * `--device SPEC`: which devices take part.
  *
- * - `emulated:NAME[,size=BYTES,flags=stop-copy|p2p|pre-copy,dirty-rate=BYTES_PER_S,seed=N]`:
+ * - `emulated:NAME[,size=BYTES,flags=stop-copy|p2p|pre-copy,dirty-rate=BYTES_PER_S,dma-rate=BYTES_PER_S,seed=N]`:
  *   an emulated kernel device speaking VFIO migration v2, its state filled from the seed;
+ *   with `dma-rate` (and `--memory`) it also writes guest RAM by DMA while it runs;
  * - `vfio:SYSFS_PATH_OR_MDEV_UUID`: a real VFIO device, picked up through the probe chain
  *   (v2, then v1).
  */
@@ -21,6 +22,8 @@ export interface EmulatedDeviceSpec {
   readonly migrationFlags: number;
   /** Bytes of state the running device dirties per second (0: none). */
   readonly dirtyRate: number;
+  /** Bytes of guest RAM the running device writes by DMA per second, in whole 4 KiB pages (0: none; needs `--memory`). */
+  readonly dmaRate: number;
   /** Seed the state is filled from. */
   readonly seed: number;
   /** The spec as written. */
@@ -40,7 +43,7 @@ export interface VfioDeviceSpecText {
 export type DeviceSpec = EmulatedDeviceSpec | VfioDeviceSpecText;
 
 /** Defaults of an emulated device: 1 MiB, STOP_COPY|P2P, no dirtying, seed 1. */
-export const EMULATED_DEFAULTS = { size: 1024 * 1024, flags: 'stop-copy|p2p', dirtyRate: 0, seed: 1 } as const;
+export const EMULATED_DEFAULTS = { size: 1024 * 1024, flags: 'stop-copy|p2p', dirtyRate: 0, dmaRate: 0, seed: 1 } as const;
 
 const FLAG_NAMES: Readonly<Record<string, number>> = {
   'stop-copy': VfioMigrationFlags.STOP_COPY,
@@ -81,6 +84,7 @@ function parseEmulated(text: string, rest: string): EmulatedDeviceSpec {
   let size: number = EMULATED_DEFAULTS.size;
   let migrationFlags = parseFlags(EMULATED_DEFAULTS.flags, text);
   let dirtyRate: number = EMULATED_DEFAULTS.dirtyRate;
+  let dmaRate: number = EMULATED_DEFAULTS.dmaRate;
   let seed: number = EMULATED_DEFAULTS.seed;
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
@@ -97,15 +101,18 @@ function parseEmulated(text: string, rest: string): EmulatedDeviceSpec {
       case 'dirty-rate':
         dirtyRate = parseBytesPerSecond(value, `--device ${text}: dirty-rate`);
         break;
+      case 'dma-rate':
+        dmaRate = parseBytesPerSecond(value, `--device ${text}: dma-rate`);
+        break;
       case 'seed':
         seed = parseCount(value, `--device ${text}: seed`);
         if (seed > 0xffffffff) throw new UsageError(`--device ${text}: seed must fit in 32 bits`);
         break;
       default:
-        throw new UsageError(`--device ${text}: unknown option "${key}" (size, flags, dirty-rate, seed)`);
+        throw new UsageError(`--device ${text}: unknown option "${key}" (size, flags, dirty-rate, dma-rate, seed)`);
     }
   }
-  return { kind: 'emulated', name, size, migrationFlags, dirtyRate, seed, text };
+  return { kind: 'emulated', name, size, migrationFlags, dirtyRate, dmaRate, seed, text };
 }
 
 /**

@@ -2,7 +2,17 @@
  * One device taking part in a migration, opened: an emulated one (its model, workload and
  * byte check) or a real VFIO one.
  */
-import { MigState, createEmulatedDevice, migStateName, openVfioDevice, type EmulatedDeviceModel, type VfioDevice } from '@savevm/vfio';
+import {
+  EmulatedDmaWriter,
+  EmulatedVfioKernel,
+  MigState,
+  VfioContainer,
+  createEmulatedDevice,
+  migStateName,
+  openVfioDevice,
+  type EmulatedDeviceModel,
+  type VfioDevice,
+} from '@savevm/vfio';
 import { DirtyWorkload } from './dirty-workload.js';
 import { type DeviceSpec, type EmulatedDeviceSpec, type VfioDeviceSpecText, formatMigrationFlags, isMdevUuid } from './device-spec.js';
 import { expectedEmulatedDigest, sha256Hex } from './state-digest.js';
@@ -23,6 +33,8 @@ export interface DeviceStateReport {
   readonly pagesDirtied?: number;
   /** Whether the bytes are exactly what seed + dirtying give (emulated devices). */
   readonly intact?: boolean;
+  /** Pages of guest RAM it wrote by DMA (emulated devices with `dma-rate`, source). */
+  readonly dmaPagesWritten?: number;
 }
 
 /** A device opened for a migration. */
@@ -48,23 +60,40 @@ export class OpenedEmulatedDevice implements OpenedDevice {
   readonly vfio: VfioDevice;
   readonly model: EmulatedDeviceModel;
   readonly label: string;
+  /** The type1 container its DMA goes through (devices with `dma-rate`), for mapping guest RAM. */
+  readonly container: VfioContainer | undefined;
   private readonly workload: DirtyWorkload;
+  private readonly dmaWriter: EmulatedDmaWriter | undefined;
   private dirtied = 0;
 
-  /** Creates the device in its own emulated kernel, its state filled from the seed. */
+  /**
+   * Creates the device in its own emulated kernel, its state filled from the seed. With a
+   * DMA rate it logs its DMA and is opened through a type1 container, where guest RAM is
+   * mapped for it to write.
+   */
   constructor(readonly spec: EmulatedDeviceSpec) {
-    const { device, model } = createEmulatedDevice({
-      name: spec.name,
-      protocol: 'v2',
-      migrationFlags: spec.migrationFlags,
-      stateSize: spec.size,
-      seed: spec.seed,
-    });
-    this.vfio = device;
-    this.model = model;
+    const config = { name: spec.name, protocol: 'v2' as const, migrationFlags: spec.migrationFlags, stateSize: spec.size, seed: spec.seed };
+    if (spec.dmaRate > 0) {
+      const kernel = new EmulatedVfioKernel();
+      const node = kernel.addDevice({ ...config, dmaLogging: true, dmaSeed: spec.seed });
+      this.container = VfioContainer.open({ syscalls: kernel });
+      this.vfio = this.container.openDevice(node);
+      this.container.closeWhenIdle();
+      this.model = node.model;
+      this.dmaWriter = new EmulatedDmaWriter(node.model.dma, { pagesPerSecond: spec.dmaRate / 4096 });
+    } else {
+      const { device, model } = createEmulatedDevice(config);
+      this.vfio = device;
+      this.model = model;
+    }
     this.label = `emulated:${spec.name}`;
-    this.workload = new DirtyWorkload(model, spec.dirtyRate);
-    model.state.onDirty(() => this.dirtied++);
+    this.workload = new DirtyWorkload(this.model, spec.dirtyRate);
+    this.model.state.onDirty(() => this.dirtied++);
+  }
+
+  /** Pages of guest RAM written by DMA so far. */
+  get dmaPagesWritten(): number {
+    return this.model.dma.pagesWritten;
   }
 
   /** Pages the workload dirtied so far (each one byte changed). */
@@ -84,10 +113,12 @@ export class OpenedEmulatedDevice implements OpenedDevice {
 
   startWorkload(): void {
     this.workload.start();
+    this.dmaWriter?.start();
   }
 
   stopWorkload(): void {
     this.workload.stop();
+    this.dmaWriter?.stop();
   }
 
   report(idstr: string): DeviceStateReport {
@@ -98,11 +129,13 @@ export class OpenedEmulatedDevice implements OpenedDevice {
       sha256: this.digest(),
       pagesDirtied: this.dirtied,
       intact: this.isIntact(),
+      ...(this.dmaWriter !== undefined && { dmaPagesWritten: this.dmaPagesWritten }),
     };
   }
 
   close(): void {
     this.workload.stop();
+    this.dmaWriter?.stop();
     this.vfio.close();
   }
 

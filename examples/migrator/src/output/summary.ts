@@ -97,6 +97,7 @@ export function formatSummary(s: MigrationSummary): string {
     const parts = [moved, `via ${d.provider}`, `now ${d.deviceState}`];
     if (d.sha256) parts.push(`sha256 ${d.sha256.slice(0, 16)}…`);
     if (d.pagesDirtied) parts.push(`${d.pagesDirtied} pages dirtied`);
+    if (d.dmaPagesWritten) parts.push(`${d.dmaPagesWritten} pages written by DMA`);
     if (d.verified !== undefined) parts.push(d.verified ? 'bytes match the source' : `MISMATCH: ${d.problem ?? ''}`);
     else if (d.intact !== undefined) parts.push(d.intact ? 'bytes intact' : 'BYTES NOT INTACT');
     lines.push(`    ${d.device.split(',')[0]}  ${parts.join(', ')}`);

@@ -90,7 +90,14 @@ export class VmRam {
   /** Counts pages a device writes into this RAM by DMA (the seed and the guest no longer say what the bytes are). */
   addDmaWriter(pagesWritten: () => number): void {
     this.dmaWriters.push(pagesWritten);
+    this.writtenByDma = true;
   }
+
+  /**
+   * Whether devices write this RAM by DMA (both sides know it from their `--device`s): the
+   * bytes are then checked against the source's digest only, not against seed + writes.
+   */
+  writtenByDma = false;
 
   /** Pages devices wrote by DMA. */
   get dmaPagesWritten(): number {
