@@ -30,8 +30,8 @@ function savevmWithFd3(args: readonly string[], socket: net.Socket): Promise<{ c
   const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe', socket] });
   let out = '';
   let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
   return new Promise((resolve) => {
     child.once('exit', (code) => {
       const lines = out
