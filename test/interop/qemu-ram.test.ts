@@ -59,6 +59,7 @@ import {
   type QemuProcess,
   type QmpValue,
 } from './qemu-harness.js';
+import { awaitMigrationEnd, setReturnPath } from './qemu-live-migration.js';
 
 const MiB = 1 << 20;
 const RAM_SIZE = 64 * MiB;
@@ -167,6 +168,28 @@ describeEachQemu((v) => `guest RAM against QEMU ${v} -M none -m 64M`, (qemu) => 
     expect(loaded?.subarray(pattern.length).every((b) => b === 0)).toBe(true);
     expect(vm.handlers.loader.stats.pages + vm.handlers.loader.stats.zeroPages).toBe(RAM_SIZE / 4096);
     expect(vm.handlers.loader.stats.pages).toBe((pattern.length / 4096) * 0.75);
+  });
+
+  it('(a) QEMU → savevm over tcp, return path on: RAM filled by -device loader arrives byte for byte and QEMU completes on savevm\'s SHUT 0', async () => {
+    const pattern = patternBytes(8 * MiB);
+    const file = join(dir, 'pattern-tcp.bin');
+    writeFileSync(file, pattern);
+    const session = await createMigrationSession();
+    const vm = registerNoneMachine64(session.registry, RunState.PRELAUNCH);
+    vm.ram.blocks[0]?.bytes.fill(0xee); // garbage, so zero pages must be written
+    session.registry.register('switchover-probe', 0, 1, { switchoverStart: () => undefined });
+    const incoming = session.incoming('tcp:127.0.0.1:0', { machine: 'none' });
+    const { uri } = await incoming.listening;
+    const end = await withQemu({ machine: 'none', memoryMiB: 64, paused: false, extraArgs: ['-device', `loader,file=${file},addr=0,force-raw=on`], ...qemuOpt }, async (q) => {
+      await setReturnPath(q, true);
+      await (await q.qmp()).execute('migrate', { uri });
+      return awaitMigrationEnd(q, 20_000);
+    });
+    expect(end.status).toBe('completed');
+    expect((await incoming).status).toBe('completed');
+    const loaded = vm.ram.block('ram')?.bytes;
+    expect(loaded?.subarray(0, pattern.length).equals(pattern)).toBe(true);
+    expect(loaded?.subarray(pattern.length).every((b) => b === 0)).toBe(true);
   });
 
   it(`(b) savevm → QEMU, paused snapshot under streamCompat ${qemu.streamCompat}: QEMU -incoming loads it and pmemsave reads back savevm's bytes`, async () => {
