@@ -13,6 +13,12 @@ import type { TrackedDevice } from './tracked-device.js';
 export interface DirtyMechanism {
   /** Which one (`none`: nothing tracks). */
   readonly kind: DmaDirtyMechanism | 'none';
+  /**
+   * Whether `read` only sets bits (device logging, HWPT): it may then write into the
+   * migration bitmap itself. type1 writes whole words (clearing bits of other pages), so it
+   * needs a zeroed bitmap of its own.
+   */
+  readonly setOnly: boolean;
   /** Whether it reports `device`'s DMA. */
   covers(device: TrackedDevice): boolean;
   /** Starts tracking. */
@@ -43,6 +49,8 @@ function tryAll(steps: readonly (() => void)[]): void {
 export class DeviceLoggingMechanism implements DirtyMechanism {
   /** Which one. */
   readonly kind = 'device-dma-logging';
+  /** REPORT only sets bits. */
+  readonly setOnly = true;
   /** @param devices every device of the address space (each has logging) */
   constructor(private readonly devices: readonly TrackedDevice[]) {}
 
@@ -100,6 +108,8 @@ export class DeviceLoggingMechanism implements DirtyMechanism {
 export class Type1Mechanism implements DirtyMechanism {
   /** Which one. */
   readonly kind = 'type1-container';
+  /** GET_BITMAP writes whole words. */
+  readonly setOnly = false;
   /**
    * @param iommu the container's IOMMU
    * @param devices the container's devices (for messages)
@@ -154,6 +164,8 @@ export class Type1Mechanism implements DirtyMechanism {
 export class IommufdHwptMechanism implements DirtyMechanism {
   /** Which one. */
   readonly kind = 'iommufd-hwpt';
+  /** GET_DIRTY_BITMAP only sets bits. */
+  readonly setOnly = true;
   readonly #hwpts: number[];
 
   /**
@@ -225,6 +237,8 @@ export class IommufdHwptMechanism implements DirtyMechanism {
 export class NoMechanism implements DirtyMechanism {
   /** Which one. */
   readonly kind = 'none';
+  /** Nothing is written. */
+  readonly setOnly = true;
   /** It sees nothing. */
   covers(): boolean {
     return false;

@@ -22,6 +22,7 @@ import type { TrackedDevice } from './tracked-device.js';
 
 /** The page size of every bitmap the source reads: the RAM section's target page. */
 const PAGE = 4096;
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** The blocker's words (QEMU 10.0's, without the device name the blocker's owner carries). */
 export const NO_DMA_DIRTY_TRACKING = "VFIO device doesn't support device and IOMMU dirty tracking";
@@ -249,18 +250,29 @@ export class VfioDmaDirtyTracking implements DirtySource {
       into.setAll();
       return;
     }
-    let scratch = this.#scratch.get(block);
-    if (scratch === undefined) {
-      scratch = new Uint8Array(dirtyBitmapBytes(block.pageCount));
-      this.#scratch.set(block, scratch);
-    } else scratch.fill(0);
+    // A mechanism that only sets bits reports straight into the migration bitmap (its words
+    // are the kernel's layout on a little-endian host) when they are whole u64 words; else
+    // into a zeroed scratch bitmap, merged after.
+    const direct = active.setOnly && LITTLE_ENDIAN && into.words.byteLength === dirtyBitmapBytes(block.pageCount);
+    let target: Uint8Array;
+    if (direct) target = new Uint8Array(into.words.buffer, into.words.byteOffset, into.words.byteLength);
+    else {
+      let scratch = this.#scratch.get(block);
+      if (scratch === undefined) {
+        scratch = new Uint8Array(dirtyBitmapBytes(block.pageCount));
+        this.#scratch.set(block, scratch);
+      } else scratch.fill(0);
+      target = scratch;
+    }
     try {
-      active.read(span.iova, span.length, PAGE, scratch, false);
+      active.read(span.iova, span.length, PAGE, target, false);
     } catch (cause) {
+      if (direct) into.recount();
       this.#failure ??= cause instanceof VfioDmaTrackingError ? cause : new VfioDmaTrackingError({ device: this.#names(), mechanism: active.kind, operation: `sync of block ${block.idstr}`, cause });
       throw this.#failure;
     }
-    into.orLittleEndianBytes(scratch);
+    if (direct) into.recount();
+    else into.orLittleEndianBytes(target);
   }
 
   /** The RAM tracker stops `block`: the last stop stops the mechanism (a failure is thrown; the RAM section only warns). */

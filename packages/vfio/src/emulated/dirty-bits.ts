@@ -33,42 +33,44 @@ export interface SourceBits {
 /**
  * Sets in `dst` (bit n = `iova + n × pageSize`) the bit of every report page that holds a
  * dirty source page inside `[iova, iova + length)`, and clears those source bits when
- * `clear`. Bits are only ever set in `dst`. Returns how many source pages were dirty.
+ * `clear`. Bits are only ever set in `dst`.
  */
-export function orDirtyInto(dst: Uint8Array, iova: number, length: number, pageSize: number, src: SourceBits, clear: boolean): number {
+export function orDirtyInto(dst: Uint8Array, iova: number, length: number, pageSize: number, src: SourceBits, clear: boolean): void {
   const from = Math.max(0, Math.ceil((iova - src.iova) / src.pageSize));
   const to = Math.min(src.pages, Math.ceil((iova + length - src.iova) / src.pageSize));
-  if (to <= from) return 0;
+  if (to <= from) return;
   const words = src.words;
   const dstWords = wordsOf(dst);
   const skipBits = (src.iova - iova) / pageSize;
-  // Fast path: the same page size, the source starting on a 32-bit word of `dst`.
+  // Fast path: the same page size, the source's words landing on whole words of `dst`.
   if (dstWords !== undefined && pageSize === src.pageSize && Number.isInteger(skipBits) && skipBits % 32 === 0 && from % 32 === 0) {
     const base = skipBits / 32;
-    const lastWord = Math.ceil(to / 32);
-    let dirty = 0;
-    for (let w = from / 32; w < lastWord; w++) {
-      let v = words[w] as number;
-      if (v === 0) continue;
-      const hi = (w + 1) * 32;
-      if (hi > to) v &= (1 << (to - w * 32)) - 1;
-      if (v === 0) continue;
-      dirty += popcount(v);
-      const di = base + w;
-      if (di < dstWords.length) dstWords[di] = ((dstWords[di] as number) | v) >>> 0;
-      else for (let b = 0; b < 32; b++) if ((v & (1 << b)) !== 0) setBit(dst, (base + w) * 32 + b);
-      if (clear) words[w] = ((words[w] as number) & ~v) >>> 0;
+    const first = from / 32;
+    const full = to >>> 5; // words wholly inside the window
+    const inDst = Math.min(full, dstWords.length - base);
+    for (let w = first; w < inDst; w++) {
+      const v = words[w] as number;
+      if (v !== 0) dstWords[base + w] = (dstWords[base + w] as number) | v;
     }
-    return dirty;
+    for (let w = Math.max(first, inDst); w < full; w++) {
+      const v = words[w] as number;
+      for (let b = 0; v !== 0 && b < 32; b++) if ((v & (1 << b)) !== 0) setBit(dst, (base + w) * 32 + b);
+    }
+    if (clear) words.fill(0, first, full);
+    const tail = to & 31;
+    if (tail !== 0) {
+      const v = (words[full] as number) & ((1 << tail) - 1);
+      for (let b = 0; v !== 0 && b < tail; b++) if ((v & (1 << b)) !== 0) setBit(dst, (base + full) * 32 + b);
+      if (clear) words[full] = ((words[full] as number) & ~((1 << tail) - 1)) >>> 0;
+    }
+    return;
   }
-  let dirty = 0;
   for (let w = from >>> 5; w * 32 < to; w++) {
     const v = words[w] as number;
     if (v === 0) continue;
     for (let b = 0; b < 32; b++) {
       const page = w * 32 + b;
       if (page < from || page >= to || (v & (1 << b)) === 0) continue;
-      dirty++;
       const start = src.iova + page * src.pageSize;
       const firstBit = Math.floor((Math.max(start, iova) - iova) / pageSize);
       const lastBit = Math.floor((Math.min(start + src.pageSize, iova + length) - 1 - iova) / pageSize);
@@ -76,7 +78,6 @@ export function orDirtyInto(dst: Uint8Array, iova: number, length: number, pageS
       if (clear) words[w] = ((words[w] as number) & ~(1 << b)) >>> 0;
     }
   }
-  return dirty;
 }
 
 /**
@@ -107,10 +108,4 @@ export function writeType1Bits(dst: Uint8Array, bitOffset: number, src: Uint32Ar
     const set = n - shift < nbits && srcBit(n - shift);
     out[byte] = set ? (out[byte] as number) | mask : (out[byte] as number) & ~mask;
   }
-}
-
-function popcount(v: number): number {
-  v -= (v >>> 1) & 0x55555555;
-  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
 }

@@ -6,8 +6,8 @@
 import { Errno } from '../errors.js';
 import { orDirtyInto } from './dirty-bits.js';
 
-/** Pages per chunk of a range's sparse bitmap (1024 words, 128 MiB at 4 KiB). */
-const CHUNK_PAGES = 32768;
+/** Pages per chunk of a range's sparse bitmap (2^21 pages: 8 GiB at 4 KiB in 256 KiB of words; a smaller range gets one chunk its size). */
+const CHUNK_PAGES = 2 ** 21;
 /** The most pages the emulated device logs in all (its tracker's capacity). */
 const MAX_LOGGED_PAGES = 2 ** 40;
 
@@ -92,7 +92,7 @@ export class EmulatedDmaLog {
         const c = Math.floor(p / CHUNK_PAGES);
         let words = r.chunks.get(c);
         if (words === undefined) {
-          words = new Uint32Array(CHUNK_PAGES / 32);
+          words = new Uint32Array(Math.ceil(Math.min(CHUNK_PAGES, r.length / ps - c * CHUNK_PAGES) / 32));
           r.chunks.set(c, words);
         }
         const bit = p - c * CHUNK_PAGES;
