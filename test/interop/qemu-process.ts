@@ -144,8 +144,8 @@ export class QemuProcess {
     return this.exitInfo;
   }
 
-  /** The QMP session (connected and negotiated on first use). */
-  async qmp(timeoutMs = 5000): Promise<QmpClient> {
+  /** The QMP session (connected and negotiated on first use; a TCG QEMU on a loaded 2-core machine can take seconds to answer). */
+  async qmp(timeoutMs = 15_000): Promise<QmpClient> {
     this.qmpClient ??= await QmpClient.connect(this.qmpPath, timeoutMs, () => this.exitInfo === undefined);
     return this.qmpClient;
   }
