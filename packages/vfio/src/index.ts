@@ -129,7 +129,7 @@ export type { DmaEngineConfig } from './emulated/dma-engine.js';
 export { EmulatedDmaWriter } from './emulated/dma-writer.js';
 export type { DmaWriterOptions } from './emulated/dma-writer.js';
 export { EmulatedDmaLog } from './emulated/dma-log.js';
-export type { LogRangeRequest } from './emulated/dma-log.js';
+export type { LogRangeRequest, LoggedSpan } from './emulated/dma-log.js';
 export { DmaMappingTable, IOMMU_PAGE } from './emulated/dma-mappings.js';
 export type { DmaMapping } from './emulated/dma-mappings.js';
 export type { DmaTarget } from './emulated/dma-target.js';

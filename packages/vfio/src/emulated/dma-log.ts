@@ -17,6 +17,14 @@ interface LoggedRange {
   readonly chunks: Map<number, Uint32Array>;
 }
 
+/** A range being logged. */
+export interface LoggedSpan {
+  /** First IOVA (aligned down to the log's page size). */
+  readonly iova: number;
+  /** Bytes (whole log pages). */
+  readonly length: number;
+}
+
 /** One range to log, as START's payload gives it. */
 export interface LogRangeRequest {
   /** First IOVA. */
@@ -47,7 +55,7 @@ export class EmulatedDmaLog {
   }
 
   /** The logged ranges (empty when off). */
-  get ranges(): readonly { readonly iova: number; readonly length: number }[] {
+  get ranges(): readonly LoggedSpan[] {
     return this.#ranges ?? [];
   }
 
