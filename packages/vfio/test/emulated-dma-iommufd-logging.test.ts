@@ -94,7 +94,7 @@ describe('iommufd: a physical device on a HWPT with dirty tracking', () => {
     expect(noDirty.iommu.probeDirtyTracking(noDirty.devId)).toMatchObject({ supported: false, refusal: { why: 'the IOMMU lacks IOMMU_HW_CAP_DIRTY_TRACKING' } });
     expect(() => noDirty.iommu.allocHwpt(noDirty.devId, noDirty.ioas, HwptAllocFlags.DIRTY_TRACKING)).toThrow(/EOPNOTSUPP/);
     expect(() => noDirty.iommu.allocHwpt(noDirty.devId, noDirty.ioas, HwptAllocFlags.FAULT_ID_VALID)).toThrow(/EOPNOTSUPP/);
-    const { kernel, ctx, devId, ioas, iova, iommu, ram } = iommufdRig({ iommu: 'physical', iommuDirtyTracking: true });
+    const { kernel, ctx, device, model, devId, ioas, iova, iommu, ram } = iommufdRig({ iommu: 'physical', iommuDirtyTracking: true });
     const hwpt = iommu.allocHwpt(devId, ioas, HwptAllocFlags.DIRTY_TRACKING);
     // a device that cannot track may not attach to a HWPT that enforces it
     expect(noDirty.ctx.attach(noDirty.device, noDirty.ioas)).toBeGreaterThan(0);
@@ -119,7 +119,14 @@ describe('iommufd: a physical device on a HWPT with dirty tracking', () => {
     expect(get({ iova: BigInt(iova) + 512n })).toBe(-Errno.EINVAL);
     expect(get({ page_size: 0n })).toBe(-Errno.EINVAL);
     expect(get({ page_size: 8192n, iova: BigInt(iova) + 4096n, length: BigInt(MiB) - 8192n })).toBe(-Errno.EINVAL);
+    // the bitmap is pinned only when a bit must be set: nothing dirty, no fault; a dirty page, EFAULT
+    expect(get({ data: 0x10000n })).toBe(0);
+    expect(ctx.attach(device, hwpt)).toBe(hwpt);
+    expect(model.dma.writeAt(iova, new Uint8Array(1))).toBe(true);
     expect(get({ data: 0x10000n })).toBe(-Errno.EFAULT);
+    expect(set(0)).toBe(0);
+    expect(get({})).toBe(-Errno.EINVAL); // tracking off: the IOMMU driver refuses to read
+    expect(set(1)).toBe(0);
     expect(get({ size: 40 })).toBe(-Errno.EINVAL);
     expect(get({}, new Uint8Array(8))).toBe(0);
     expect(get({}, new Uint8Array([0, 0, 1, 0, 0, 0, 0, 0]))).toBe(-Errno.E2BIG);
@@ -171,7 +178,7 @@ describe('device DMA logging', () => {
     expect(bitsOf(bm)).toEqual([4, 5, 6, 7]);
   });
   it('errnos: EINVAL, E2BIG, EOVERFLOW, EFAULT', () => {
-    const { kernel, device, logging, iova } = loggingRig();
+    const { kernel, device, model, logging, iova } = loggingRig();
     const start = (ranges: { iova: bigint; length: bigint }[], pageSize = 4096n, numRanges = ranges.length, data?: bigint): number => {
       const array = new Uint8Array(Math.max(1, ranges.length) * 16);
       ranges.forEach((r, i) => DmaLoggingRange.encode(r, array, i * 16));
@@ -200,6 +207,8 @@ describe('device DMA logging', () => {
     expect(report({ page_size: 2048n })).toBe(-Errno.EINVAL);
     expect(report({ page_size: 12288n })).toBe(-Errno.EINVAL);
     expect(report({ iova: 2n ** 64n - 4096n, length: 8192n })).toBe(-Errno.EOVERFLOW);
+    expect(report({ bitmap: 0x10000n })).toBe(0); // nothing dirty: the bitmap is never pinned
+    expect(model.dma.writeAt(iova, new Uint8Array(1))).toBe(true);
     expect(report({ bitmap: 0x10000n })).toBe(-Errno.EFAULT);
     const header = DeviceFeatureHeader.encode({ argsz: 7, flags: VfioFeatureFlags.SET | VfioFeature.DMA_LOGGING_STOP });
     expect(kernel.ioctl(device.fd, VfioIoctl.DEVICE_FEATURE, header)).toBe(-Errno.EINVAL);

@@ -80,6 +80,21 @@ export function orDirtyInto(dst: Uint8Array, iova: number, length: number, pageS
   }
 }
 
+/** Whether any source page inside `[iova, iova + length)` is dirty (the kernel touches the caller's bitmap only then). */
+export function anyDirtyIn(iova: number, length: number, src: SourceBits): boolean {
+  const from = Math.max(0, Math.ceil((iova - src.iova) / src.pageSize));
+  const to = Math.min(src.pages, Math.ceil((iova + length - src.iova) / src.pageSize));
+  const words = src.words;
+  for (let w = from >>> 5; w * 32 < to; w++) {
+    let v = words[w] as number;
+    if (v === 0) continue;
+    if (w * 32 < from) v &= ~((1 << (from - w * 32)) - 1);
+    if ((w + 1) * 32 > to) v &= (1 << (to - w * 32)) - 1;
+    if (v !== 0) return true;
+  }
+  return false;
+}
+
 /**
  * type1's report of one mapping (`update_user_bitmap()`): the mapping's `nbits` bits go to
  * bit `bitOffset` of `dst` by writing whole u64 words — the first word keeps `dst`'s bits

@@ -4,7 +4,7 @@
  * clear-on-read reports at any page size (docs/design/vfio-dirty-tracking.md §3, §5).
  */
 import { Errno } from '../errors.js';
-import { orDirtyInto } from './dirty-bits.js';
+import { anyDirtyIn, orDirtyInto } from './dirty-bits.js';
 
 /** Pages per chunk of a range's sparse bitmap (2^21 pages: 8 GiB at 4 KiB in 256 KiB of words; a smaller range gets one chunk its size). */
 const CHUNK_PAGES = 2 ** 21;
@@ -107,6 +107,19 @@ export class EmulatedDmaLog {
         words[bit >>> 5] = ((words[bit >>> 5] as number) | (1 << (bit & 31))) >>> 0;
       }
     }
+  }
+
+  /** Whether a logged page inside `[iova, iova + length)` was written since the last report. */
+  anyDirty(iova: number, length: number): boolean {
+    const ps = this.#pageSize;
+    for (const r of this.#ranges ?? []) {
+      for (const [c, words] of r.chunks) {
+        const chunkIova = r.iova + c * CHUNK_PAGES * ps;
+        const pages = Math.min(CHUNK_PAGES, (r.length - c * CHUNK_PAGES * ps) / ps);
+        if (anyDirtyIn(iova, length, { words, iova: chunkIova, pageSize: ps, pages })) return true;
+      }
+    }
+    return false;
   }
 
   /**

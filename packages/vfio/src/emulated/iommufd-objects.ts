@@ -15,7 +15,7 @@ import {
   IommufdMinSize,
 } from '../uapi/iommufd.js';
 import { HwInfo, HwptAlloc, HwptGetDirtyBitmap, HwptSetDirtyTracking, IoasAlloc, IoasMap, IoasUnmap, IommuDestroy } from '../uapi/iommufd-structs.js';
-import { orDirtyInto } from './dirty-bits.js';
+import { anyDirtyIn, orDirtyInto } from './dirty-bits.js';
 import { DmaMappingTable, IOMMU_PAGE, type DmaMapping } from './dma-mappings.js';
 import type { DmaTarget } from './dma-target.js';
 import type { EmulatedUserMemory } from './user-memory.js';
@@ -280,19 +280,25 @@ export class EmulatedIommufd {
     if (c.page_size === 0n) return -Errno.EINVAL;
     if ((c.iova & (c.page_size - 1n)) !== 0n || ((lastIova + 1n) & (c.page_size - 1n)) !== 0n) return -Errno.EINVAL;
     if (!hwpt.dirtyOps) return -Errno.EOPNOTSUPP;
-    const bits = (c.length + c.page_size - 1n) / c.page_size;
-    const bytes = ((bits + 63n) / 64n) * 8n;
-    if (bytes > 2n ** 31n || c.iova + c.length > BigInt(Number.MAX_SAFE_INTEGER)) return -Errno.EFAULT;
-    const dst = this.memory.resolve(c.data, Number(bytes));
-    if (typeof dst === 'string') return -Errno.EFAULT;
+    // The IOMMU driver refuses to read dirty bits it is not tracking (Intel, AMD and the
+    // selftest mock all answer EINVAL; Linux 6.12.118 passes it on).
+    if (!hwpt.tracking) return -Errno.EINVAL;
+    if (c.iova + c.length > BigInt(Number.MAX_SAFE_INTEGER)) return 0; // beyond what the emulation maps: nothing dirty
     const iova = Number(c.iova);
     const length = Number(c.length);
-    const clear = (c.flags & HwptGetDirtyBitmapFlags.NO_CLEAR) === 0;
-    for (const m of hwpt.ioas.mappings.within(iova, iova + length - 1)) {
+    const sources = hwpt.ioas.mappings.within(iova, iova + length - 1).flatMap((m) => {
       const words = hwpt.dirty.get(m);
-      if (words === undefined) continue;
-      orDirtyInto(dst, iova, length, Number(c.page_size), { words, iova: m.iova, pageSize: IOMMU_PAGE, pages: m.size / IOMMU_PAGE }, clear);
-    }
+      return words === undefined ? [] : [{ words, iova: m.iova, pageSize: IOMMU_PAGE, pages: m.size / IOMMU_PAGE }];
+    });
+    // The caller's bitmap is pinned only when a bit has to be set (iova_bitmap maps its pages on demand).
+    if (!sources.some((src) => anyDirtyIn(iova, length, src))) return 0;
+    const bits = (c.length + c.page_size - 1n) / c.page_size;
+    const bytes = ((bits + 63n) / 64n) * 8n;
+    if (bytes > 2n ** 31n) return -Errno.EFAULT;
+    const dst = this.memory.resolve(c.data, Number(bytes));
+    if (typeof dst === 'string') return -Errno.EFAULT;
+    const clear = (c.flags & HwptGetDirtyBitmapFlags.NO_CLEAR) === 0;
+    for (const src of sources) orDirtyInto(dst, iova, length, Number(c.page_size), src, clear);
     return 0;
   }
 

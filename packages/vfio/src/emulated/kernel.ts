@@ -609,7 +609,12 @@ export class EmulatedVfioKernel implements Syscalls {
     if (report.iova + report.length >= U64) return -Errno.EOVERFLOW;
     const bits = (report.length + ps - 1n) / ps;
     const bytes = ((bits + 63n) / 64n) * 8n;
-    if (bytes > 2n ** 31n || report.iova + report.length > BigInt(Number.MAX_SAFE_INTEGER)) return -Errno.EFAULT;
+    if (!log.active) return -Errno.EINVAL; // the emulated driver: no REPORT while logging is off
+    if (report.iova + report.length > BigInt(Number.MAX_SAFE_INTEGER)) return 0; // beyond what the emulation logs
+    // The caller's bitmap is pinned only when a bit has to be set (an unmapped one is no
+    // error while nothing is dirty: Linux 6.12's iova_bitmap maps its pages on demand).
+    if (!log.anyDirty(Number(report.iova), Number(report.length))) return 0;
+    if (bytes > 2n ** 31n) return -Errno.EFAULT;
     const dst = this.memory.resolve(report.bitmap, Number(bytes));
     if (typeof dst === 'string') return -Errno.EFAULT;
     return log.report(dst, Number(report.iova), Number(report.length), Number(ps));
