@@ -56,7 +56,7 @@ export interface MigrationParameters {
   /** Longest wait for the destination's SHUT after the last byte, in ms. */
   readonly verdictTimeoutMs: number;
   /**
-   * Which QEMU's stream to write (default {@link DEFAULT_STREAM_COMPAT}, `qemu-7.2`: QEMU 7.2
+   * Which QEMU's stream to write (default `DEFAULT_STREAM_COMPAT`, `qemu-7.2`: QEMU 7.2
    * and 10.0 both load it): whether SWITCHOVER_START precedes the END sections, whether the
    * vmdesc describes the configuration, how a compat-aware globalstate is laid out.
    */
