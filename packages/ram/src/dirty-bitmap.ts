@@ -106,7 +106,7 @@ export class DirtyBitmap {
   }
 
   /**
-   * ORs `words` (the same layout as {@link words}) into this bitmap starting at page
+   * ORs `words` (the same layout as {@link DirtyBitmap.words}) into this bitmap starting at page
    * `firstPage` (a multiple of 32); bits past `pageCount` are ignored. Returns how many
    * pages became set.
    */
