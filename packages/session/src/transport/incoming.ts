@@ -12,7 +12,7 @@ import { ExecChannel } from './exec-channel.js';
 import { isSocketFd } from './socket-fd.js';
 import { formatHostPort, type MigrationUri, parseMigrationUri } from './migration-uri.js';
 import { type PeerIdentity, TLS_MIN_VERSION, type TlsCredentials, tlsPeerIdentity } from './tls-credentials.js';
-import { DEFAULT_LISTEN_ADDRESS, type IncomingTransportOptions } from './transport-options.js';
+import { DEFAULT_LISTEN_ADDRESS, checkTlsScheme, type IncomingTransportOptions } from './transport-options.js';
 import { TransportError } from './transport-error.js';
 import { WatchdogChannel } from './watchdog-channel.js';
 
@@ -73,10 +73,6 @@ export function isLoopbackAddress(host: string): boolean {
   return host === '::1' || host === 'localhost' || /^127\./.test(host) || host.toLowerCase() === '::ffff:127.0.0.1';
 }
 
-function refuseTls(uri: string, scheme: string): TransportError {
-  return new TransportError({ uri, phase: 'options', detail: `TLS needs a network transport (tcp: or unix:), not ${scheme}:` });
-}
-
 /**
  * Starts listening on `uri` (`tcp:`, `unix:`), or prepares to open it (`file:`, `fd:`,
  * `exec:`). A `tcp:` destination binds to `listenAddress`, else the URI's host, else
@@ -85,7 +81,7 @@ function refuseTls(uri: string, scheme: string): TransportError {
  */
 export async function listenIncoming(uri: string, options: IncomingTransportOptions = {}): Promise<IncomingListener> {
   const parsed = parseMigrationUri(uri);
-  if (options.tls && parsed.scheme !== 'tcp' && parsed.scheme !== 'unix') throw refuseTls(uri, parsed.scheme);
+  checkTlsScheme(uri, parsed, options);
   if (parsed.scheme === 'tcp' || parsed.scheme === 'unix') return SocketListener.listen(uri, parsed, options);
   const wrap = (channel: ReadChannel): ReadChannel =>
     options.transferTimeoutMs ? new WatchdogChannel(channel, options.transferTimeoutMs, uri) : channel;

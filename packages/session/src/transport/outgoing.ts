@@ -9,7 +9,7 @@ import { ExecChannel } from './exec-channel.js';
 import { isSocketFd } from './socket-fd.js';
 import { formatHostPort, type MigrationUri, parseMigrationUri } from './migration-uri.js';
 import { type PeerIdentity, TLS_MIN_VERSION, type TlsCredentials, tlsPeerIdentity } from './tls-credentials.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, type OutgoingOptions } from './transport-options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, checkTlsScheme, type OutgoingOptions } from './transport-options.js';
 import { TransportError } from './transport-error.js';
 import { WatchdogChannel } from './watchdog-channel.js';
 
@@ -34,10 +34,6 @@ export interface OutgoingTransport {
   shutdown(): void;
 }
 
-function refuseTls(uri: string, scheme: string): TransportError {
-  return new TransportError({ uri, phase: 'options', detail: `TLS needs a network transport (tcp: or unix:), not ${scheme}:` });
-}
-
 /**
  * Opens `uri` for writing: connects (`tcp:`, `unix:`, with TLS when credentials are given),
  * creates the file (`file:`), takes the descriptor (`fd:`) or starts the command (`exec:`).
@@ -45,7 +41,7 @@ function refuseTls(uri: string, scheme: string): TransportError {
  */
 export async function openOutgoing(uri: string, options: OutgoingOptions = {}): Promise<OutgoingTransport> {
   const parsed = parseMigrationUri(uri);
-  if (options.tls && parsed.scheme !== 'tcp' && parsed.scheme !== 'unix') throw refuseTls(uri, parsed.scheme);
+  checkTlsScheme(uri, parsed, options);
   const opened = await openChannel(uri, parsed, options);
   const channel = options.transferTimeoutMs ? new WatchdogChannel(opened.channel, options.transferTimeoutMs, uri) : opened.channel;
   const writer = new QemuFileWriter(channel, options.queueCap === undefined ? {} : { queueCap: options.queueCap });

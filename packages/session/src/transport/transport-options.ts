@@ -1,5 +1,7 @@
 /** Options shared by the outgoing and incoming transports. */
+import type { MigrationUri } from './migration-uri.js';
 import type { TlsCredentials } from './tls-credentials.js';
+import { TransportError } from './transport-error.js';
 
 /** How a transport is opened and watched. */
 export interface TransportOptions {
@@ -48,3 +50,14 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** The address a `tcp:` destination binds to when told nothing: loopback. */
 export const DEFAULT_LISTEN_ADDRESS = '127.0.0.1';
+
+/**
+ * Refuses TLS on a transport that is not a network connection (`file:`, `fd:`, `exec:`),
+ * on either side.
+ * @throws TransportError (phase `options`)
+ */
+export function checkTlsScheme(uri: string, parsed: MigrationUri, options: TransportOptions): void {
+  if (options.tls && parsed.scheme !== 'tcp' && parsed.scheme !== 'unix') {
+    throw new TransportError({ uri, phase: 'options', detail: `TLS needs a network transport (tcp: or unix:), not ${parsed.scheme}:` });
+  }
+}
