@@ -13,6 +13,8 @@ export type MigrationPhase =
   | 'blocked'
   /** Opening the transport (connecting, the TLS handshake), before any device state moved. */
   | 'connect'
+  /** A multifd channel: its initial packet, a packet on it, a barrier, its end (docs/design/multifd.md). */
+  | 'multifd'
   /** `savePrepare` (QEMU `save_prepare`) vetoed the migration. */
   | 'save-prepare'
   /** A migration-status notifier refused the PRECOPY_SETUP event. */

@@ -16,11 +16,20 @@
  * Destination: `loadSetup` → `loadState` per section → `switchoverStart` on the
  * SWITCHOVER_START command → `loadCleanup`.
  *
- * Hooks of the newest QEMU that this driver does not call, because it has no postcopy and
- * no multifd: `save_live_complete_postcopy`, `save_complete_precopy_thread`,
- * `load_state_buffer`, `resume_prepare`.
+ * With multifd channels (docs/design/multifd.md), `saveSetup` is given the channels for RAM
+ * pages, `saveCompletePrecopyThread` runs beside the END sections, and on the destination
+ * `loadStateBuffer` takes each device-state packet and `switchoverStart` may start load work.
+ *
+ * Hooks of the newest QEMU that this driver does not call, because it has no postcopy:
+ * `save_live_complete_postcopy`, `resume_prepare`.
  */
 import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
+import type {
+  DeviceStateSender,
+  MultifdRamReceiver,
+  SaveSetupContext,
+  SwitchoverStartContext,
+} from './multifd/multifd-contract.js';
 import type { StreamCompat } from './stream-compat.js';
 
 /** A hook result: a value now or later. */
@@ -67,6 +76,8 @@ export interface LoadSetupContext {
    * returned true. Throws (EINVAL) when no approval is outstanding.
    */
   approveSwitchover(): void;
+  /** The multifd channels, when the migration has them (docs/design/multifd.md). */
+  readonly multifd?: MultifdRamReceiver | undefined;
 }
 
 /**
@@ -97,8 +108,9 @@ export interface SaveVMHandlers {
   /**
    * QEMU `save_setup`. Sets up the source side and writes the body of this entry's
    * SECTION_START. Runs only for active entries, in list order. A throw fails the migration.
+   * `context.multifd` is set when the migration has multifd channels.
    */
-  saveSetup?(f: QemuFileWriter, entry: SaveStateEntryInfo): MaybePromise<void>;
+  saveSetup?(f: QemuFileWriter, entry: SaveStateEntryInfo, context: SaveSetupContext): MaybePromise<void>;
 
   /**
    * QEMU `state_pending_estimate`. A cheap guess of the bytes still to send. Called every
@@ -127,6 +139,16 @@ export interface SaveVMHandlers {
    * the VM stopped and writes the rest of the state as the body of a SECTION_END.
    */
   saveLiveCompletePrecopy?(f: QemuFileWriter, entry: SaveStateEntryInfo): MaybePromise<void>;
+
+  /**
+   * QEMU `save_complete_precopy_thread` (10.0+). Called only when the migration sends device
+   * state on its multifd channels (`SaveSetupContext.multifd.settings.deviceState`), for active
+   * entries, right after the VM stopped and before the END sections are written; it runs
+   * beside them, sends the stop-copy state through `sender`, and the driver waits for every
+   * such hook after the last END section. The signal aborts when the migration fails or is
+   * cancelled. A rejection fails the migration.
+   */
+  saveCompletePrecopyThread?(sender: DeviceStateSender, entry: SaveStateEntryInfo, signal: AbortSignal): Promise<void>;
 
   /**
    * QEMU `save_state`. Writes the non-live state as the body of a SECTION_FULL, after all
@@ -194,9 +216,18 @@ export interface SaveVMHandlers {
 
   /**
    * QEMU `switchover_start` (10.0+, destination). Called when the SWITCHOVER_START
-   * command arrives (only streams from QEMU 10.0+ or a source that sends it).
+   * command arrives (only streams from QEMU 10.0+ or a source that sends it). With multifd
+   * device state, this is where the entry starts the work that loads its buffers in order
+   * (`context.startLoadThread`); the load waits for that work after EOF.
    */
-  switchoverStart?(entry: SaveStateEntryInfo): MaybePromise<void>;
+  switchoverStart?(entry: SaveStateEntryInfo, context: SwitchoverStartContext): MaybePromise<void>;
+
+  /**
+   * QEMU `load_state_buffer` (10.0+, destination). Takes one multifd device-state packet's
+   * payload for this entry, in the order it arrived (not the order it was sent); the handler
+   * keeps and orders them itself. A throw fails the load, naming the channel.
+   */
+  loadStateBuffer?(data: Buffer, entry: SaveStateEntryInfo): MaybePromise<void>;
 }
 
 /** The names of every hook, for error messages and tests. */

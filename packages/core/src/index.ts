@@ -17,6 +17,18 @@ export type {
   SaveVMHandlers,
   SaveVMHook,
 } from './handlers.js';
+export type {
+  MultifdSettings,
+  MultifdSyncMode,
+  MultifdRamSender,
+  MultifdRamTarget,
+  MultifdRamReceiver,
+  DeviceStateSender,
+  SaveSetupContext,
+  SwitchoverStartContext,
+} from './multifd/multifd-contract.js';
+export { MultifdSendChannels, type MultifdChannelStats } from './multifd/multifd-send-channels.js';
+export { MultifdChannelError } from './multifd/multifd-channel-error.js';
 
 // Errors.
 export {

@@ -18,6 +18,7 @@ export type StreamErrorCode =
   | 'UNKNOWN_SECTION'
   | 'BAD_VMDESC'
   | 'BAD_BODY'
+  | 'BAD_MULTIFD_PACKET'
   | 'TOO_LARGE'
   | 'TRUNCATED'
   | 'IO';

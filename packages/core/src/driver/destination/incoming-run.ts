@@ -22,6 +22,8 @@ import { MigrationError, type MigrationPhase, type SectionRef, detailOf, message
 import { reasonOf } from '../../failure-reason.js';
 import type { DestinationReturnPath } from '../../return-path.js';
 import type { LoadOutcome, LoadSetupContext } from '../../handlers.js';
+import { LoadThreadPool } from '../../multifd/load-thread-pool.js';
+import type { SwitchoverStartContext } from '../../multifd/multifd-contract.js';
 import type { SaveStateRegistry } from '../../registry/registry.js';
 import type { SaveStateEntry } from '../../registry/save-state-entry.js';
 import type { RunStateController } from '../../run-state/run-state-controller.js';
@@ -103,6 +105,9 @@ export class IncomingRun {
   private acked = false;
   private ackDue = false;
   private phase: MigrationPhase = 'load-header';
+  /** Work started by `switchoverStart` hooks, waited for after EOF. */
+  private readonly loadThreads = new LoadThreadPool();
+  private readonly switchoverContext: SwitchoverStartContext = { startLoadThread: (work) => this.loadThreads.start(work) };
 
   /** @param f the incoming stream; @param ctx the collaborators; @param options the options */
   constructor(
@@ -469,7 +474,7 @@ export class IncomingRun {
           const hook = e.handlers.switchoverStart;
           if (hook === undefined || !e.isActive()) continue;
           try {
-            const r = hook.call(e.handlers, e);
+            const r = hook.call(e.handlers, e, this.switchoverContext);
             if (isPromiseLike(r)) await r;
           } catch (err) {
             throw hookFailure('load-state', 'switchoverStart', e, err, { offset });

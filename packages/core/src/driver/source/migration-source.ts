@@ -10,6 +10,7 @@ import type { MigrationInfo } from '../../status/migration-info.js';
 import { type MigrationClock, systemClock } from '../clock.js';
 import { asInfoObservable, createInfoSubject } from '../progress.js';
 import { SourceRun } from './source-run.js';
+import type { MultifdSendChannels } from '../../multifd/multifd-send-channels.js';
 
 /** What the source driver works with. */
 export interface MigrationSourceDeps {
@@ -33,6 +34,11 @@ export interface MigrateStreamOptions {
    * throw fails the migration, and the VM runs again.
    */
   readonly finishStream?: () => Promise<void>;
+  /**
+   * The migration's multifd channels, connected and with their initial packets put
+   * (docs/design/multifd.md). The caller owns them and closes them afterwards.
+   */
+  readonly multifd?: MultifdSendChannels;
 }
 
 /**
@@ -96,6 +102,7 @@ export class MigrationSource {
       clock: this.clock,
       infos: this.subject,
       finishStream: options.finishStream,
+      multifd: options.multifd,
     });
     this.current = run;
     try {

@@ -22,6 +22,9 @@ import {
 import { MigrationCancelledError, MigrationError, type MigrationPhase, messageOf } from '../../errors.js';
 import { reasonOf } from '../../failure-reason.js';
 import type { PendingBytes } from '../../handlers.js';
+import type { SaveSetupContext } from '../../multifd/multifd-contract.js';
+import type { MultifdSendChannels } from '../../multifd/multifd-send-channels.js';
+import { DeviceStateSaveThreads } from '../../multifd/device-state-save-threads.js';
 import type { MigrationNotifiers } from '../../lifecycle/migration-notifiers.js';
 import type { MigrationParameters } from '../../parameters.js';
 import type { SaveStateEntry } from '../../registry/save-state-entry.js';
@@ -58,6 +61,8 @@ export interface SourceRunContext {
    * stream (closes a file, waits for an `exec:` command's exit). A throw fails the migration.
    */
   readonly finishStream?: (() => Promise<void>) | undefined;
+  /** The multifd channels, when the migration has them (docs/design/multifd.md). */
+  readonly multifd?: MultifdSendChannels | undefined;
 }
 
 const ZERO_PENDING: PendingBytes = { mustPrecopy: 0, canPostcopy: 0 };
@@ -87,6 +92,10 @@ export class SourceRun {
   private downtimeStartMs = 0;
   private readonly originalBandwidth: number;
   private readonly compat: StreamCompatRules;
+  /** The device-state hooks running at switchover, if any. */
+  private deviceStateThreads: DeviceStateSaveThreads | undefined;
+  /** What `saveSetup` is told: the multifd channels, when there are some. */
+  private readonly setupContext: SaveSetupContext;
 
   /** @param f the outgoing stream; @param ctx the collaborators */
   constructor(
@@ -107,6 +116,7 @@ export class SourceRun {
     this.compat = streamCompatRules(ctx.params.streamCompat);
     this.cancelled = new Promise((resolve) => (this.wakeOnCancel = resolve));
     this.originalBandwidth = f.rateLimiter.bytesPerSecond;
+    this.setupContext = { multifd: ctx.multifd };
   }
 
   /** The current status. */
@@ -125,6 +135,8 @@ export class SourceRun {
     this.cancelRequested = true;
     this.progress.setStatus(MigrationStatus.CANCELLING);
     this.f.shutdown();
+    this.ctx.multifd?.shutdown();
+    this.deviceStateThreads?.abort(new MigrationCancelledError(this.phase));
     this.wakeOnCancel?.();
     return true;
   }
@@ -147,7 +159,7 @@ export class SourceRun {
       await this.finishStream();
       await this.awaitDestinationVerdict();
       this.progress.downtimeMs = this.ctx.clock.now() - this.downtimeStartMs;
-      this.progress.setTransferred(this.f.bytesWritten);
+      this.progress.setTransferred(this.f.bytesWritten + (this.ctx.multifd?.bytesFlushed ?? 0));
       this.progress.remainingBytes = 0; // everything was sent
       this.progress.setStatus(MigrationStatus.COMPLETED);
       runState.setState(RunState.POSTMIGRATE);
@@ -235,7 +247,7 @@ export class SourceRun {
       f.putBuffer(headers.start);
       this.traceStart(e, 'start');
       try {
-        const r = hook.call(e.handlers, f, e);
+        const r = hook.call(e.handlers, f, e, this.setupContext);
         if (isPromiseLike(r)) await r;
       } catch (err) {
         throw hookFailure('save-setup', 'saveSetup', e, err);
@@ -266,10 +278,12 @@ export class SourceRun {
         if (await this.iterationRun()) return;
       }
       this.f.startFlush();
+      this.ctx.multifd?.startFlush();
       this.checkStream(undefined);
-      this.progress.updateCounters(this.f.bytesFlushed);
+      this.progress.updateCounters(this.f.bytesFlushed + (this.ctx.multifd?.bytesFlushed ?? 0));
       this.progress.publish();
       if (this.f.rateLimitExceeded()) await Promise.race([this.f.waitForRateLimit(), this.cancelled]);
+      else if (this.ctx.multifd?.isFull() === true) await Promise.race([this.ctx.multifd.waitForRoom().catch(() => undefined), this.cancelled]);
       else await nextTurn();
       this.checkStream(undefined);
     }
@@ -279,7 +293,7 @@ export class SourceRun {
   private async iterationRun(): Promise<boolean> {
     const threshold = this.progress.thresholdBytes;
     // Bytes put but not yet taken by the channel go out during the downtime too.
-    const queued = this.f.bytesQueued;
+    const queued = this.f.bytesQueued + (this.ctx.multifd?.bytesQueued ?? 0);
     let pending = await this.sumPending('estimate');
     let total = pending.mustPrecopy + pending.canPostcopy + queued;
     trace('migrate_pending_estimate', { ...pending, threshold });
@@ -439,6 +453,11 @@ export class SourceRun {
     // QEMU 10.0 tells the destination's handlers that switchover begins (its
     // `switchover_start` hooks) right before the END sections; QEMU 7.2 refuses the command.
     if (this.compat.switchoverStart) writeCommand(f, MigCommand.SWITCHOVER_START);
+    // With multifd device state, each device sends its stop-copy state on the channels
+    // beside the END sections, and the driver waits for all of them after the last END.
+    const multifd = this.ctx.multifd;
+    const threads = multifd?.settings.deviceState === true ? DeviceStateSaveThreads.start(this.entries, multifd) : undefined;
+    this.deviceStateThreads = threads;
     for (let i = 0; i < this.entries.length; i++) {
       const e = this.entries[i] as SaveStateEntry;
       const hook = e.handlers.saveLiveCompletePrecopy;
@@ -461,6 +480,10 @@ export class SourceRun {
       f.putBuffer(headers.footer);
       this.endSection(i, e, 'end', before);
     }
+    if (threads !== undefined) {
+      await threads.join();
+      this.checkMultifd();
+    }
     const vmdesc = await this.saveNonLive();
     this.phase = 'finish';
     this.checkCancel();
@@ -468,6 +491,27 @@ export class SourceRun {
     if (vmdesc) writeVmdesc(f, vmdesc.toJson());
     this.checkStream(undefined);
     await this.flush();
+    await this.flushMultifd();
+  }
+
+  /** Writes out what the multifd channels still hold; fails naming the channel. */
+  private async flushMultifd(): Promise<void> {
+    const multifd = this.ctx.multifd;
+    if (multifd === undefined) return;
+    try {
+      await multifd.flush();
+    } catch (err) {
+      if (this.cancelRequested) throw new MigrationCancelledError(this.phase);
+      throw err;
+    }
+  }
+
+  /** Fails on a multifd channel's failure (it names the channel). */
+  private checkMultifd(): void {
+    const error = this.ctx.multifd?.error;
+    if (error === undefined) return;
+    if (this.cancelRequested) throw new MigrationCancelledError(this.phase);
+    throw error;
   }
 
   /** One SECTION_FULL per entry with `saveState` (no `isActive` check, as QEMU), then the vmdesc. */
@@ -576,8 +620,12 @@ export class SourceRun {
       : err instanceof MigrationError
         ? err
         : new MigrationError({ phase: this.phase, reason: reasonOf(err, 'INTERNAL'), detail: messageOf(err), cause: err });
+    this.deviceStateThreads?.abort(error);
+    this.ctx.multifd?.shutdown();
+    // No device-state hook may still touch its device when the VM runs again.
+    await this.deviceStateThreads?.settled();
     this.progress.errorDescription = error.message;
-    this.progress.setTransferred(this.f.bytesFlushed);
+    this.progress.setTransferred(this.f.bytesFlushed + (this.ctx.multifd?.bytesFlushed ?? 0));
     if (!this.cancelRequested) this.progress.setStatus(MigrationStatus.FAILED);
     const runState = this.ctx.runState;
     try {
@@ -633,7 +681,10 @@ export class SourceRun {
   /** Fails on a sticky stream error, naming the entry whose section was being written. */
   private checkStream(entry: SaveStateEntry | undefined): void {
     const error = this.f.error;
-    if (error === undefined) return;
+    if (error === undefined) {
+      this.checkMultifd();
+      return;
+    }
     if (this.cancelRequested) throw new MigrationCancelledError(this.phase);
     throw new MigrationError({
       phase: this.phase,
