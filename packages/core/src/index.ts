@@ -29,6 +29,12 @@ export type {
 } from './multifd/multifd-contract.js';
 export { MultifdSendChannels, type MultifdChannelStats } from './multifd/multifd-send-channels.js';
 export { MultifdChannelError } from './multifd/multifd-channel-error.js';
+export {
+  MultifdReceiveChannels,
+  MAX_DEVICE_STATE_PACKET_BYTES,
+  type MultifdReceiveOptions,
+  type MultifdReceiveStats,
+} from './multifd/multifd-receive-channels.js';
 
 // Errors.
 export {

@@ -3,6 +3,7 @@
  * does (10.0's rules, docs/design/ram-section.md §5) and writes pages straight into the
  * block memory.
  */
+import type { MultifdRamReceiver, MultifdSyncMode } from '@savevm/core';
 import { RamFlag, type QemuFileReader } from '@savevm/stream';
 import type { GuestRam } from './guest-ram.js';
 import type { RamBlock } from './ram-block.js';
@@ -28,6 +29,8 @@ export interface RamLoadStats {
   zeroPages: number;
   /** Sections read. */
   sections: number;
+  /** Pages that arrived on multifd channels (normal and zero). */
+  multifdPages: number;
 }
 
 const TWO_32 = 2 ** 32;
@@ -53,7 +56,10 @@ interface StreamName {
  */
 export class RamLoader {
   /** What was loaded so far. */
-  readonly stats: RamLoadStats = { pages: 0, zeroPages: 0, sections: 0 };
+  readonly stats: RamLoadStats = { pages: 0, zeroPages: 0, sections: 0, multifdPages: 0 };
+  private multifd: MultifdRamReceiver | undefined;
+  /** Where the source puts its barriers: known at the first MULTIFD_FLUSH, or at the first EOS without one. */
+  private syncMode: MultifdSyncMode | undefined;
   private readonly strict: boolean;
   private byKey = new Map<string, RamBlock>();
   private zeroTests = new Map<RamBlock, ZeroPageTest>();
@@ -70,8 +76,24 @@ export class RamLoader {
     this.strict = options.strictBlockList ?? true;
   }
 
-  /** Starts a load: takes the block list as it is now, no block received yet. */
-  setup(): void {
+  /**
+   * Starts a load: takes the block list as it is now, no block received yet. With multifd
+   * channels, their RAM packets are written into the blocks too.
+   */
+  setup(multifd?: MultifdRamReceiver): void {
+    this.multifd = multifd;
+    this.syncMode = undefined;
+    multifd?.setRamTarget({
+      blockBytes: (name) => {
+        const block = this.ram.blocks.find((b) => b.idstr === name);
+        return block?.bytes.subarray(0, block.usedLength);
+      },
+      pagesLoaded: (normal, zero) => {
+        this.stats.pages += normal;
+        this.stats.zeroPages += zero;
+        this.stats.multifdPages += normal + zero;
+      },
+    });
     if (!this.migrating) this.ram.beginMigration();
     this.migrating = true;
     this.byKey = new Map(this.ram.blocks.map((b) => [b.key, b]));
@@ -131,11 +153,18 @@ export class RamLoader {
           break;
         }
         case RamFlag.EOS:
+          // QEMU 7.2's barrier: every section end (docs/design/multifd.md §5).
+          if (this.multifd !== undefined && (this.syncMode ??= 'per-section') === 'per-section') await this.multifd.syncMain();
           return;
         case RamFlag.MEM_SIZE:
           await this.loadBlockList(f, hi, lo, at, flags);
           break;
         case RamFlag.MULTIFD_FLUSH:
+          if (this.multifd !== undefined) {
+            this.syncMode ??= 'flush-record';
+            if (this.syncMode === 'flush-record') await this.multifd.syncMain();
+          }
+          break;
         case RamFlag.HOOK:
           // No-ops on a migration without multifd or RDMA, as QEMU 10.0 (docs/design/ram-section.md §5).
           break;

@@ -2,7 +2,15 @@
  * Guest RAM as a live save-state entry: QEMU's `ram` section on both sides, through the
  * `SaveVMHandlers` contract.
  */
-import type { LoadOutcome, PendingBytes, SaveStateEntry, SaveStateRegistry, SaveVMHandlers } from '@savevm/core';
+import type {
+  LoadOutcome,
+  LoadSetupContext,
+  PendingBytes,
+  SaveSetupContext,
+  SaveStateEntry,
+  SaveStateRegistry,
+  SaveVMHandlers,
+} from '@savevm/core';
 import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import type { GuestRam } from './guest-ram.js';
 import { RAM_SECTION_IDSTR, RAM_SECTION_INSTANCE_ID, RAM_SECTION_VERSION } from './ram-constants.js';
@@ -33,9 +41,9 @@ export class RamMigration implements SaveVMHandlers {
     this.loader = new RamLoader(ram, options);
   }
 
-  /** START: starts dirty tracking, writes the block list. */
-  saveSetup(f: QemuFileWriter): Promise<void> {
-    return this.saver.setup(f);
+  /** START: starts dirty tracking, writes the block list; with multifd channels, pages go there. */
+  saveSetup(f: QemuFileWriter, _entry: SaveStateEntry, context?: SaveSetupContext): Promise<void> {
+    return this.saver.setup(f, context?.multifd);
   }
 
   /** Dirty pages × 4096, no sync. */
@@ -63,9 +71,9 @@ export class RamMigration implements SaveVMHandlers {
     return this.saver.cleanup();
   }
 
-  /** Starts a load. */
-  loadSetup(): void {
-    this.loader.setup();
+  /** Starts a load; with multifd channels, their RAM packets are written into the blocks. */
+  loadSetup(_f: QemuFileReader, context?: LoadSetupContext): void {
+    this.loader.setup(context?.multifd);
   }
 
   /** Reads one section body into the blocks (the registry has checked the version is 4). */

@@ -2,13 +2,15 @@
  * The source side of the `ram` section: the block list at setup, dirty pages in rounds,
  * the rest at completion (docs/design/ram-section.md §4, §6, §7).
  */
+import type { MultifdRamSender } from '@savevm/core';
 import { RamFlag, type QemuFileWriter } from '@savevm/stream';
+import { MultifdPagePacker } from './multifd-page-packer.js';
 import type { DirtyBitmap } from './dirty-bitmap.js';
 import { DirtyTracker } from './dirty-tracker.js';
 import type { GuestRam } from './guest-ram.js';
 import type { RamBlock } from './ram-block.js';
 import { ITERATE_CLOCK_CHECK_PAGES, ITERATE_MAX_WAIT_MS, TARGET_PAGE_SIZE } from './ram-constants.js';
-import { putBlockList, putEndOfSection } from './ram-records.js';
+import { putBlockList, putEndOfSection, putRecordWord } from './ram-records.js';
 import { DEFAULT_RECORD_BATCH_BYTES, RecordBatch } from './record-batch.js';
 import { zeroPageTest, type ZeroPageTest } from './zero-page.js';
 
@@ -32,6 +34,8 @@ export interface RamSaveStats {
   syncs: number;
   /** Iterate rounds (PART sections). */
   rounds: number;
+  /** Pages that went on multifd channels (normal and zero; counted in `pages`/`zeroPages` too). */
+  multifdPages: number;
 }
 
 /** The largest record: word, name (u8 + 255 bytes), page. */
@@ -50,7 +54,9 @@ const COMPLETE_YIELD_PAGES = 16384;
  */
 export class RamSaver {
   /** What was sent so far. */
-  readonly stats: RamSaveStats = { pages: 0, zeroPages: 0, syncs: 0, rounds: 0 };
+  readonly stats: RamSaveStats = { pages: 0, zeroPages: 0, syncs: 0, rounds: 0, multifdPages: 0 };
+  private multifd: MultifdRamSender | undefined;
+  private packer: MultifdPagePacker | undefined;
   private tracker: DirtyTracker | undefined;
   private blocks: readonly RamBlock[] = [];
   private zeroTests: ZeroPageTest[] = [];
@@ -84,9 +90,12 @@ export class RamSaver {
 
   /**
    * Starts tracking (every source on every block; every page dirty), then writes the START
-   * body: MEM_SIZE with the block list, EOS.
+   * body: MEM_SIZE with the block list, EOS. With multifd channels, pages go on them from
+   * now on, and the START body gets the first barrier (docs/design/multifd.md §5).
    */
-  async setup(f: QemuFileWriter): Promise<void> {
+  async setup(f: QemuFileWriter, multifd?: MultifdRamSender): Promise<void> {
+    this.multifd = multifd;
+    this.packer = multifd === undefined ? undefined : new MultifdPagePacker(multifd);
     this.ram.beginMigration();
     this.migrating = true;
     this.blocks = this.ram.blocks.slice();
@@ -99,7 +108,31 @@ export class RamSaver {
     await tracker.start();
     this.stats.syncs++;
     putBlockList(f, this.blocks);
+    this.endSection(f, true);
+  }
+
+  /**
+   * The end of a section body: the packet being filled goes out; with multifd, a barrier
+   * where QEMU puts one (every section end in 7.2's mode; setup, each pass and completion in
+   * 10.0's, with MULTIFD_FLUSH on the main stream); then EOS.
+   */
+  private endSection(f: QemuFileWriter, barrier: boolean): void {
+    this.batch.flushTo(f);
+    const multifd = this.multifd;
+    if (multifd !== undefined) {
+      this.packer?.flush();
+      if (multifd.settings.syncMode === 'per-section') multifd.sync();
+      else if (barrier) this.flushBarrier(f);
+    }
     putEndOfSection(f);
+  }
+
+  /** SYNC on every channel, then MULTIFD_FLUSH on the main stream (QEMU 10.0's `multifd_ram_flush_and_sync`). */
+  private flushBarrier(f: QemuFileWriter): void {
+    this.packer?.flush();
+    this.multifd?.sync();
+    this.batch.flushTo(f);
+    putRecordWord(f, 0, RamFlag.MULTIFD_FLUSH);
   }
 
   /** Syncs the bitmaps, then returns dirty pages × 4096 (QEMU's exact pending). */
@@ -127,8 +160,7 @@ export class RamSaver {
       sinceCheck = 0;
       return this.now() - started > limit;
     });
-    this.batch.flushTo(f);
-    putEndOfSection(f);
+    this.endSection(f, false);
     return tracker.dirtyPages === 0;
   }
 
@@ -139,14 +171,15 @@ export class RamSaver {
   async complete(f: QemuFileWriter): Promise<void> {
     const tracker = this.requireTracker();
     await this.sync();
+    const multifd = this.multifd;
     while (tracker.dirtyPages > 0 && f.error === undefined) {
       let sent = 0;
-      this.sendPages(f, () => f.needsFlush || ++sent >= COMPLETE_YIELD_PAGES);
+      this.sendPages(f, () => f.needsFlush || multifd?.isFull() === true || ++sent >= COMPLETE_YIELD_PAGES);
       if (f.needsFlush) await f.waitForRateLimit();
+      else if (multifd?.isFull() === true) await multifd.waitForRoom();
       else if (tracker.dirtyPages > 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    this.batch.flushTo(f);
-    putEndOfSection(f);
+    this.endSection(f, true);
   }
 
   /** Stops tracking (each started source on each block) and releases the block list; safe to call more than once. */
@@ -163,7 +196,7 @@ export class RamSaver {
 
   /** The writer's `rateLimitExceeded()`, counting the records still in the batch as queued. */
   private limitReached(f: QemuFileWriter): boolean {
-    if (f.rateLimitExceeded()) return true;
+    if (f.rateLimitExceeded() || this.multifd?.isFull() === true) return true;
     const staged = this.batch.size;
     if (staged === 0) return false;
     const queued = f.bytesQueued + staged;
@@ -198,6 +231,9 @@ export class RamSaver {
       if (p < 0) {
         bi = bi + 1 === count ? 0 : bi + 1;
         page = 0;
+        // A page is sent again only after the scan wraps: a barrier there keeps its older
+        // copy on one channel from landing after its newer copy on another.
+        if (bi === 0 && this.multifd?.settings.syncMode === 'flush-record') this.flushBarrier(f);
         continue;
       }
       bitmap.testAndClear(p);
@@ -216,6 +252,19 @@ export class RamSaver {
    * the dirty log (docs/design/ram-section.md §7).
    */
   private sendPage(f: QemuFileWriter, block: RamBlock, isZero: ZeroPageTest, page: number): void {
+    const packer = this.packer;
+    if (packer !== undefined) {
+      const offset = page * TARGET_PAGE_SIZE;
+      const zero = isZero(offset);
+      // QEMU 7.2 finds zero pages before multifd and sends them on the main stream.
+      if (!zero || (this.multifd as MultifdRamSender).settings.zeroPagesInPackets) {
+        packer.add(block, offset, zero);
+        if (zero) this.stats.zeroPages++;
+        else this.stats.pages++;
+        this.stats.multifdPages++;
+        return;
+      }
+    }
     const batch = this.batch;
     if (!batch.fits(MAX_RECORD_BYTES)) batch.flushTo(f);
     const offset = page * TARGET_PAGE_SIZE;

@@ -33,6 +33,11 @@ export class LoadThreadPool {
     if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
 
+  /** Waits until all work has ended, however it ended. */
+  async settled(): Promise<void> {
+    await Promise.all(this.running);
+  }
+
   /** Waits for all work; rejects with the first failure. */
   async waitAll(): Promise<void> {
     await Promise.all(this.running);

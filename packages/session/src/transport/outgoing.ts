@@ -44,7 +44,10 @@ export async function openOutgoing(uri: string, options: OutgoingOptions = {}): 
   checkTlsScheme(uri, parsed, options);
   const opened = await openChannel(uri, parsed, options);
   const channel = options.transferTimeoutMs ? new WatchdogChannel(opened.channel, options.transferTimeoutMs, uri) : opened.channel;
-  const writer = new QemuFileWriter(channel, options.queueCap === undefined ? {} : { queueCap: options.queueCap });
+  const writer = new QemuFileWriter(channel, {
+    ...(options.queueCap !== undefined && { queueCap: options.queueCap }),
+    ...(options.rateLimiter !== undefined && { rateLimit: options.rateLimiter }),
+  });
   return {
     uri,
     description: opened.description,

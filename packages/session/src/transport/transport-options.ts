@@ -1,4 +1,5 @@
 /** Options shared by the outgoing and incoming transports. */
+import type { RateLimiter } from '@savevm/stream';
 import type { MigrationUri } from './migration-uri.js';
 import type { TlsCredentials } from './tls-credentials.js';
 import { TransportError } from './transport-error.js';
@@ -32,6 +33,8 @@ export interface OutgoingOptions extends TransportOptions {
    * stop. `Infinity` lifts the cap (memory then grows with a slow link).
    */
   readonly queueCap?: number | undefined;
+  /** A rate limiter the writer shares (multifd channels share the main stream's); default: its own, unlimited. */
+  readonly rateLimiter?: RateLimiter | undefined;
 }
 
 /** The destination's extra options. */

@@ -23,6 +23,7 @@ import { reasonOf } from '../../failure-reason.js';
 import type { DestinationReturnPath } from '../../return-path.js';
 import type { LoadOutcome, LoadSetupContext } from '../../handlers.js';
 import { LoadThreadPool } from '../../multifd/load-thread-pool.js';
+import type { MultifdReceiveChannels } from '../../multifd/multifd-receive-channels.js';
 import type { SwitchoverStartContext } from '../../multifd/multifd-contract.js';
 import type { SaveStateRegistry } from '../../registry/registry.js';
 import type { SaveStateEntry } from '../../registry/save-state-entry.js';
@@ -73,6 +74,13 @@ export interface IncomingOptions {
    * source hears that the destination failed.
    */
   readonly verifyLoaded?: () => void | Promise<void>;
+  /**
+   * The migration's multifd channels, accepted and with their initial packets checked
+   * (docs/design/multifd.md). The load starts their read loops after `loadSetup`, waits for
+   * the work `switchoverStart` hooks started after EOF, and stops them before `loadCleanup`.
+   * The caller owns the channels and closes them afterwards.
+   */
+  readonly multifd?: MultifdReceiveChannels | undefined;
 }
 
 /** What a run needs from the outside. */
@@ -138,8 +146,9 @@ export class IncomingRun {
       trace('qemu_loadvm_state_post_main', { ok: true });
     } catch (err) {
       trace('qemu_loadvm_state_post_main', { ok: false });
-      failure = this.toMigrationError(err);
+      failure = this.options.multifd?.error ?? this.toMigrationError(err);
     }
+    failure = await this.endMultifd(failure);
     // A cleanup that fails after a good load fails the migration: that is where a device
     // validates what it loaded (VFIO: RESUMING→STOP), and a device that refused its state
     // must not be started as if it had it.
@@ -182,6 +191,37 @@ export class IncomingRun {
     return null;
   }
 
+  /**
+   * After the main stream: with no failure, waits for the work `switchoverStart` started
+   * (QEMU `qemu_loadvm_thread_pool_wait`); in any case stops that work and the channels'
+   * read loops before `loadCleanup`. Returns the failure, if any.
+   */
+  private async endMultifd(failure: MigrationError | undefined): Promise<MigrationError | undefined> {
+    const multifd = this.options.multifd;
+    if (failure === undefined && this.loadThreads.size > 0) {
+      this.phase = 'multifd';
+      try {
+        await this.loadThreads.waitAll();
+      } catch (err) {
+        failure = multifd?.error ?? (err instanceof MigrationError ? err : new MigrationError({ phase: 'multifd', reason: reasonOf(err, 'DEVICE_FAILED'), detail: messageOf(err), cause: err }));
+      }
+    }
+    if (failure !== undefined) {
+      this.loadThreads.abort(failure);
+      await this.loadThreads.settled();
+    }
+    await multifd?.stop();
+    return failure;
+  }
+
+  /** Starts the multifd channels' read loops; a channel's failure stops the main stream too. */
+  private startMultifd(): void {
+    const multifd = this.options.multifd;
+    if (multifd === undefined) return;
+    multifd.noMoreInput.addEventListener('abort', () => this.loadThreads.abort(multifd.noMoreInput.reason), { once: true });
+    multifd.start(() => this.f.shutdown());
+  }
+
   /** `loadSetup` of every active entry (QEMU `qemu_loadvm_state_setup`), then the ACK count. */
   private async loadSetup(): Promise<void> {
     this.phase = 'load-setup';
@@ -190,7 +230,7 @@ export class IncomingRun {
       const h = e.handlers;
       if (!e.isActive()) continue;
       if (h.loadSetup !== undefined) {
-        const context: LoadSetupContext = { entry: e, approveSwitchover: () => this.approveSwitchover(e) };
+        const context: LoadSetupContext = { entry: e, approveSwitchover: () => this.approveSwitchover(e), multifd: this.options.multifd };
         try {
           const r = h.loadSetup(this.f, context);
           if (isPromiseLike(r)) await r;
@@ -201,6 +241,7 @@ export class IncomingRun {
       if (h.switchoverAckNeeded?.() === true) this.acksPending++;
     }
     if (this.acksPending === 0) this.sendAck();
+    this.startMultifd();
   }
 
   /** QEMU `qemu_loadvm_approve_switchover`. */
