@@ -110,7 +110,7 @@ export interface SaveVMHandlers {
    * SECTION_START. Runs only for active entries, in list order. A throw fails the migration.
    * `context.multifd` is set when the migration has multifd channels.
    */
-  saveSetup?(f: QemuFileWriter, entry: SaveStateEntryInfo, context: SaveSetupContext): MaybePromise<void>;
+  saveSetup?(f: QemuFileWriter, entry: SaveStateEntryInfo, context?: SaveSetupContext): MaybePromise<void>;
 
   /**
    * QEMU `state_pending_estimate`. A cheap guess of the bytes still to send. Called every
@@ -220,7 +220,7 @@ export interface SaveVMHandlers {
    * device state, this is where the entry starts the work that loads its buffers in order
    * (`context.startLoadThread`); the load waits for that work after EOF.
    */
-  switchoverStart?(entry: SaveStateEntryInfo, context: SwitchoverStartContext): MaybePromise<void>;
+  switchoverStart?(entry: SaveStateEntryInfo, context?: SwitchoverStartContext): MaybePromise<void>;
 
   /**
    * QEMU `load_state_buffer` (10.0+, destination). Takes one multifd device-state packet's

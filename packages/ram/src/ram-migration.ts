@@ -8,6 +8,7 @@ import type {
   PendingBytes,
   SaveSetupContext,
   SaveStateEntry,
+  SaveStateEntryInfo,
   SaveStateRegistry,
   SaveVMHandlers,
 } from '@savevm/core';
@@ -42,7 +43,7 @@ export class RamMigration implements SaveVMHandlers {
   }
 
   /** START: starts dirty tracking, writes the block list; with multifd channels, pages go there. */
-  saveSetup(f: QemuFileWriter, _entry: SaveStateEntry, context?: SaveSetupContext): Promise<void> {
+  saveSetup(f: QemuFileWriter, _entry?: SaveStateEntryInfo, context?: SaveSetupContext): Promise<void> {
     return this.saver.setup(f, context?.multifd);
   }
 
@@ -72,7 +73,7 @@ export class RamMigration implements SaveVMHandlers {
   }
 
   /** Starts a load; with multifd channels, their RAM packets are written into the blocks. */
-  loadSetup(_f: QemuFileReader, context?: LoadSetupContext): void {
+  loadSetup(_f?: QemuFileReader, context?: LoadSetupContext): void {
     this.loader.setup(context?.multifd);
   }
 

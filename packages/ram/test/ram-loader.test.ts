@@ -64,7 +64,7 @@ describe('the ram loader', () => {
     expect(block.bytes.subarray(0, 4096).every((b) => b === 0x77)).toBe(true);
     expect(block.bytes.subarray(4096, 8192).every((b) => b === 0xab)).toBe(true);
     expect(block.bytes.subarray(0x3000, 0x4000).every((b) => b === 0)).toBe(true);
-    expect(loader.stats).toEqual({ pages: 1, zeroPages: 1, sections: 2 });
+    expect(loader.stats).toEqual({ pages: 1, zeroPages: 1, sections: 2, multifdPages: 0 });
   });
 
   it('keeps the last received block across sections: a PART may begin with CONTINUE', async () => {
