@@ -170,14 +170,18 @@ export {
   type MigrationParameters,
   type IterationCapPolicy,
   type SwitchoverAckGate,
+  DEFAULT_STALL_WINDOW_ROUNDS,
+  DEFAULT_CONVERGENCE_POLICY,
+  type ConvergencePolicy,
 } from './parameters.js';
+export { ConvergenceMonitor, type ConvergenceAction } from './driver/convergence-policy.js';
 export {
   MigrationStatus,
   isMigrationRunning,
   hasMigrationFailed,
   isMigrationFinished,
 } from './status/migration-status.js';
-export type { MigrationInfo, EntryProgress } from './status/migration-info.js';
+export type { MigrationInfo, EntryProgress, ConvergenceInfo } from './status/migration-info.js';
 export {
   STREAM_COMPATS,
   DEFAULT_STREAM_COMPAT,

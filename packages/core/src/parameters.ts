@@ -20,6 +20,32 @@ export type IterationCapPolicy =
   /** Fail the migration (phase `iteration-cap`); the VM keeps running. */
   | 'fail';
 
+/**
+ * What the live loop does once the pending bytes stopped shrinking for
+ * `stallWindowRounds` rounds (see `docs/design/convergence.md`). In every case the stall
+ * is reported in `MigrationInfo.convergence` and once in `warnings`.
+ */
+export type ConvergencePolicy =
+  /** Go on iterating, as QEMU does (the default): the downtime limit is never exceeded. */
+  | { readonly kind: 'keep-going' }
+  /**
+   * Stop the VM and send the rest anyway once `afterRounds` rounds (default: the window)
+   * or `afterMs` ms (default: no limit) passed without progress, whichever comes first;
+   * the downtime may then exceed the limit.
+   */
+  | { readonly kind: 'switchover'; readonly afterRounds?: number; readonly afterMs?: number }
+  /**
+   * Raise the downtime limit by `stepMs` each time a window of rounds passes without
+   * progress, up to `ceilingMs` (as KubeVirt proposes); at the ceiling, keep going.
+   */
+  | { readonly kind: 'step-downtime'; readonly stepMs: number; readonly ceilingMs: number };
+
+/** The default window: 10 decision rounds in a row without the pending bytes shrinking. */
+export const DEFAULT_STALL_WINDOW_ROUNDS = 10;
+
+/** The default convergence policy: keep going (QEMU's behaviour), reported as stalled. */
+export const DEFAULT_CONVERGENCE_POLICY: ConvergencePolicy = Object.freeze({ kind: 'keep-going' });
+
 /** The parameters a migration runs with. */
 export interface MigrationParameters {
   /** Longest acceptable downtime in ms (QEMU `downtime-limit`). */
@@ -35,6 +61,10 @@ export interface MigrationParameters {
   readonly maxIterations: number;
   /** What happens at the cap. */
   readonly iterationCapPolicy: IterationCapPolicy;
+  /** Rounds in a row without the pending bytes shrinking that make a migration *stalled* (≥ 1). */
+  readonly stallWindowRounds: number;
+  /** What the live loop does once stalled (default: keep going). */
+  readonly convergencePolicy: ConvergencePolicy;
   /**
    * Machine type written in the configuration section (QEMU `send-configuration`);
    * `undefined` writes no configuration section.
@@ -76,6 +106,8 @@ export const DEFAULT_MIGRATION_PARAMETERS: MigrationParameters = Object.freeze({
   availSwitchoverBandwidth: 0,
   maxIterations: Infinity,
   iterationCapPolicy: 'switchover',
+  stallWindowRounds: DEFAULT_STALL_WINDOW_ROUNDS,
+  convergencePolicy: DEFAULT_CONVERGENCE_POLICY,
   machine: 'none',
   sendVmdesc: true,
   switchoverAck: undefined,
@@ -94,6 +126,28 @@ export function resolveParameters(overrides: Partial<MigrationParameters> = {}):
   if (!(p.availSwitchoverBandwidth >= 0)) throw new RangeError(`availSwitchoverBandwidth must be ≥ 0`);
   if (!(p.verdictTimeoutMs >= 0)) throw new RangeError(`verdictTimeoutMs ${p.verdictTimeoutMs} must be ≥ 0`);
   if (!(p.maxIterations >= 0)) throw new RangeError(`maxIterations ${p.maxIterations} must be ≥ 0`);
+  checkConvergence(p.stallWindowRounds, p.convergencePolicy, p.downtimeLimitMs);
   if (!isStreamCompat(p.streamCompat)) throw new RangeError(`streamCompat ${String(p.streamCompat)} is not qemu-7.2 or qemu-10.0`);
   return p;
+}
+
+/** Checks the stall window and the convergence policy's numbers. */
+function checkConvergence(windowRounds: number, policy: ConvergencePolicy, downtimeLimitMs: number): void {
+  if (!(windowRounds >= 1)) throw new RangeError(`stallWindowRounds ${windowRounds} must be ≥ 1`);
+  switch (policy.kind) {
+    case 'keep-going':
+      return;
+    case 'switchover':
+      if (policy.afterRounds !== undefined && !(policy.afterRounds >= 1)) throw new RangeError(`convergencePolicy.afterRounds ${policy.afterRounds} must be ≥ 1`);
+      if (policy.afterMs !== undefined && !(policy.afterMs >= 0)) throw new RangeError(`convergencePolicy.afterMs ${policy.afterMs} must be ≥ 0`);
+      return;
+    case 'step-downtime':
+      if (!(policy.stepMs > 0)) throw new RangeError(`convergencePolicy.stepMs ${policy.stepMs} must be > 0`);
+      if (!(policy.ceilingMs >= downtimeLimitMs && policy.ceilingMs <= MAX_DOWNTIME_LIMIT_MS)) {
+        throw new RangeError(`convergencePolicy.ceilingMs ${policy.ceilingMs} must be between the downtime limit (${downtimeLimitMs}) and ${MAX_DOWNTIME_LIMIT_MS}`);
+      }
+      return;
+    default:
+      throw new RangeError(`convergencePolicy ${JSON.stringify(policy)} is not keep-going, switchover or step-downtime`);
+  }
 }

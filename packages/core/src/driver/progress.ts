@@ -1,7 +1,7 @@
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { RATE_LIMIT_WINDOW_MS } from '@savevm/stream';
 import type { SaveStateEntry } from '../registry/save-state-entry.js';
-import type { EntryProgress, MigrationInfo } from '../status/migration-info.js';
+import type { ConvergenceInfo, EntryProgress, MigrationInfo } from '../status/migration-info.js';
 import { MigrationStatus } from '../status/migration-status.js';
 import type { StreamCompat } from '../stream-compat.js';
 import { trace } from '../tracing/trace-points.js';
@@ -76,6 +76,8 @@ export class ProgressTracker {
   errorDescription: string | undefined;
   /** Non-fatal problems (cleanup hooks that threw after a completed migration, …). */
   readonly warnings: string[] = [];
+  /** The convergence watch, once a round did not converge (source only). */
+  convergence: ConvergenceInfo | undefined;
   /** The source's stream compat, reported in every info (undefined on the destination). */
   streamCompat: StreamCompat | undefined;
   private readonly startMs: number;
@@ -104,7 +106,7 @@ export class ProgressTracker {
     private readonly entries: readonly SaveStateEntry[],
     private readonly clock: MigrationClock,
     private readonly subject: BehaviorSubject<MigrationInfo>,
-    private readonly downtimeLimitMs = 0,
+    private downtimeLimitMs = 0,
     private readonly availSwitchoverBandwidth = 0,
     private readonly maxBandwidth = 0,
   ) {
@@ -126,6 +128,15 @@ export class ProgressTracker {
     if (this.measuredBandwidthBytesPerMs > 0) return this.measuredBandwidthBytesPerMs;
     const limit = this.maxBandwidth > 0 && Number.isFinite(this.maxBandwidth) ? this.maxBandwidth : ASSUMED_BANDWIDTH_BYTES_PER_S;
     return limit / 1000;
+  }
+
+  /**
+   * Uses a new downtime limit from now on (a convergence policy stepping it up): the
+   * threshold is recomputed at once on the bandwidth the decision assumes.
+   */
+  setDowntimeLimit(ms: number): void {
+    this.downtimeLimitMs = ms;
+    this.thresholdBytes = this.switchoverBandwidthBytesPerMs() * ms;
   }
 
   /** Notes that the sender had nothing to send for a while in the current window. */
@@ -244,6 +255,7 @@ export class ProgressTracker {
       iterationCapReached: this.iterationCapReached,
       errorDescription: this.errorDescription,
       warnings: [...this.warnings],
+      ...(this.convergence !== undefined && { convergence: this.convergence }),
       ...(this.streamCompat !== undefined && { streamCompat: this.streamCompat }),
     });
   }
@@ -265,6 +277,7 @@ class InfoSnapshot implements MigrationInfo {
   readonly errorDescription: string | undefined;
   readonly warnings: readonly string[];
   readonly streamCompat?: StreamCompat;
+  readonly convergence?: ConvergenceInfo;
   private built: readonly EntryProgress[] | undefined;
 
   constructor(
@@ -286,6 +299,7 @@ class InfoSnapshot implements MigrationInfo {
     this.errorDescription = fields.errorDescription;
     this.warnings = fields.warnings;
     if (fields.streamCompat !== undefined) this.streamCompat = fields.streamCompat;
+    if (fields.convergence !== undefined) this.convergence = fields.convergence;
   }
 
   get entries(): readonly EntryProgress[] {

@@ -12,6 +12,31 @@ export interface EntryProgress {
 }
 
 /**
+ * How the live loop is converging (source only; see `docs/design/convergence.md`): whether
+ * the pending bytes stopped shrinking, and what the policy did about it.
+ */
+export interface ConvergenceInfo {
+  /** True while the pending bytes have not shrunk for `windowRounds` rounds in a row. */
+  readonly stalled: boolean;
+  /** Rounds in a row whose pending bytes were not below the lowest seen. */
+  readonly roundsWithoutProgress: number;
+  /** The stall window, rounds (the `stallWindowRounds` parameter). */
+  readonly windowRounds: number;
+  /** The last round's pending bytes. */
+  readonly pendingBytes: number;
+  /** The last round's switchover threshold, bytes. */
+  readonly thresholdBytes: number;
+  /** The downtime limit in force, ms (raised by `step-downtime`). */
+  readonly downtimeLimitMs: number;
+  /** The policy's kind (`keep-going`, `switchover`, `step-downtime`). */
+  readonly policy: 'keep-going' | 'switchover' | 'step-downtime';
+  /** How many times `step-downtime` raised the limit. */
+  readonly downtimeSteps: number;
+  /** Whether the policy made the source switch over without converging. */
+  readonly forcedSwitchover: boolean;
+}
+
+/**
  * What QMP `query-migrate` reports, pushed: the status and the progress counters. Times
  * are in whole milliseconds; fields not yet known are undefined. A migration's stream of
  * infos ends with exactly one terminal status (completed, failed or cancelled).
@@ -42,6 +67,8 @@ export interface MigrationInfo {
   readonly thresholdBytes: number;
   /** Whether switchover happened because the iteration cap was reached. */
   readonly iterationCapReached: boolean;
+  /** On the source, once a round did not converge: the stall watch and the policy (undefined before, and on the destination). */
+  readonly convergence?: ConvergenceInfo | undefined;
   /** Bytes per entry, in list order. */
   readonly entries: readonly EntryProgress[];
   /** The error's message once failed (`error-desc`). */

@@ -29,6 +29,10 @@ export const TracePoint = {
   migrate_pending_exact: 'migrate_pending_exact',
   /** `migration_update_counters`: the counters of a finished 100 ms window (QEMU `migration_update_counters`). */
   migration_update_counters: 'migration_update_counters',
+  /** `migration_convergence_stalled`: the pending bytes stopped shrinking for a window of rounds (docs/design/convergence.md). */
+  migration_convergence_stalled: 'migration_convergence_stalled',
+  /** `migration_convergence_downtime_step`: the `step-downtime` policy raised the downtime limit. */
+  migration_convergence_downtime_step: 'migration_convergence_downtime_step',
   /** `migration_completion_vm_stop`: the VM was stopped for switchover. */
   migration_completion_vm_stop: 'migration_completion_vm_stop',
   /** `savevm_state_complete_precopy`: END and FULL sections begin. */
@@ -134,6 +138,18 @@ export interface TracePayloads {
     readonly thresholdBytes: number;
     /** Remaining bytes divided by the bandwidth, in ms; 0 until enough has been sent to tell. */
     readonly expectedDowntimeMs: number;
+  };
+  /** The live loop stopped converging. */
+  migration_convergence_stalled: {
+    /** The round's pending bytes. */
+    readonly pendingBytes: number;
+    /** The round's switchover threshold, bytes. */
+    readonly thresholdBytes: number;
+  };
+  /** The downtime limit was stepped up. */
+  migration_convergence_downtime_step: {
+    /** The limit in force from now on, ms. */
+    readonly downtimeLimitMs: number;
   };
   /** VM stopped for switchover. */
   migration_completion_vm_stop: {

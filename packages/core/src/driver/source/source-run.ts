@@ -39,6 +39,7 @@ import { isTracing, trace } from '../../tracing/trace-points.js';
 import type { MigrationClock } from '../clock.js';
 import { hookFailure, isPromiseLike, nextTurn, streamErrno } from '../hooks.js';
 import { ProgressTracker } from '../progress.js';
+import { ConvergenceWatch } from './convergence-watch.js';
 import { sectionHeadersOf } from './section-headers.js';
 import { VmdescBuilder } from './vmdesc-builder.js';
 
@@ -92,6 +93,7 @@ export class SourceRun {
   private downtimeStartMs = 0;
   private readonly originalBandwidth: number;
   private readonly compat: StreamCompatRules;
+  private readonly convergence: ConvergenceWatch;
   /** The device-state hooks running at switchover, if any. */
   private deviceStateThreads: DeviceStateSaveThreads | undefined;
   /** What `saveSetup` is told: the multifd channels, when there are some. */
@@ -114,6 +116,7 @@ export class SourceRun {
     );
     this.progress.streamCompat = ctx.params.streamCompat;
     this.compat = streamCompatRules(ctx.params.streamCompat);
+    this.convergence = new ConvergenceWatch(ctx.params, this.progress, ctx.clock.now());
     this.cancelled = new Promise((resolve) => (this.wakeOnCancel = resolve));
     this.originalBandwidth = f.rateLimiter.bytesPerSecond;
     this.setupContext = { multifd: ctx.multifd };
@@ -307,6 +310,8 @@ export class SourceRun {
     // short and nothing will change by waiting: everything goes now, as QEMU's savevm does.
     const converged = total === 0 || total <= threshold || !this.ctx.runState.isRunning;
     if (converged && this.canSwitchover()) return true;
+    // Not converging for a window of rounds: the operator's policy (docs/design/convergence.md).
+    if (!converged && this.convergence.round(total, threshold, this.ctx.clock.now()) && this.canSwitchover()) return true;
     if (this.progress.iterations >= this.ctx.params.maxIterations) {
       if (this.ctx.params.iterationCapPolicy === 'switchover') {
         this.progress.iterationCapReached = true;
