@@ -135,6 +135,11 @@ async function findBodyExtent(
   lastRamBlock: string | undefined,
 ): Promise<BodyExtent> {
   const decoded: BodyExtent[] = [];
+  // VFIO first: its tags say more than the vmdesc's one opaque buffer for an old-style section.
+  if (isVfioIdstr(section.idstr)) {
+    const d = await tryDecode(bytes, section, decodeVfioBody);
+    if (d) decoded.push({ size: d.size, decoding: 'vfio', vfio: d.value, footerFollows: d.footerFollows });
+  }
   if (section.type === 'full' && device) {
     const d = await tryDecode(bytes, section, (r) => decodeDeviceBody(r, device));
     if (d) decoded.push({ size: d.size, decoding: 'vmdesc', fields: d.value, footerFollows: d.footerFollows });
@@ -142,10 +147,6 @@ async function findBodyExtent(
   if (section.idstr === 'ram') {
     const d = await tryDecode(bytes, section, (r) => decodeRamBody(r, pageSize, lastRamBlock));
     if (d) decoded.push({ size: d.size, decoding: 'ram', ram: d.value, footerFollows: d.footerFollows });
-  }
-  if (isVfioIdstr(section.idstr)) {
-    const d = await tryDecode(bytes, section, decodeVfioBody);
-    if (d) decoded.push({ size: d.size, decoding: 'vfio', vfio: d.value, footerFollows: d.footerFollows });
   }
   const confirmed = decoded.find((d) => d.footerFollows);
   if (confirmed) return confirmed;

@@ -1,5 +1,35 @@
-import { StreamFormatError, type QemuFileReader } from '@savevm/stream';
+import { RecordType, StreamFormatError, StreamTruncatedError, type QemuFileReader } from '@savevm/stream';
 import { VfioTag } from '@savevm/vfio';
+
+/** END_OF_STATE on the wire followed by the section-footer byte: where a config state ends. */
+const END_THEN_FOOTER = (() => {
+  const b = Buffer.alloc(9);
+  b.writeBigUInt64BE(VfioTag.END_OF_STATE);
+  b[8] = RecordType.SECTION_FOOTER;
+  return b;
+})();
+
+/** Largest config state the inspector looks through for its end. */
+const MAX_CONFIG_STATE = 1024 * 1024;
+
+/**
+ * Skips a config state (QEMU's PCI config vmstate, which does not say its length) up to the
+ * END_OF_STATE that a section footer follows; returns its size.
+ */
+async function skipConfigState(r: QemuFileReader): Promise<number> {
+  let taken = 0;
+  for (;;) {
+    await r.peek(END_THEN_FOOTER.length);
+    const window = await r.peek(Math.max(r.available, END_THEN_FOOTER.length));
+    const at = window.indexOf(END_THEN_FOOTER);
+    const take = at >= 0 ? at : window.length - (END_THEN_FOOTER.length - 1);
+    if (at < 0 && take <= 0) throw new StreamTruncatedError(r.offset + window.length, 'a vfio config state and its END_OF_STATE');
+    if (taken + take > MAX_CONFIG_STATE) throw new StreamFormatError('BAD_BODY', r.offset, `vfio: no END_OF_STATE within ${MAX_CONFIG_STATE} bytes of config state`);
+    await r.skip(take, 'a vfio config state');
+    taken += take;
+    if (at >= 0) return taken;
+  }
+}
 
 /** What one VFIO section body held. */
 export interface VfioBodySummary {
@@ -7,12 +37,15 @@ export interface VfioBodySummary {
   readonly tags: string[];
   /** Device-data bytes in the body. */
   dataBytes: number;
+  /** Config-state bytes in the body (a FULL section), when there were any. */
+  configBytes?: number;
 }
 
 /**
  * Decodes a VFIO section body (v2 or v1 layout) up to its END_OF_STATE (or an
  * INIT_DATA_SENT / CONFIG_LOAD_READY, which end a section without one). A CONFIG_STATE
- * body has no self-describing length, so it is refused here.
+ * has no self-describing length: it is taken to end at the first END_OF_STATE that a section
+ * footer follows (QEMU sends it only in a SECTION_FULL, closed by a footer).
  */
 export async function decodeVfioBody(r: QemuFileReader): Promise<VfioBodySummary> {
   const summary: VfioBodySummary = { tags: [], dataBytes: 0 };
@@ -31,6 +64,12 @@ export async function decodeVfioBody(r: QemuFileReader): Promise<VfioBodySummary
         await r.skip(n, 'vfio device data');
         summary.tags.push(`DATA_STATE(${n})`);
         summary.dataBytes += n;
+        break;
+      }
+      case VfioTag.DEV_CONFIG_STATE: {
+        const n = await skipConfigState(r);
+        summary.tags.push(`CONFIG_STATE(${n})`);
+        summary.configBytes = (summary.configBytes ?? 0) + n;
         break;
       }
       case VfioTag.DEV_INIT_DATA_SENT:

@@ -97,6 +97,24 @@ describe('inspectStream', () => {
     expect(sections[2]?.vfio?.tags).toEqual(['DATA_STATE(3)', 'END_OF_STATE']);
   });
 
+  it('lists the CONFIG_STATE of a FULL VFIO section up to the END_OF_STATE a footer follows (END_OF_STATE bytes inside the config are kept in it)', async () => {
+    const config = Buffer.alloc(4116, 0);
+    config.writeBigUInt64BE(VfioTag.END_OF_STATE, 100);
+    const bytes = await bytesOf((f) => {
+      writeHeader(f);
+      writeConfiguration(f, 'pc');
+      writeSectionFull(f, { sectionId: 38, idstr: '0000:00:02.0/vfio', instanceId: 0, versionId: 1 });
+      f.putBe64(VfioTag.DEV_CONFIG_STATE);
+      f.putBuffer(config);
+      f.putBe64(VfioTag.END_OF_STATE);
+      writeSectionFooter(f, 38);
+      writeEof(f);
+    });
+    const { records } = await inspectStream(bytes);
+    const full = records.find((r) => r.record.type === 'full');
+    expect([full?.decoding, full?.bodySize, full?.vfio?.tags, full?.vfio?.configBytes]).toEqual(['vfio', 4132, ['CONFIG_STATE(4116)', 'END_OF_STATE'], 4116]);
+  });
+
   it('decodes a ram section that starts with CONTINUE from the block the previous ram section named (QEMU keeps it)', async () => {
     const ramStream = (pageInStart: boolean): Promise<Buffer> =>
       bytesOf((f) => {

@@ -13,6 +13,12 @@ export {
   type VfioConfigStateHook,
   type StopCopyExit,
 } from './options.js';
+export {
+  OpaqueConfigState,
+  OpaqueConfigStateError,
+  type OpaqueConfigStateOptions,
+  type OpaqueConfigStateErrorReason,
+} from './opaque-config-state.js';
 export { DeviceMigrationState } from './migration-state.js';
 export { DeviceSaver, type DeviceSaverOptions, type DeviceSaveStats } from './save/device-saver.js';
 export { saveBlock, type BlockResult } from './save/save-block.js';
