@@ -58,6 +58,12 @@ migrate:
   --avail-switchover-bandwidth RATE
                              bandwidth to assume when deciding to switch over, instead of the measured one
   --max-iterations N         switch over after N pre-copy rounds even if not converged
+  --converge POLICY          once pre-copy stops converging (pending not shrinking for --stall-rounds):
+                               keep-going (default: iterate on, reported as not converging),
+                               switchover[,rounds=N][,after=DURATION] (switch over anyway; the downtime
+                               may exceed the limit), step-downtime[,step=100ms][,ceiling=2s] (raise
+                               the downtime limit a step per stalled window, as KubeVirt proposes)
+  --stall-rounds N           rounds without the pending bytes shrinking that count as not converging (default 10)
   --tls-hostname NAME        the name the destination certificate must carry (default: the URI host)
   --compat 7.2|10.0          the stream to write: what QEMU 7.2 accepts (default; QEMU 10.0 loads it too),
                              or what QEMU 10.0 writes (SWITCHOVER_START, its globalstate and vmdesc)

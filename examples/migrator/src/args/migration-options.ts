@@ -1,12 +1,13 @@
 /** The options of `savevm migrate` and `savevm incoming`, parsed and checked. */
 import { parseArgs } from 'node:util';
-import type { StreamCompat } from '@savevm/core';
+import type { ConvergencePolicy, StreamCompat } from '@savevm/core';
 import { type TlsCredentialFiles } from '@savevm/session';
 import { type DeviceSpec, parseDeviceSpecs } from '../devices/device-spec.js';
 import { type MemorySpec, parseMemorySpec } from './memory-spec.js';
 import { parseBytesPerSecond, parseCount, parseDurationMs } from './units.js';
 import { UsageError } from './usage-error.js';
 import { parseCompat } from './compat-option.js';
+import { parseConvergePolicy, parseStallRounds } from './convergence-option.js';
 
 /** Options both sides share. */
 export interface CommonOptions {
@@ -44,6 +45,10 @@ export interface MigrateOptions extends CommonOptions {
   readonly tlsHostname: string | undefined;
   /** Which QEMU's stream to write (`--compat 7.2|10.0`; default qemu-7.2). */
   readonly compat: StreamCompat;
+  /** What to do once pre-copy stops converging (`--converge`; default keep going). */
+  readonly convergencePolicy: ConvergencePolicy;
+  /** Rounds without the pending bytes shrinking that count as not converging (`--stall-rounds`; default core's 10). */
+  readonly stallRounds: number | undefined;
 }
 
 /** `savevm incoming` options. */
@@ -129,6 +134,8 @@ export function parseMigrateOptions(args: readonly string[]): MigrateOptions {
     'avail-switchover-bandwidth': { type: 'string' },
     'tls-hostname': { type: 'string' },
     compat: { type: 'string' },
+    converge: { type: 'string' },
+    'stall-rounds': { type: 'string' },
   });
   const v = values as Record<string, string | boolean | string[] | undefined>;
   const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
@@ -144,6 +151,8 @@ export function parseMigrateOptions(args: readonly string[]): MigrateOptions {
     maxIterations: iterations === undefined ? undefined : parseCount(iterations, '--max-iterations'),
     tlsHostname: str('tls-hostname'),
     compat: parseCompat(str('compat')),
+    convergencePolicy: parseConvergePolicy(str('converge')),
+    stallRounds: parseStallRounds(str('stall-rounds')),
   };
 }
 

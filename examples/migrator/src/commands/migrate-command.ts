@@ -122,6 +122,8 @@ function migrationParameters(options: MigrateOptions): MigrateParameters {
     ...(options.availSwitchoverBandwidth !== undefined && { availSwitchoverBandwidth: options.availSwitchoverBandwidth }),
     ...(options.maxIterations !== undefined && { maxIterations: options.maxIterations }),
     ...(options.switchoverAck && { switchoverAck: true }),
+    ...(options.stallRounds !== undefined && { stallWindowRounds: options.stallRounds }),
+    convergencePolicy: options.convergencePolicy,
     streamCompat: options.compat,
   };
 }

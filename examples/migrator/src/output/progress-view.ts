@@ -36,7 +36,29 @@ export function progressRecord(role: Role, info: MigrationInfo, labelOf: EntryLa
     iterations: info.iterations,
     expectedDowntimeMs: info.expectedDowntimeMs === undefined ? null : Math.round(info.expectedDowntimeMs),
     devices,
+    ...(info.convergence?.stalled === true && { convergence: convergenceRecord(info) }),
   };
+}
+
+/** A stalled migration's convergence fields (docs/design/convergence.md), for the JSON progress line. */
+function convergenceRecord(info: MigrationInfo): Record<string, unknown> {
+  const c = info.convergence;
+  if (c === undefined) return {};
+  return {
+    notConverging: c.stalled,
+    pendingBytes: c.pendingBytes,
+    thresholdBytes: c.thresholdBytes,
+    roundsWithoutProgress: c.roundsWithoutProgress,
+    downtimeLimitMs: c.downtimeLimitMs,
+    policy: c.policy,
+  };
+}
+
+/** The progress bar's words for a stalled migration: pending over threshold, rounds without progress. */
+export function convergenceNote(info: MigrationInfo): string {
+  const c = info.convergence;
+  if (c === undefined || !c.stalled) return '';
+  return ` | NOT CONVERGING: ${formatBytes(c.pendingBytes)} pending > ${formatBytes(c.thresholdBytes)} threshold, ${c.roundsWithoutProgress} rounds without progress (${c.policy})`;
 }
 
 /** Shows a migration's progress until `stop()`. */
@@ -76,7 +98,7 @@ function jsonProgress(role: Role, info$: Observable<MigrationInfo>, events: CliE
 function barProgress(role: Role, info$: Observable<MigrationInfo>, stream: NodeJS.WritableStream): ProgressView {
   const format =
     role === 'source'
-      ? ' {status} |{bar}| {percentage}% | {sent} sent, {left} left | {rate} | iter {iter} | exp. downtime {edt}'
+      ? ' {status} |{bar}| {percentage}% | {sent} sent, {left} left | {rate} | iter {iter} | exp. downtime {edt}{converging}'
       : ' {status} |{bar}| {sent} received | {rate} | {elapsed}';
   const bar = new SingleBar(
     { format, stream, hideCursor: true, barsize: 24, fps: 10, etaBuffer: 20, forceRedraw: false, clearOnComplete: false, autopadding: true },
@@ -91,6 +113,7 @@ function barProgress(role: Role, info$: Observable<MigrationInfo>, stream: NodeJ
     iter: String(info.iterations),
     edt: formatMs(info.expectedDowntimeMs),
     elapsed: formatMs(info.totalTimeMs),
+    converging: convergenceNote(info),
   });
   const subscription = info$.subscribe((info) => {
     if (info.status === 'none') return;
@@ -116,8 +139,33 @@ function barProgress(role: Role, info$: Observable<MigrationInfo>, stream: NodeJ
  * (with each device's bytes, named by `labelOf`).
  */
 export function showProgress(role: Role, info$: Observable<MigrationInfo>, events: CliEvents, labelOf: EntryLabel = () => undefined): ProgressView {
+  const stall = warnOnStall(info$, events);
+  const view = progressView(role, info$, events, labelOf);
+  return {
+    stop: () => {
+      stall.unsubscribe();
+      view.stop();
+    },
+  };
+}
+
+function progressView(role: Role, info$: Observable<MigrationInfo>, events: CliEvents, labelOf: EntryLabel): ProgressView {
   const terminal = events.terminal;
   if (terminal) return barProgress(role, info$, terminal);
   if (events.isJson) return jsonProgress(role, info$, events, labelOf);
   return { stop: () => undefined };
+}
+
+/** One warning line when a migration first stops converging: pending, threshold, rounds, policy. */
+function warnOnStall(info$: Observable<MigrationInfo>, events: CliEvents): Subscription {
+  let warned = false;
+  return info$.subscribe((info) => {
+    const c = info.convergence;
+    if (warned || c === undefined || !c.stalled) return;
+    warned = true;
+    events.warn(
+      `not converging: ${formatBytes(c.pendingBytes)} pending, threshold ${formatBytes(c.thresholdBytes)} ` +
+        `(downtime limit ${formatMs(c.downtimeLimitMs)}), ${c.roundsWithoutProgress} rounds without progress; --converge ${c.policy}`,
+    );
+  });
 }
