@@ -29,6 +29,7 @@ export type {
 } from './multifd/multifd-contract.js';
 export { MultifdSendChannels, type MultifdChannelStats } from './multifd/multifd-send-channels.js';
 export { MultifdChannelError } from './multifd/multifd-channel-error.js';
+export { multifdSettingsFor, MAX_MULTIFD_CHANNELS } from './multifd/multifd-settings.js';
 export {
   MultifdReceiveChannels,
   MAX_DEVICE_STATE_PACKET_BYTES,

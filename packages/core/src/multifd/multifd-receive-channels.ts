@@ -34,8 +34,6 @@ const PAYLOAD_CHUNK = 1024 * 1024;
 export interface MultifdReceiveOptions {
   /** How many channels and whether device state may arrive on them. */
   readonly settings: Pick<MultifdSettings, 'channels' | 'deviceState'>;
-  /** Finds the local entry of a device-state packet. */
-  readonly findEntry: (idstr: string, instanceId: number) => SaveStateEntry | undefined;
   /** Whether RAM packets carry the zero_pages field (true for QEMU 10.0 and savevm; 7.2 leaves it 0 anyway). */
   readonly zeroPagesField?: boolean;
   /**
@@ -73,6 +71,7 @@ export class MultifdReceiveChannels implements MultifdRamReceiver {
   private loops: Promise<void>[] = [];
   private readonly allClosedController = new AbortController();
   private failureListener: ((error: MigrationError) => void) | undefined;
+  private findEntry: (idstr: string, instanceId: number) => SaveStateEntry | undefined = () => undefined;
   private stopping = false;
 
   /**
@@ -103,8 +102,12 @@ export class MultifdReceiveChannels implements MultifdRamReceiver {
     return this.channels.map((c, channel) => ({ channel, bytes: c.reader.offset, closed: c.closed }));
   }
 
-  /** Starts every channel's read loop; `onFailure` hears the first failure once. */
-  start(onFailure: (error: MigrationError) => void): void {
+  /**
+   * Starts every channel's read loop: `findEntry` finds the local entry of a device-state
+   * packet, and `onFailure` hears the first failure once.
+   */
+  start(findEntry: (idstr: string, instanceId: number) => SaveStateEntry | undefined, onFailure: (error: MigrationError) => void): void {
+    this.findEntry = findEntry;
     this.failureListener = onFailure;
     this.loops = this.channels.map((c, i) =>
       this.readLoop(c, i).catch((err: unknown) => {
@@ -240,7 +243,7 @@ export class MultifdReceiveChannels implements MultifdRamReceiver {
     if (packet.size > MAX_DEVICE_STATE_PACKET_BYTES) {
       throw refuse(`device state packet of ${packet.size} bytes is larger than the limit of ${MAX_DEVICE_STATE_PACKET_BYTES}`, at + 272);
     }
-    const entry = this.options.findEntry(packet.idstr, packet.instanceId);
+    const entry = this.findEntry(packet.idstr, packet.instanceId);
     if (entry === undefined) throw refuse(`Unknown idstr ${packet.idstr} or instance id ${packet.instanceId} for load state buffer`);
     const hook = entry.handlers.loadStateBuffer;
     if (hook === undefined) throw refuse(`idstr ${packet.idstr} / instance ${packet.instanceId} has no load state buffer operation`);

@@ -7,6 +7,11 @@ import { MigrationCancelledError, MigrationError, type MigrationDestination, typ
 import { formatHostPort } from '../transport/migration-uri.js';
 import { type IncomingListener, type IncomingTransport, listenIncoming } from '../transport/incoming.js';
 import { ReturnPathWriter } from '../transport/return-path.js';
+import { type IncomingMultifd, acceptMultifdChannels } from '../transport/multifd-incoming.js';
+import { TransportError } from '../transport/transport-error.js';
+import { parseMigrationUri } from '../transport/migration-uri.js';
+import { MAX_MULTIFD_CHANNELS } from '@savevm/core';
+import { UUID_SIZE, parseUuid } from '@savevm/stream';
 import type { IncomingEndpoint, IncomingParameters } from './session-options.js';
 
 /**
@@ -55,15 +60,19 @@ async function receive(
   const { signal } = parameters;
   let listener: IncomingListener | undefined;
   let transport: IncomingTransport | undefined;
+  let multifd: IncomingMultifd | undefined;
   const onAbort = (): void => {
     transport?.shutdown();
     void listener?.close();
   };
+  const channels = parameters.multifdChannels ?? 0;
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     if (signal?.aborted) throw new MigrationCancelledError('connect');
     try {
+      const uuid = checkedMultifd(uri, channels, parameters.uuid);
       listener = await listenIncoming(uri, {
+        connections: 1 + channels,
         connectTimeoutMs: parameters.connectTimeoutMs,
         transferTimeoutMs: parameters.transferTimeoutMs,
         tls: parameters.tls,
@@ -76,7 +85,18 @@ async function receive(
     }
     announce(endpointOf(listener));
     try {
-      transport = await listener.accept();
+      if (channels > 0) {
+        multifd = await acceptMultifdChannels(listener, {
+          channels,
+          uuid: checkedMultifd(uri, channels, parameters.uuid),
+          acceptTimeoutMs: parameters.multifdAcceptTimeoutMs,
+          signal,
+          ...(parameters.transferTimeoutMs !== undefined && { stallTimeoutMs: parameters.transferTimeoutMs }),
+        });
+        transport = multifd.main;
+      } else {
+        transport = await listener.accept();
+      }
     } catch (err) {
       throw signal?.aborted ? new MigrationCancelledError('connect') : err;
     }
@@ -90,6 +110,7 @@ async function receive(
         returnPath,
         switchoverAck: parameters.switchoverAck === true,
         ...(parameters.verifyLoaded && { verifyLoaded: parameters.verifyLoaded }),
+        ...(multifd !== undefined && { multifd: multifd.channels }),
       });
     } catch (err) {
       if (signal?.aborted && !(err instanceof MigrationCancelledError)) {
@@ -102,6 +123,29 @@ async function receive(
   } finally {
     signal?.removeEventListener('abort', onAbort);
     await transport?.close().catch(() => undefined);
+    await multifd?.close();
     await listener?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Checks the multifd options: a channel count of 0 … 255 on `tcp:`/`unix:`; returns the uuid
+ * the channels must announce (all zero when none is given).
+ * @throws TransportError (phase `options`)
+ */
+function checkedMultifd(uri: string, channels: number, uuid: string | undefined): Uint8Array {
+  const refuse = (detail: string, cause?: unknown): TransportError => new TransportError({ uri, phase: 'options', detail, cause });
+  if (!Number.isInteger(channels) || channels < 0 || channels > MAX_MULTIFD_CHANNELS) {
+    throw refuse(`multifd channels must be 0 … ${MAX_MULTIFD_CHANNELS}, not ${channels}`);
+  }
+  if (channels > 0) {
+    const scheme = parseMigrationUri(uri).scheme;
+    if (scheme !== 'tcp' && scheme !== 'unix') throw refuse(`multifd channels need a network transport (tcp: or unix:), not ${scheme}:`);
+  }
+  if (uuid === undefined) return new Uint8Array(UUID_SIZE);
+  try {
+    return parseUuid(uuid);
+  } catch (cause) {
+    throw refuse((cause as Error).message, cause);
   }
 }

@@ -3,7 +3,17 @@
  * connection with QEMU's return path, end the stream, close everything — and reject unless
  * the destination has the state (see `docs/embedding-in-a-vmm.md`).
  */
-import { MigrationCancelledError, MigrationError, type MigrationInfo, type MigrationParameters, type MigrationSource } from '@savevm/core';
+import {
+  DEFAULT_STREAM_COMPAT,
+  MigrationCancelledError,
+  MigrationError,
+  type MigrationInfo,
+  type MigrationParameters,
+  type MigrationSource,
+  multifdSettingsFor,
+} from '@savevm/core';
+import { UUID_SIZE, parseUuid } from '@savevm/stream';
+import { type OutgoingMultifd, openMultifdChannels } from '../transport/multifd-outgoing.js';
 import { type OutgoingTransport, openOutgoing } from '../transport/outgoing.js';
 import { ReturnPathReader } from '../transport/return-path.js';
 import { TransportError } from '../transport/transport-error.js';
@@ -11,13 +21,33 @@ import type { MigrateParameters } from './session-options.js';
 
 /** Runs one outgoing migration with `source` to `uri`. */
 export async function migrateToUri(source: MigrationSource, uri: string, parameters: MigrateParameters): Promise<MigrationInfo> {
-  const { signal, returnPath: wantReturnPath, switchoverAck, connectTimeoutMs, transferTimeoutMs, tls, tlsServerName, queueCap, onConnected, ...core } = parameters;
+  const {
+    signal,
+    returnPath: wantReturnPath,
+    switchoverAck,
+    connectTimeoutMs,
+    transferTimeoutMs,
+    tls,
+    tlsServerName,
+    queueCap,
+    onConnected,
+    multifdChannels,
+    uuid,
+    ...core
+  } = parameters;
   if (signal?.aborted) throw new MigrationCancelledError('connect');
   if (source.isRunning) throw new MigrationError({ phase: 'busy', reason: 'BLOCKED', detail: 'a migration is already in progress', errno: 'EBUSY' });
-  const transport = await connect(uri, { connectTimeoutMs, transferTimeoutMs, tls, tlsServerName, queueCap }, signal);
+  const settings = multifdChannels === undefined || multifdChannels === 0 ? undefined : checkedSettings(uri, core.streamCompat, multifdChannels);
+  const uuidBytes = settings === undefined ? undefined : checkedUuid(uri, uuid);
+  const transportOptions = { connectTimeoutMs, transferTimeoutMs, tls, tlsServerName, queueCap };
+  const transport = await connect(uri, transportOptions, signal);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => (closing ??= transport.close());
+  let multifd: OutgoingMultifd | undefined;
   try {
+    if (settings !== undefined && uuidBytes !== undefined) {
+      multifd = await openMultifdChannels(uri, settings, uuidBytes, transportOptions, transport.writer.rateLimiter);
+    }
     const hasWayBack = transport.returnPath !== undefined;
     if (wantReturnPath === true && !hasWayBack) {
       throw new TransportError({ uri, phase: 'options', detail: 'the return path needs a transport with a way back (tcp:, unix: or a socket fd:)' });
@@ -38,15 +68,39 @@ export async function migrateToUri(source: MigrationSource, uri: string, paramet
     try {
       // A file or a command consuming the stream has no return path: its own end (the close
       // of the file, the command's exit status) is the verdict, and it comes before COMPLETED.
-      return await source.migrate(transport.writer, full, reader ? {} : { finishStream: close });
+      return await source.migrate(transport.writer, full, {
+        ...(reader === undefined && { finishStream: close }),
+        ...(multifd !== undefined && { multifd: multifd.channels }),
+      });
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
   } catch (err) {
     transport.shutdown();
+    multifd?.shutdown();
     throw err;
   } finally {
     await close().catch(() => undefined);
+    await multifd?.close();
+  }
+}
+
+/** The channels' settings for the stream this source writes. */
+function checkedSettings(uri: string, compat: MigrationParameters['streamCompat'] | undefined, channels: number): ReturnType<typeof multifdSettingsFor> {
+  try {
+    return multifdSettingsFor(compat ?? DEFAULT_STREAM_COMPAT, channels);
+  } catch (cause) {
+    throw new TransportError({ uri, phase: 'options', detail: (cause as Error).message, cause });
+  }
+}
+
+/** The uuid the channels announce (all zero when none is given). */
+function checkedUuid(uri: string, uuid: string | undefined): Uint8Array {
+  if (uuid === undefined) return new Uint8Array(UUID_SIZE);
+  try {
+    return parseUuid(uuid);
+  } catch (cause) {
+    throw new TransportError({ uri, phase: 'options', detail: (cause as Error).message, cause });
   }
 }
 

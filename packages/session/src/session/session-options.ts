@@ -48,6 +48,14 @@ export interface MigrateParameters extends Partial<Omit<MigrationParameters, 'sw
   readonly queueCap?: number | undefined;
   /** Told once the connection is up, before any device state moves. */
   readonly onConnected?: ((peer: ConnectedPeer) => void) | undefined;
+  /**
+   * QEMU's capability `multifd` with `multifd-channels` N (default: off): N more connections
+   * carry RAM pages, and with `streamCompat: 'qemu-10.0'` device state too
+   * (docs/design/multifd.md). `tcp:` and `unix:` only; the destination must expect as many.
+   */
+  readonly multifdChannels?: number | undefined;
+  /** The VM's uuid (QEMU `-uuid`) that every multifd channel announces; default all zero. */
+  readonly uuid?: string | undefined;
 }
 
 /** The destination's options: how to load, and where to wait for the source. */
@@ -79,6 +87,16 @@ export interface IncomingParameters {
   readonly onPeerRefused?: ((address: string, reason: string) => void) | undefined;
   /** Told once a source is connected, before any device state is loaded. */
   readonly onConnected?: ((peer: ConnectedPeer) => void) | undefined;
+  /**
+   * QEMU's capability `multifd` with `multifd-channels` N (default: off): the load starts once
+   * the main connection and N channel connections are there, in any order
+   * (docs/design/multifd.md). `tcp:` and `unix:` only.
+   */
+  readonly multifdChannels?: number | undefined;
+  /** This VM's uuid (QEMU `-uuid`); every multifd channel must announce it. Default all zero. */
+  readonly uuid?: string | undefined;
+  /** Longest wait for every multifd channel once the first connection came, ms (default 30 s). */
+  readonly multifdAcceptTimeoutMs?: number | undefined;
 }
 
 /** Where a destination waits, once it does. */

@@ -136,11 +136,18 @@ function openLocal(
   }
 }
 
-/** A `tcp:`/`unix:` listener that accepts exactly one (authenticated) peer. */
+/**
+ * A `tcp:`/`unix:` listener that accepts `connections` (authenticated) peers, one per
+ * `accept()`, then stops listening.
+ */
 class SocketListener implements IncomingListener {
-  private readonly accepted: Promise<IncomingTransport>;
+  /** The `accept()` waiting for the next peer, if any. */
   private settle: { resolve(t: IncomingTransport): void; reject(e: Error): void } | undefined;
   private closed = false;
+  /** Peers accepted before `accept()` asked for them. */
+  private readonly waiting: IncomingTransport[] = [];
+  private remaining: number;
+  private failure: TransportError | undefined;
 
   private constructor(
     readonly uri: string,
@@ -148,8 +155,7 @@ class SocketListener implements IncomingListener {
     readonly listening: ListenAddress,
     private readonly options: IncomingTransportOptions,
   ) {
-    this.accepted = new Promise<IncomingTransport>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.accepted.catch(() => undefined);
+    this.remaining = options.connections ?? 1;
     const event = options.tls ? 'secureConnection' : 'connection';
     server.on(event, (socket: net.Socket) => this.onPeer(socket));
     const addresses = new WeakMap<net.Socket, string>();
@@ -186,8 +192,13 @@ class SocketListener implements IncomingListener {
   }
 
   accept(): Promise<IncomingTransport> {
+    const early = this.waiting.shift();
+    if (early !== undefined) return Promise.resolve(early);
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new TransportError({ uri: this.uri, phase: 'connect', detail: 'stopped listening' }));
+    const accepted = new Promise<IncomingTransport>((resolve, reject) => (this.settle = { resolve, reject }));
     const ms = this.options.connectTimeoutMs;
-    if (ms === undefined) return this.accepted;
+    if (ms === undefined) return accepted;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -196,13 +207,20 @@ class SocketListener implements IncomingListener {
         void this.close();
       }, ms);
     });
-    return Promise.race([this.accepted, timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([accepted, timeout]).finally(() => clearTimeout(timer));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.fail(new TransportError({ uri: this.uri, phase: 'connect', detail: 'stopped listening' }));
+    // Stopped before every connection came: the ones nobody took are closed.
+    if (this.remaining > 0) {
+      for (const t of this.waiting.splice(0)) {
+        t.shutdown();
+        void t.close().catch(() => undefined);
+      }
+    }
     // Stop accepting; an accepted stream stays open (server.close would wait for it).
     this.server.close();
     if (this.listening.kind === 'unix' && existsSync(this.listening.host)) {
@@ -215,7 +233,7 @@ class SocketListener implements IncomingListener {
   }
 
   private onPeer(socket: net.Socket): void {
-    if (this.settle === undefined) {
+    if (this.remaining === 0 || this.closed) {
       socket.destroy();
       return;
     }
@@ -232,16 +250,20 @@ class SocketListener implements IncomingListener {
     const channel = this.options.transferTimeoutMs ? new WatchdogChannel(base, this.options.transferTimeoutMs, this.uri) : base;
     const via = socket instanceof tls.TLSSocket ? ` (TLS, source certificate CN=${peer.subject ?? '?'})` : '';
     const transport = incomingOver(this.uri, channel, `${this.listening.kind} from ${address}${via}`, peer, base);
-    const { resolve } = this.settle;
+    this.remaining--;
+    const settle = this.settle;
     this.settle = undefined;
-    resolve(transport);
-    // One stream per destination: stop listening (the accepted socket stays open).
-    void this.close();
+    if (settle !== undefined) settle.resolve(transport);
+    else this.waiting.push(transport);
+    // One migration per destination: stop listening once every connection came (the accepted sockets stay open).
+    if (this.remaining === 0) void this.close();
   }
 
   private fail(error: TransportError): void {
     const settle = this.settle;
     this.settle = undefined;
+    // Once every connection came, stopping to listen is no failure: accept() hands out what came.
+    if (this.remaining > 0) this.failure ??= error;
     settle?.reject(error);
   }
 }

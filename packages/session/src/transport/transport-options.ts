@@ -46,6 +46,11 @@ export interface IncomingTransportOptions extends TransportOptions {
   readonly listenAddress?: string | undefined;
   /** Told about every peer refused before the stream began (a bad certificate), with the reason. */
   readonly onPeerRefused?: ((address: string, reason: string) => void) | undefined;
+  /**
+   * Connections a `tcp:`/`unix:` listener takes before it stops listening (default 1; with
+   * multifd, the main stream plus one per channel, docs/design/multifd.md §2).
+   */
+  readonly connections?: number | undefined;
 }
 
 /** The source's default connect timeout, ms. */

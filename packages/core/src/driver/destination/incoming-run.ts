@@ -219,7 +219,10 @@ export class IncomingRun {
     const multifd = this.options.multifd;
     if (multifd === undefined) return;
     multifd.noMoreInput.addEventListener('abort', () => this.loadThreads.abort(multifd.noMoreInput.reason), { once: true });
-    multifd.start(() => this.f.shutdown());
+    multifd.start(
+      (idstr, instanceId) => this.ctx.registry.find(idstr, instanceId),
+      () => this.f.shutdown(),
+    );
   }
 
   /** `loadSetup` of every active entry (QEMU `qemu_loadvm_state_setup`), then the ACK count. */
