@@ -182,7 +182,7 @@ export {
   hasMigrationFailed,
   isMigrationFinished,
 } from './status/migration-status.js';
-export type { MigrationInfo, EntryProgress, ConvergenceInfo } from './status/migration-info.js';
+export type { MigrationInfo, EntryProgress, ConvergenceInfo, MultifdChannelProgress } from './status/migration-info.js';
 export {
   STREAM_COMPATS,
   DEFAULT_STREAM_COMPAT,

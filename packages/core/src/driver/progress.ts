@@ -1,7 +1,7 @@
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { RATE_LIMIT_WINDOW_MS } from '@savevm/stream';
 import type { SaveStateEntry } from '../registry/save-state-entry.js';
-import type { ConvergenceInfo, EntryProgress, MigrationInfo } from '../status/migration-info.js';
+import type { ConvergenceInfo, EntryProgress, MigrationInfo, MultifdChannelProgress } from '../status/migration-info.js';
 import { MigrationStatus } from '../status/migration-status.js';
 import type { StreamCompat } from '../stream-compat.js';
 import { trace } from '../tracing/trace-points.js';
@@ -80,6 +80,8 @@ export class ProgressTracker {
   convergence: ConvergenceInfo | undefined;
   /** The source's stream compat, reported in every info (undefined on the destination). */
   streamCompat: StreamCompat | undefined;
+  /** With multifd: each channel's bytes so far, read at every info. */
+  multifdBytes: (() => readonly number[]) | undefined;
   private readonly startMs: number;
   private endMs: number | undefined;
   private windowStartMs: number;
@@ -257,6 +259,7 @@ export class ProgressTracker {
       warnings: [...this.warnings],
       ...(this.convergence !== undefined && { convergence: this.convergence }),
       ...(this.streamCompat !== undefined && { streamCompat: this.streamCompat }),
+      ...(this.multifdBytes !== undefined && { multifdChannels: this.multifdBytes().map((bytes, channel) => ({ channel, bytes })) }),
     });
   }
 }
@@ -278,6 +281,7 @@ class InfoSnapshot implements MigrationInfo {
   readonly warnings: readonly string[];
   readonly streamCompat?: StreamCompat;
   readonly convergence?: ConvergenceInfo;
+  readonly multifdChannels?: readonly MultifdChannelProgress[];
   private built: readonly EntryProgress[] | undefined;
 
   constructor(
@@ -300,6 +304,7 @@ class InfoSnapshot implements MigrationInfo {
     this.warnings = fields.warnings;
     if (fields.streamCompat !== undefined) this.streamCompat = fields.streamCompat;
     if (fields.convergence !== undefined) this.convergence = fields.convergence;
+    if (fields.multifdChannels !== undefined) this.multifdChannels = fields.multifdChannels;
   }
 
   get entries(): readonly EntryProgress[] {

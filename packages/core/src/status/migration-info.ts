@@ -11,6 +11,14 @@ export interface EntryProgress {
   readonly bytes: number;
 }
 
+/** Bytes one multifd channel has moved so far (docs/design/multifd.md). */
+export interface MultifdChannelProgress {
+  /** The channel's number. */
+  readonly channel: number;
+  /** Bytes the channel took (source) or brought (destination). */
+  readonly bytes: number;
+}
+
 /**
  * How the live loop is converging (source only; see `docs/design/convergence.md`): whether
  * the pending bytes stopped shrinking, and what the policy did about it.
@@ -71,6 +79,8 @@ export interface MigrationInfo {
   readonly convergence?: ConvergenceInfo | undefined;
   /** Bytes per entry, in list order. */
   readonly entries: readonly EntryProgress[];
+  /** With multifd: bytes per channel, in channel order (the main stream's are `transferredBytes` minus their sum). */
+  readonly multifdChannels?: readonly MultifdChannelProgress[] | undefined;
   /** The error's message once failed (`error-desc`). */
   readonly errorDescription: string | undefined;
   /** Non-fatal problems, e.g. a cleanup hook that threw after a completed migration. */

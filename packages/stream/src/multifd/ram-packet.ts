@@ -75,8 +75,8 @@ export interface RamPacketLimits {
 
 /**
  * Reads a RAM packet (header already checked by `readMultifdHeader`), refusing what QEMU
- * refuses in its words: more than 128 pages, more normal or zero pages than allocated, a
- * name without its NUL, an offset that is not a whole page or beyond 2^53.
+ * refuses in its words: more than 128 pages, more normal or zero pages than allocated; and an
+ * offset that is not a whole page or beyond 2^53 (QEMU would write it anyway).
  * (Whether the block exists and the offset fits it is the receiver's check.)
  * @param bytes {@link MULTIFD_RAM_PACKET_SIZE} bytes
  * @param offset the packet's byte offset on its channel, for errors
@@ -100,9 +100,9 @@ export function decodeRamPacket(bytes: Buffer, offset: number, limits: RamPacket
   if (zeroPages > pagesAlloc - normalPages) {
     throw new MultifdPacketError(offset + ZERO_PAGES_AT, `multifd: received packet with ${zeroPages} zero pages, expected maximum ${pagesAlloc - normalPages}`);
   }
-  const nameField = bytes.subarray(RAMBLOCK_AT, RAMBLOCK_AT + MULTIFD_RAMBLOCK_FIELD_SIZE);
+  // QEMU overwrites the last byte with a NUL before it looks the name up.
+  const nameField = bytes.subarray(RAMBLOCK_AT, RAMBLOCK_AT + MULTIFD_RAMBLOCK_FIELD_SIZE - 1);
   const nul = nameField.indexOf(0);
-  if (nul < 0) throw new MultifdPacketError(offset + RAMBLOCK_AT, 'multifd: RAM block name is not NUL-terminated');
   const offsets = new Array<number>(normalPages + zeroPages);
   for (let i = 0; i < offsets.length; i++) {
     const at = OFFSETS_AT + 8 * i;
@@ -119,7 +119,7 @@ export function decodeRamPacket(bytes: Buffer, offset: number, limits: RamPacket
     zeroPages,
     nextPacketSize: bytes.readUInt32BE(NEXT_PACKET_SIZE_AT),
     packetNum: bytes.readBigUInt64BE(PACKET_NUM_AT),
-    ramBlock: nameField.toString('utf8', 0, nul),
+    ramBlock: nameField.toString('utf8', 0, nul < 0 ? nameField.length : nul),
     offsets,
   };
 }

@@ -130,6 +130,8 @@ export class IncomingRun {
     this.parser = new StreamParser(f, { requireConfiguration: options.requireConfiguration ?? true, commands });
     this.records = new RecordReader(f, commands);
     this.loadVersion = new Uint32Array(this.entries.length);
+    const multifd = options.multifd;
+    if (multifd !== undefined) this.progress.multifdBytes = () => multifd.stats().map((s) => s.bytes);
   }
 
   /** Loads the whole stream; resolves with the final info or rejects with a MigrationError. */
@@ -157,7 +159,7 @@ export class IncomingRun {
       else failure = cleanupFailure;
     }
     if (!failure) failure = await this.verify();
-    this.progress.setTransferred(this.f.offset);
+    this.progress.setTransferred(this.f.offset + (this.options.multifd?.stats().reduce((n, s) => n + s.bytes, 0) ?? 0));
     if (!failure) failure = await this.startOrPauseChecked();
     await this.options.returnPath?.shut(failure);
     if (failure) {

@@ -120,6 +120,8 @@ export class SourceRun {
     this.cancelled = new Promise((resolve) => (this.wakeOnCancel = resolve));
     this.originalBandwidth = f.rateLimiter.bytesPerSecond;
     this.setupContext = { multifd: ctx.multifd };
+    const multifd = ctx.multifd;
+    if (multifd !== undefined) this.progress.multifdBytes = () => multifd.stats().map((s) => s.bytes);
   }
 
   /** The current status. */
