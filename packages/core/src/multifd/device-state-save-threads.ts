@@ -5,6 +5,7 @@
  */
 import { hookFailure } from '../driver/hooks.js';
 import type { SaveStateEntry } from '../registry/save-state-entry.js';
+import { MultifdChannelError } from './multifd-channel-error.js';
 import type { MultifdSendChannels } from './multifd-send-channels.js';
 
 /** The running `saveCompletePrecopyThread` hooks of one migration. */
@@ -22,7 +23,9 @@ export class DeviceStateSaveThreads {
       const sender = channels.deviceStateSender(e.idstr, e.instanceId);
       const signal = threads.controller.signal;
       const run = (async () => hook.call(e.handlers, sender, e, signal))().catch((err: unknown) => {
-        if (threads.firstFailure === undefined) threads.firstFailure = { error: hookFailure('complete-precopy', 'saveCompletePrecopyThread', e, err) };
+        // A channel's failure reaches the hook through `send`: it is the channel's, not the device's.
+        const error = err instanceof MultifdChannelError ? err : hookFailure('complete-precopy', 'saveCompletePrecopyThread', e, err);
+        if (threads.firstFailure === undefined) threads.firstFailure = { error };
         threads.abort(err);
       });
       threads.running.push(run);
