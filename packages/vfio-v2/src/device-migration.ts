@@ -10,7 +10,7 @@ import { createVfioV2Handlers } from './handlers.js';
 import { DeviceLoader } from './load/device-loader.js';
 import { createMigrationStatusHook } from './migration-status-hook.js';
 import { DeviceMigrationState } from './migration-state.js';
-import type { VfioV2Options } from './options.js';
+import { DEFAULT_MAX_QUEUED_BUFFERS_SIZE, type VfioV2Options } from './options.js';
 import { createRunStateHandler } from './run-state-handler.js';
 import { DeviceSaver } from './save/device-saver.js';
 
@@ -51,10 +51,13 @@ export class VfioV2DeviceMigration {
       switchoverAck: options.switchoverAck ?? false,
       stopCopyExit: options.stopCopyExit ?? 'save-cleanup',
       configState: options.configState,
+      multifdTransfer: options.multifdTransfer ?? 'auto',
     });
     this.loader = new DeviceLoader(this.state, {
       switchoverAck: options.switchoverAck ?? false,
       configState: options.configState,
+      multifdTransfer: options.multifdTransfer ?? 'auto',
+      maxQueuedBuffersSize: options.maxQueuedBuffersSize ?? DEFAULT_MAX_QUEUED_BUFFERS_SIZE,
     });
     this.handlers = createVfioV2Handlers(this.saver, this.loader, options.configState);
     this.runStateHandler = createRunStateHandler(this.state);

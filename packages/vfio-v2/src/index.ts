@@ -8,6 +8,7 @@ export { VfioV2Provider, vfioV2ContainerModule, VFIO_V2_PROVIDER_PRIORITY, descr
 export { VfioV2DeviceMigration, VFIO_SECTION_VERSION } from './device-migration.js';
 export {
   DEFAULT_DATA_BUFFER_SIZE,
+  DEFAULT_MAX_QUEUED_BUFFERS_SIZE,
   STOP_COPY_SIZE_UNKNOWN,
   type VfioV2Options,
   type VfioConfigStateHook,
@@ -24,6 +25,20 @@ export { DeviceSaver, type DeviceSaverOptions, type DeviceSaveStats } from './sa
 export { saveBlock, type BlockResult } from './save/save-block.js';
 export { DeviceLoader, type DeviceLoaderOptions } from './load/device-loader.js';
 export { createVfioV2Handlers } from './handlers.js';
+export {
+  VFIO_DEVICE_STATE_PACKET_VERSION,
+  VFIO_DEVICE_STATE_CONFIG_STATE,
+  VFIO_DEVICE_STATE_HEADER_SIZE,
+  VFIO_DEVICE_STATE_INVALID_INDEX,
+  encodeVfioDeviceStatePacket,
+  readVfioDeviceStateHeader,
+  type VfioDeviceStateHeader,
+} from './multifd/device-state-packet.js';
+export { VfioMultifdError, type VfioMultifdErrorInit, type VfioMultifdRefusal } from './multifd/multifd-error.js';
+export { StateBufferQueue, type QueuedStateBuffer, type StateBufferQueueOptions } from './multifd/state-buffer-queue.js';
+export { MultifdDeviceLoader, type MultifdDeviceLoaderOptions } from './multifd/multifd-device-loader.js';
+export { sendStopCopyState, type StopCopySendOptions, type StopCopySendResult } from './multifd/stop-copy-sender.js';
+export { usesMultifdTransfer, type MultifdTransfer } from './multifd/multifd-transfer.js';
 export { createRunStateHandler } from './run-state-handler.js';
 export { createMigrationStatusHook } from './migration-status-hook.js';
 export {

@@ -1,6 +1,7 @@
 /** What a VMM can configure about one device's VFIO v2 migration. */
 import type { MaybePromise } from '@savevm/core';
 import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
+import type { MultifdTransfer } from './multifd/multifd-transfer.js';
 
 /**
  * The device's config state (its PCI config space, MSI-X…), which the VMM owns: written
@@ -43,7 +44,25 @@ export interface VfioV2Options {
   readonly configState?: VfioConfigStateHook;
   /** Priority of the run-state handler (QEMU: the qdev tree depth; default 0). */
   readonly runStatePriority?: number;
+  /**
+   * Whether the stop-copy state and the config travel on the multifd channels when the
+   * migration carries device state there (QEMU `x-migration-multifd-transfer`; default
+   * `auto`). Source and destination must agree, as in QEMU. docs/design/multifd.md §4.
+   */
+  readonly multifdTransfer?: MultifdTransfer;
+  /**
+   * Destination: most payload bytes of this device's multifd buffers held at once, queued
+   * out of order or waiting for the device (QEMU 10.1 `x-migration-max-queued-buffers-size`,
+   * whose default is unlimited; default {@link DEFAULT_MAX_QUEUED_BUFFERS_SIZE}).
+   */
+  readonly maxQueuedBuffersSize?: number;
 }
+
+/**
+ * The default cap of a device's queued multifd buffers: 256 MiB, 256 of QEMU's 1 MiB reads —
+ * room for channels that run far apart, while one device can never hold more.
+ */
+export const DEFAULT_MAX_QUEUED_BUFFERS_SIZE = 256 * 1024 * 1024;
 
 /** QEMU's VFIO_MIG_DEFAULT_DATA_BUFFER_SIZE: 1 MiB. */
 export const DEFAULT_DATA_BUFFER_SIZE = 1024 * 1024;

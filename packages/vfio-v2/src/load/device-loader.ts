@@ -3,12 +3,15 @@
  * setup, the tag loop of `load_state`, and cleanup, which ends the session with the driver's
  * validation (RESUMING→STOP) and reports its failure naming the device.
  */
-import type { EntryRef, LoadOutcome, LoadSetupContext, MigrationErrorReason } from '@savevm/core';
+import type { EntryRef, LoadOutcome, LoadSetupContext, MigrationErrorReason, SwitchoverStartContext } from '@savevm/core';
 import { StreamIoError, type ByteSink, type QemuFileReader } from '@savevm/stream';
 import { MigState, VfioSyscallError, VfioTag, PAGE_SIZE, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import type { DeviceMigrationState } from '../migration-state.js';
-import { DEFAULT_DATA_BUFFER_SIZE, type VfioConfigStateHook } from '../options.js';
+import { MultifdDeviceLoader } from '../multifd/multifd-device-loader.js';
+import { VfioMultifdError } from '../multifd/multifd-error.js';
+import { usesMultifdTransfer, type MultifdTransfer } from '../multifd/multifd-transfer.js';
+import { DEFAULT_DATA_BUFFER_SIZE, DEFAULT_MAX_QUEUED_BUFFERS_SIZE, type VfioConfigStateHook } from '../options.js';
 import { traceVfio } from '../tracing.js';
 
 /** What the loader needs to know beyond the device. */
@@ -17,6 +20,10 @@ export interface DeviceLoaderOptions {
   readonly switchoverAck: boolean;
   /** The VMM's config-state hook, if any (DEV_CONFIG_STATE is refused otherwise). */
   readonly configState: VfioConfigStateHook | undefined;
+  /** Whether the stop-copy state may come on the multifd channels (default `auto`). */
+  readonly multifdTransfer?: MultifdTransfer;
+  /** Cap of the multifd buffers queued at once, in payload bytes (default {@link DEFAULT_MAX_QUEUED_BUFFERS_SIZE}). */
+  readonly maxQueuedBuffersSize?: number;
 }
 
 /** Room below the page-aligned read area for the bytes a reader's look-ahead can hold (whole pages). */
@@ -37,6 +44,8 @@ export class DeviceLoader {
   /** Between setup and cleanup. */
   #loading = false;
   #approveSwitchover: (() => void) | undefined;
+  /** The multifd side of this load, when the device loads its stop-copy state from the channels. */
+  #multifd: MultifdDeviceLoader | undefined;
   /** Device bytes written to the data_fd by the current (or last) load. */
   loadedBytes = 0;
 
@@ -51,9 +60,31 @@ export class DeviceLoader {
     return this.options.switchoverAck && this.state.supportsPreCopy;
   }
 
-  /** `load_setup`: to RESUMING (recover: the current state), which opens the resume data_fd. */
+  /** Whether this load takes the stop-copy state from the multifd channels (decided at setup). */
+  get usesMultifd(): boolean {
+    return this.#multifd !== undefined;
+  }
+
+  /** The multifd side of the current load, if it has one (its queue, for statistics and tests). */
+  get multifd(): MultifdDeviceLoader | undefined {
+    return this.#multifd;
+  }
+
+  /**
+   * `load_setup`: decides whether the stop-copy state comes on the multifd channels (the
+   * migration's channels carry device state and `multifdTransfer` is not `off`; fixed for
+   * the load, docs/design/multifd.md §4), then to RESUMING (recover: the current state),
+   * which opens the resume data_fd.
+   */
   setup(context: LoadSetupContext): void {
     const entry = { idstr: context.entry.idstr, instanceId: context.entry.instanceId };
+    const multifd = usesMultifdTransfer(
+      this.options.multifdTransfer ?? 'auto',
+      context.multifd?.settings.deviceState === true,
+      this.state.name,
+      'load-setup',
+      entry,
+    );
     const from = this.state.state;
     this.loadedBytes = 0;
     this.#approveSwitchover = () => context.approveSwitchover();
@@ -63,6 +94,52 @@ export class DeviceLoader {
       throw new VfioV2MigrationError({ device: this.state.name, phase: 'load-setup', entry, operation: `${migStateName(from)}→RESUMING`, cause });
     }
     this.#loading = true;
+    if (multifd) {
+      this.#multifd = new MultifdDeviceLoader(this.state, entry, {
+        maxQueuedBytes: this.options.maxQueuedBuffersSize ?? DEFAULT_MAX_QUEUED_BUFFERS_SIZE,
+        loadConfig: (f) => this.loadConfigState(f, entry),
+        onLoaded: (bytes) => {
+          this.loadedBytes += bytes;
+        },
+      });
+    }
+  }
+
+  /**
+   * `load_state_buffer`: one device-state packet from the channels.
+   * @throws VfioMultifdError when the device does not load from the channels, or the packet is refused
+   */
+  async loadStateBuffer(data: Uint8Array, entry: EntryRef): Promise<void> {
+    const multifd = this.#multifd;
+    if (multifd === undefined) {
+      throw new VfioMultifdError({
+        device: this.state.name,
+        phase: 'multifd',
+        entry,
+        refusal: 'not-multifd',
+        detail: `${this.state.name}: got device state packet but not doing multifd transfer`,
+      });
+    }
+    await multifd.loadStateBuffer(data);
+  }
+
+  /** `switchover_start`: with multifd transfer, starts the work that loads the buffers in order. */
+  switchoverStart(context: SwitchoverStartContext | undefined): void {
+    this.#multifd?.start(context);
+  }
+
+  /**
+   * The config state after DEV_CONFIG_STATE, through the hook, up to END_OF_STATE. Without a
+   * hook, only an empty config state (END_OF_STATE at once) is accepted: what a source
+   * without a hook puts in its config-state packet.
+   */
+  async loadConfigState(f: QemuFileReader, entry: EntryRef): Promise<void> {
+    if (this.options.configState === undefined) {
+      const next = await f.getBe64('END_OF_STATE');
+      if (next !== VfioTag.END_OF_STATE) throw this.#refused(entry, 'DEV_CONFIG_STATE but no config-state hook is installed', 'EINVAL', 'DEVICE_FAILED');
+      return;
+    }
+    await this.#loadConfig(f, entry);
   }
 
   /**
@@ -81,9 +158,13 @@ export class DeviceLoader {
           await this.#expectEnd(f, entry, 'DEV_SETUP_STATE');
           return;
         case VfioTag.DEV_CONFIG_STATE:
+          if (this.#multifd !== undefined) throw this.#mainStream(entry, `${this.state.name}: got DEV_CONFIG_STATE in main migration channel but doing multifd transfer`);
           await this.#loadConfig(f, entry);
           return;
         case VfioTag.DEV_DATA_STATE: {
+          if (this.#multifd?.started === true) {
+            throw this.#mainStream(entry, `${this.state.name}: got DEV_DATA_STATE in main migration channel after SWITCHOVER_START but doing multifd transfer`);
+          }
           const size = await f.getBe64Number('a vfio data size');
           if (size > 0) await this.#loadData(f, size, entry);
           break;
@@ -114,11 +195,26 @@ export class DeviceLoader {
    */
   cleanup(entry: EntryRef, outcome: LoadOutcome): void {
     let failure: unknown;
-    if (this.state.state === MigState.RESUMING && !outcome.succeeded) {
+    const multifd = this.#multifd;
+    this.#multifd = undefined;
+    multifd?.close();
+    if (outcome.succeeded && multifd !== undefined && !multifd.finished) {
+      // The stream ended well, but this device's stop-copy state never reached it: not a loaded device.
+      failure = new VfioMultifdError({
+        device: this.state.name,
+        phase: 'load-cleanup',
+        entry,
+        refusal: 'not-loaded',
+        detail: multifd.started
+          ? `${this.state.name}: the load ended before the multifd state buffers were loaded`
+          : `${this.state.name}: doing multifd transfer but no SWITCHOVER_START started the load of its state buffers`,
+      });
+    }
+    if (this.state.state === MigState.RESUMING && (!outcome.succeeded || failure !== undefined)) {
       try {
         this.state.reset();
       } catch (cause) {
-        failure = new VfioV2MigrationError({ device: this.state.name, phase: 'load-cleanup', entry, operation: 'reset after a failed load', cause });
+        failure ??= new VfioV2MigrationError({ device: this.state.name, phase: 'load-cleanup', entry, operation: 'reset after a failed load', cause });
       }
     }
     if (this.state.state === MigState.RESUMING) {
@@ -225,6 +321,10 @@ export class DeviceLoader {
         }
       },
     };
+  }
+
+  #mainStream(entry: EntryRef, detail: string): VfioMultifdError {
+    return new VfioMultifdError({ device: this.state.name, phase: 'load-state', entry, refusal: 'main-stream', detail });
   }
 
   /** A load refused for what the stream holds (BAD_STREAM) or for the device's own state. */

@@ -2,12 +2,14 @@
  * The source side of one device (QEMU hw/vfio/migration.c save hooks): setup, the pending
  * figures, pre-copy rounds, the stop-copy drain, the config state and cleanup.
  */
-import type { EntryRef, MigrationPhase, PendingBytes } from '@savevm/core';
+import type { DeviceStateSender, EntryRef, MigrationPhase, PendingBytes, SaveSetupContext } from '@savevm/core';
 import type { QemuFileWriter } from '@savevm/stream';
 import { MigState, VfioTag, allocateAlignedBuffer, migStateName, type DataSpliceSource, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
 import type { DeviceMigrationState } from '../migration-state.js';
 import { DEFAULT_DATA_BUFFER_SIZE, STOP_COPY_SIZE_UNKNOWN, type StopCopyExit, type VfioConfigStateHook } from '../options.js';
+import { usesMultifdTransfer, type MultifdTransfer } from '../multifd/multifd-transfer.js';
+import { sendStopCopyState } from '../multifd/stop-copy-sender.js';
 import { traceVfio } from '../tracing.js';
 import { saveBlock, type BlockResult } from './save-block.js';
 import { spliceBlock } from './splice-block.js';
@@ -22,14 +24,18 @@ export interface DeviceSaverOptions {
   readonly stopCopyExit: StopCopyExit;
   /** The VMM's config-state hook, if any. */
   readonly configState: VfioConfigStateHook | undefined;
+  /** Whether the stop-copy state may travel on the multifd channels (default `auto`). */
+  readonly multifdTransfer?: MultifdTransfer;
 }
 
 /** Byte counters of one device's outgoing migration. */
 export interface DeviceSaveStats {
   /** Device bytes sent in PART sections (pre-copy). */
   preCopyBytes: number;
-  /** Device bytes sent in the END section (with the VM stopped). */
+  /** Device bytes sent in the END section, or on the multifd channels (with the VM stopped). */
   stopCopyBytes: number;
+  /** Device-state packets sent on the multifd channels (the config one included). */
+  multifdPackets: number;
 }
 
 /** Source-side state and hooks of one device. */
@@ -38,8 +44,9 @@ export class DeviceSaver {
   #precopyInitSize = 0;
   #precopyDirtySize = 0;
   #initialDataSent = false;
+  #multifd = false;
   /** Bytes moved by the current (or last) migration. */
-  readonly stats: DeviceSaveStats = { preCopyBytes: 0, stopCopyBytes: 0 };
+  readonly stats: DeviceSaveStats = { preCopyBytes: 0, stopCopyBytes: 0, multifdPackets: 0 };
 
   /** @param state the device's migration state; @param options what to do */
   constructor(
@@ -52,6 +59,11 @@ export class DeviceSaver {
     return this.#buffer?.byteLength ?? 0;
   }
 
+  /** Whether this migration sends the stop-copy state on the multifd channels (decided at setup). */
+  get usesMultifd(): boolean {
+    return this.#multifd;
+  }
+
   /** Whether pre-copy rounds apply now (QEMU `vfio_is_active_iterate`: the device is in PRE_COPY[_P2P]). */
   isActiveIterate(): boolean {
     return this.state.inPreCopy;
@@ -59,12 +71,21 @@ export class DeviceSaver {
 
   /**
    * `save_setup`: DEV_SETUP_STATE; a data buffer of min(1 MiB, stop-copy size); PRE_COPY when
-   * the device supports it and runs; END_OF_STATE.
+   * the device supports it and runs; END_OF_STATE. Decides whether the stop-copy state goes
+   * on the multifd channels (docs/design/multifd.md §4).
    */
-  setup(f: QemuFileWriter, entry: EntryRef): void {
+  setup(f: QemuFileWriter, entry: EntryRef, context?: SaveSetupContext): void {
     this.stats.preCopyBytes = 0;
     this.stats.stopCopyBytes = 0;
+    this.stats.multifdPackets = 0;
     this.#initialDataSent = false;
+    this.#multifd = usesMultifdTransfer(
+      this.options.multifdTransfer ?? 'auto',
+      context?.multifd?.settings.deviceState === true,
+      this.state.name,
+      'save-setup',
+      entry,
+    );
     f.putBe64(VfioTag.DEV_SETUP_STATE);
     let stopCopySize = DEFAULT_DATA_BUFFER_SIZE;
     try {
@@ -155,9 +176,14 @@ export class DeviceSaver {
   /**
    * `save_live_complete_precopy`: to STOP_COPY (recover STOP; a no-op when the run-state
    * handler already went there from pre-copy), blocks until the data_fd ends, END_OF_STATE,
-   * then (QEMU 8.0 mode) STOP_COPY→STOP with recover ERROR.
+   * then (QEMU 8.0 mode) STOP_COPY→STOP with recover ERROR. With multifd transfer, only
+   * END_OF_STATE (QEMU's "dummy EOS"): the state goes on the channels.
    */
   async completePrecopy(f: QemuFileWriter, entry: EntryRef): Promise<void> {
+    if (this.#multifd) {
+      f.putBe64(VfioTag.END_OF_STATE);
+      return;
+    }
     let ok = false;
     try {
       this.#transition('complete-precopy', entry, MigState.STOP_COPY, MigState.STOP);
@@ -183,12 +209,40 @@ export class DeviceSaver {
     }
   }
 
-  /** `save_state`: DEV_CONFIG_STATE, the VMM's config bytes, END_OF_STATE. */
+  /**
+   * `save_state`: DEV_CONFIG_STATE, the VMM's config bytes, END_OF_STATE; with multifd
+   * transfer only END_OF_STATE (QEMU 10.0: the config travels in the last packet).
+   */
   async saveConfig(f: QemuFileWriter, hook: VfioConfigStateHook): Promise<void> {
+    if (this.#multifd) {
+      f.putBe64(VfioTag.END_OF_STATE);
+      return;
+    }
     f.putBe64(VfioTag.DEV_CONFIG_STATE);
     await hook.save(f);
     f.putBe64(VfioTag.END_OF_STATE);
     traceVfio('vfio_save_device_config_state', { device: this.state.name });
+  }
+
+  /**
+   * `save_complete_precopy_thread`: with multifd transfer, the stop-copy state and the
+   * config on the channels (docs/design/multifd.md §4); nothing otherwise.
+   */
+  async completePrecopyThread(sender: DeviceStateSender, entry: EntryRef, signal: AbortSignal): Promise<void> {
+    if (!this.#multifd) return;
+    let ok = false;
+    try {
+      const sent = await sendStopCopyState(this.state, sender, entry, signal, {
+        bufferSize: this.#bufferFor('complete-precopy', entry).byteLength,
+        configState: this.options.configState,
+        stopCopyExit: this.options.stopCopyExit,
+      });
+      this.stats.stopCopyBytes += sent.bytes;
+      this.stats.multifdPackets += sent.packets;
+      ok = true;
+    } finally {
+      traceVfio('vfio_save_complete_precopy', { device: this.state.name, ok });
+    }
   }
 
   /**
@@ -213,6 +267,7 @@ export class DeviceSaver {
     this.#buffer = undefined;
     this.#precopyInitSize = 0;
     this.#precopyDirtySize = 0;
+    this.#multifd = false;
     traceVfio('vfio_save_cleanup', { device: this.state.name });
     if (failure !== undefined) throw failure;
   }
