@@ -119,9 +119,9 @@ export class ConvergenceMonitor {
         if (this.downtimeLimitMs >= p.ceilingMs) return CONTINUE;
         this.downtimeLimitMs = Math.min(p.ceilingMs, this.downtimeLimitMs + p.stepMs);
         this.steps++;
-        // A new limit gets a whole window to show whether it is enough.
+        // A new limit gets a whole window to show whether it is enough (still reported as
+        // stalled until the pending bytes shrink).
         this.roundsWithoutProgress = 0;
-        this.stalledSinceMs = undefined;
         this.lowest = this.pending;
         return { kind: 'raise-downtime', downtimeLimitMs: this.downtimeLimitMs };
       }
