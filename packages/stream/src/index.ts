@@ -75,6 +75,7 @@ export {
   type ReturnPathMessageType,
 } from './grammar/return-path-messages.js';
 export { StreamParser, type StreamParserOptions } from './grammar/stream-parser.js';
+export { escapeWireString, escapeJsonText, stringifyForTerminal, hasRawControlCharacters } from './text/wire-text.js';
 export { toQemuJson } from './grammar/qemu-json.js';
 export {
   parseVmDescription,

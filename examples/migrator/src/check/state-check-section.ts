@@ -13,7 +13,8 @@
  * (counted idstr, be64 size, be32 seed, be64 pages dirtied, 32-byte SHA-256).
  */
 import type { SaveVMHandlers } from '@savevm/core';
-import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
+import { type QemuFileReader, type QemuFileWriter, StreamFormatError, escapeWireString } from '@savevm/stream';
+import { MAX_SEEDED_WRITES } from '../devices/seeded-bytes.js';
 import type { OpenedEmulatedDevice } from '../devices/opened-device.js';
 import type { VmRam } from '../ram/vm-ram.js';
 
@@ -60,11 +61,20 @@ function putRecord(f: QemuFileWriter, record: SourceDeviceRecord): void {
   f.putBuffer(Buffer.from(record.sha256, 'hex'));
 }
 
+/**
+ * One record. The pages-dirtied count drives the destination's byte check (one recomputed
+ * write each), so a count beyond {@link MAX_SEEDED_WRITES} is refused here, at its offset,
+ * before any work (see `examples/migrator/README.md`, "Limits").
+ */
 async function getRecord(f: QemuFileReader, what: string): Promise<SourceDeviceRecord> {
   const name = await f.getCountedString(what);
-  const size = await f.getBe64Number();
-  const seed = await f.getBe32();
-  const pagesDirtied = await f.getBe64Number();
+  const size = await f.getBe64Number('a state size');
+  const seed = await f.getBe32('a seed');
+  const at = f.offset;
+  const pagesDirtied = await f.getBe64Number('a pages-dirtied count');
+  if (pagesDirtied > MAX_SEEDED_WRITES) {
+    throw new StreamFormatError('TOO_LARGE', at, `state check: ${escapeWireString(name)} claims ${pagesDirtied} dirtied pages; the byte check recomputes at most ${MAX_SEEDED_WRITES}`);
+  }
   const sha256 = (await f.getBytes(32, 'a SHA-256 digest')).toString('hex');
   return { name, size, seed, pagesDirtied, sha256 };
 }
@@ -95,11 +105,11 @@ export function stateCheckLoadHandlers(into: SourceStateRecords): SaveVMHandlers
   return {
     async loadState(f: QemuFileReader, versionId: number): Promise<void> {
       const count = await f.getBe32();
-      if (count > MAX_DEVICES) throw new Error(`state check lists ${count} devices (at most ${MAX_DEVICES})`);
+      if (count > MAX_DEVICES) throw new StreamFormatError('TOO_LARGE', f.offset - 4, `state check lists ${count} devices (at most ${MAX_DEVICES})`);
       for (let i = 0; i < count; i++) into.devices.push(await getRecord(f, 'a device name'));
       if (versionId < 2) return;
       const blocks = await f.getBe32();
-      if (blocks > MAX_RAM_BLOCKS) throw new Error(`state check lists ${blocks} RAM blocks (at most ${MAX_RAM_BLOCKS})`);
+      if (blocks > MAX_RAM_BLOCKS) throw new StreamFormatError('TOO_LARGE', f.offset - 4, `state check lists ${blocks} RAM blocks (at most ${MAX_RAM_BLOCKS})`);
       for (let i = 0; i < blocks; i++) into.ram.push(await getRecord(f, 'a RAM block idstr'));
     },
   };

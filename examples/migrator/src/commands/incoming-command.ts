@@ -105,7 +105,7 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
       listenAddress: options.listenAddress,
       connectTimeoutMs: options.connectTimeoutMs,
       transferTimeoutMs: options.transferTimeoutMs,
-      onPeerRefused: (address, reason) => events.warn(`refused ${address} before any device state: ${reason}`),
+      onPeerRefused: (address, reason) => events.warn(`refused ${address} before any device state (phase tls): ${reason}`),
       onConnected: (c) => {
         transport = c.description;
         events.notice(`connected: ${c.description}`, { event: 'connected', transport: c.description, peer: c.peer ?? null, returnPath: c.returnPath });
@@ -115,8 +115,12 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
       // return path.
       ...(checked && {
         verifyLoaded: async () => {
-          const ramVerdicts = verifyLoadedRam(ram, records.ram);
-          verdicts = [...verifyLoadedState(emulated, records.devices), ...(await ramVerdicts)];
+          // Both checks settle before either failure is reported: no rejection is left unheard.
+          const [deviceVerdicts, ramVerdicts] = await Promise.all([
+            Promise.resolve().then(() => verifyLoadedState(emulated, records.devices)),
+            verifyLoadedRam(ram, records.ram),
+          ]);
+          verdicts = [...deviceVerdicts, ...ramVerdicts];
           if (verdicts.some((v) => !v.ok)) throw new StateMismatchError(verdicts);
         },
       }),

@@ -74,35 +74,70 @@ export class SeededWrites {
   }
 }
 
-/** How much is rebuilt at a time when the expected bytes are hashed or compared. */
+/** How much is rebuilt at a time when the expected bytes are hashed or compared (at most 2^20: see `packWrite`). */
 const CHUNK_BYTES = 1 << 20;
 
 /**
- * Rebuilds `size` bytes filled from `seed` after `writes` writes a chunk at a time (XOR
- * writes commute, so each chunk takes its own writes in any order) and shows each chunk to
- * `visit` with its offset, until `visit` returns false. It needs about 1 MiB of memory plus
- * eight bytes per write, whatever the size.
+ * The most writes a byte check recomputes. The count comes from the stream (the source's
+ * state-check record), so it bounds the work and memory a peer can ask for: under a second
+ * and 4 bytes per write, 32 MiB at most (see `examples/migrator/README.md`, "Limits").
+ */
+export const MAX_SEEDED_WRITES = 1 << 23;
+
+/** One write as a 32-bit number: its offset inside its chunk (below 2^20) × 256 + its value. */
+function packWrite(offsetInChunk: number, value: number): number {
+  return offsetInChunk * 256 + value;
+}
+
+/**
+ * The writes grouped by chunk, without sorting: a first pass over the seeded sequence counts
+ * each chunk's writes, a second places each where its chunk's run starts (XOR writes commute,
+ * so the order inside a chunk does not matter). Returns the packed writes and where each
+ * chunk's run starts (`starts[c]` … `starts[c + 1]`).
+ */
+function writesByChunk(size: number, seed: number, writes: number, chunkBytes: number): { packed: Uint32Array; starts: Uint32Array } {
+  const chunks = Math.ceil(size / chunkBytes);
+  const starts = new Uint32Array(chunks + 1);
+  const counting = new SeededWrites(size, seed);
+  for (let i = 0; i < writes; i++) {
+    const c = Math.floor(counting.next().offset / chunkBytes);
+    starts[c + 1] = (starts[c + 1] as number) + 1;
+  }
+  for (let c = 0; c < chunks; c++) starts[c + 1] = (starts[c + 1] as number) + (starts[c] as number);
+  const fill = starts.slice(0, chunks);
+  const packed = new Uint32Array(writes);
+  const placing = new SeededWrites(size, seed);
+  for (let i = 0; i < writes; i++) {
+    const w = placing.next();
+    const c = Math.floor(w.offset / chunkBytes);
+    const at = fill[c] as number;
+    packed[at] = packWrite(w.offset - c * chunkBytes, w.value);
+    fill[c] = at + 1;
+  }
+  return { packed, starts };
+}
+
+/**
+ * Rebuilds `size` bytes filled from `seed` after `writes` writes a chunk at a time and shows
+ * each chunk to `visit` with its offset, until `visit` returns false. It needs about 1 MiB of
+ * memory plus four bytes per write, whatever the size; more than {@link MAX_SEEDED_WRITES}
+ * writes are refused with a RangeError before any work.
  */
 function forEachSeededChunk(size: number, seed: number, writes: number, visit: (chunk: Buffer, at: number) => boolean): void {
-  // Each write as one sortable number, offset × 256 + value (exact: offsets are below 2^31).
-  const sequence = new SeededWrites(size, seed);
-  const keys = new Float64Array(writes);
-  for (let i = 0; i < writes; i++) {
-    const w = sequence.next();
-    keys[i] = w.offset * 256 + w.value;
+  if (!Number.isSafeInteger(writes) || writes < 0 || writes > MAX_SEEDED_WRITES) {
+    throw new RangeError(`${writes} writes: a byte check recomputes at most ${MAX_SEEDED_WRITES}`);
   }
-  keys.sort();
   const chunk = Buffer.alloc(Math.min(CHUNK_BYTES, size));
-  let next = 0;
+  const { packed, starts } = writesByChunk(size, seed, writes, Math.max(1, chunk.length));
   let state = initialState(seed);
-  for (let at = 0; at < size; at += chunk.length) {
+  for (let at = 0, c = 0; at < size; at += chunk.length, c++) {
     const view = chunk.subarray(0, Math.min(chunk.length, size - at));
     state = fillChunk(view, state);
-    for (; next < keys.length; next++) {
-      const key = keys[next] ?? 0;
-      const offset = Math.floor(key / 256);
-      if (offset >= at + view.length) break;
-      view[offset - at] = (view[offset - at] ?? 0) ^ (key % 256);
+    const end = starts[c + 1] as number;
+    for (let i = starts[c] as number; i < end; i++) {
+      const key = packed[i] as number;
+      const offset = key >>> 8;
+      view[offset] = (view[offset] as number) ^ (key & 0xff);
     }
     if (!visit(view, at)) return;
   }
