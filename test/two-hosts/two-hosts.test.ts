@@ -64,7 +64,7 @@ describe.skipIf(!capable.ok)(`two hosts in network namespaces${capable.ok ? '' :
     expect((await rogue.exited).code).toBe(1);
     expect(rogue.stderr()).toMatch(/phase tls\): the destination refused this side's certificate/);
     expect((await destination.exited).code).toBe(1);
-    expect(destination.stderr()).toMatch(new RegExp(`refused ${hosts.sourceAddress.replace(/\./g, '\\.')}:\\d+ before any device state: certificate not accepted`));
+    expect(destination.stderr()).toMatch(new RegExp(`refused ${hosts.sourceAddress.replace(/\./g, '\\.')}:\\d+ before any device state \\(phase tls\\): certificate not accepted`));
   });
 
   it('cut link: the source fails within its timeout, devices running and intact; the destination exits non-zero', async () => {

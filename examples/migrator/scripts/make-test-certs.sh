@@ -4,6 +4,7 @@
 #   destination.pem/.key           signed by ca.pem, for the listening side
 #   source.pem/.key                signed by ca.pem, for the connecting side
 #   rogue-ca.pem, rogue.pem/.key   another CA and a certificate it signed (must be refused)
+#   client-only.pem/.key           signed by ca.pem for clientAuth only (refused as a destination's)
 # Usage: make-test-certs.sh OUTDIR [EXTRA_SAN...]   e.g. IP:10.200.0.1 DNS:dst.example
 # Certificates carry the SANs IP:127.0.0.1, IP:::1, DNS:localhost and the extra ones.
 set -eu
@@ -29,4 +30,5 @@ ca rogue-ca "some other CA"
 leaf destination savevm-destination ca serverAuth,clientAuth
 leaf source savevm-source ca serverAuth,clientAuth
 leaf rogue savevm-rogue rogue-ca serverAuth,clientAuth
+leaf client-only savevm-client-only ca clientAuth
 rm -f "$out"/*.srl

@@ -55,7 +55,7 @@ describe('savevm migrate / incoming', () => {
     expect(rogue.stderr()).toMatch(/^savevm migrate: FAILED \(transport tcp:127\.0\.0\.1:\d+, phase tls\): the destination refused this side's certificate/);
     expect(rogue.stderr().trim().split('\n')).toHaveLength(1);
     expect(await destination.code).toBe(1);
-    expect(destination.stderr()).toMatch(/refused 127\.0\.0\.1:\d+ before any device state: certificate not accepted/);
+    expect(destination.stderr()).toMatch(/refused 127\.0\.0\.1:\d+ before any device state \(phase tls\): certificate not accepted/);
     expect(destination.stderr()).toMatch(/no source connected .* within 2000 ms/);
   });
 

@@ -18,6 +18,7 @@ import { type OutgoingTransport, openOutgoing } from '../transport/outgoing.js';
 import { ReturnPathReader } from '../transport/return-path.js';
 import { TransportError } from '../transport/transport-error.js';
 import type { MigrateParameters } from './session-options.js';
+import { explainSilentDestination } from './silent-destination.js';
 
 /** Runs one outgoing migration with `source` to `uri`. */
 export async function migrateToUri(source: MigrationSource, uri: string, parameters: MigrateParameters): Promise<MigrationInfo> {
@@ -42,6 +43,7 @@ export async function migrateToUri(source: MigrationSource, uri: string, paramet
   const transportOptions = { connectTimeoutMs, transferTimeoutMs, tls, tlsServerName, queueCap };
   const transport = await connect(uri, transportOptions, signal);
   let closing: Promise<void> | undefined;
+  let reader: ReturnPathReader | undefined;
   const close = (): Promise<void> => (closing ??= transport.close());
   let multifd: OutgoingMultifd | undefined;
   try {
@@ -56,7 +58,7 @@ export async function migrateToUri(source: MigrationSource, uri: string, paramet
     if (switchoverAck === true && !useReturnPath) {
       throw new TransportError({ uri, phase: 'options', detail: 'switchover-ack needs the return path' });
     }
-    const reader = useReturnPath && transport.returnPath ? new ReturnPathReader(transport.returnPath) : undefined;
+    reader = useReturnPath && transport.returnPath ? new ReturnPathReader(transport.returnPath) : undefined;
     onConnected?.({ description: transport.description, peer: transport.peer, returnPath: reader !== undefined });
     const full: Partial<MigrationParameters> = {
       ...core,
@@ -78,7 +80,8 @@ export async function migrateToUri(source: MigrationSource, uri: string, paramet
   } catch (err) {
     transport.shutdown();
     multifd?.shutdown();
-    throw err;
+    // A plaintext source whose destination never answered: said as a TLS mismatch (phase tls).
+    throw await explainSilentDestination(err, { uri, tls: tls !== undefined, bytesReceived: reader?.bytesReceived });
   } finally {
     await close().catch(() => undefined);
     await multifd?.close();

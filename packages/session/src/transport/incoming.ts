@@ -15,6 +15,7 @@ import { type PeerIdentity, TLS_MIN_VERSION, type TlsCredentials, tlsPeerIdentit
 import { DEFAULT_LISTEN_ADDRESS, checkTlsScheme, type IncomingTransportOptions } from './transport-options.js';
 import { TransportError } from './transport-error.js';
 import { WatchdogChannel } from './watchdog-channel.js';
+import { describePeerHandshakeFailure } from './tls-failure-words.js';
 
 /** An accepted (or opened) incoming stream. */
 export interface IncomingTransport {
@@ -300,7 +301,5 @@ function refusedPeerAddress(socket: tls.TLSSocket, addresses: WeakMap<net.Socket
 function tlsRefusalReason(err: Error, socket: tls.TLSSocket): string {
   const verdict = socket.authorizationError;
   if (verdict) return `certificate not accepted: ${String(verdict)}`;
-  const code = (err as { code?: unknown }).code;
-  if (code === 'ECONNRESET') return 'the peer hung up during the TLS handshake';
-  return typeof code === 'string' ? `TLS handshake failed: ${err.message} (${code})` : `TLS handshake failed: ${err.message}`;
+  return describePeerHandshakeFailure(err);
 }

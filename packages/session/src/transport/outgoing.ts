@@ -11,6 +11,7 @@ import { formatHostPort, type MigrationUri, parseMigrationUri } from './migratio
 import { type PeerIdentity, TLS_MIN_VERSION, type TlsCredentials, tlsPeerIdentity } from './tls-credentials.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, checkTlsScheme, type OutgoingOptions } from './transport-options.js';
 import { TransportError } from './transport-error.js';
+import { describeSourceHandshakeFailure, isTlsErrorCode } from './tls-failure-words.js';
 import { WatchdogChannel } from './watchdog-channel.js';
 
 /** An open outgoing stream. */
@@ -171,8 +172,8 @@ function connectTls(
       socket.destroy();
       const detail = handshaken
         ? `the destination refused this side's certificate (${cause.message}); is it signed by the CA the destination trusts?`
-        : `handshake failed: ${cause.message}`;
-      reject(new TransportError({ uri, phase: handshaken || isTlsFailure(cause) ? 'tls' : 'connect', detail, cause }));
+        : describeSourceHandshakeFailure(cause);
+      reject(new TransportError({ uri, phase: handshaken || isTlsErrorCode((cause as { code?: unknown }).code) ? 'tls' : 'connect', detail, cause }));
     };
     const closed = (): void => fail(Object.assign(new Error('connection closed during the TLS handshake'), { code: 'ECONNRESET' }));
     socket.once('error', fail);
@@ -192,9 +193,4 @@ function connectTls(
     });
   });
   return withConnectTimeout(uri, socket, timeoutMs, 'connecting and the TLS handshake', ready);
-}
-
-function isTlsFailure(cause: Error): boolean {
-  const code = (cause as { code?: unknown }).code;
-  return typeof code === 'string' && (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || code.includes('CERT') || code.includes('SIGNATURE'));
 }

@@ -91,10 +91,16 @@ export class ReturnPathReader implements SourceReturnPath {
   private readonly waiters = new Set<() => void>();
   /** Every PONG value received, in order (for diagnostics and tests). */
   readonly pongs: number[] = [];
+  private received = 0;
 
   /** @param channel the read side of the connection the stream goes out on */
   constructor(private readonly channel: ReadChannel) {
     void this.listen();
+  }
+
+  /** Bytes the destination sent back so far (0: it never answered, not even the first PING). */
+  get bytesReceived(): number {
+    return this.received;
   }
 
   /** Whether the destination acknowledged switchover (QEMU `switchover_acked`). */
@@ -140,6 +146,7 @@ export class ReturnPathReader implements SourceReturnPath {
         return false;
       }
       got += n;
+      this.received += n;
     }
     return true;
   }

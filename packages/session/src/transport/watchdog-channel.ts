@@ -20,6 +20,8 @@ export class WatchdogChannel implements ReadChannel, WriteChannel {
   private pending = 0;
   private lastProgress = Date.now();
   private timer: NodeJS.Timeout | undefined;
+  private tickMs = 0;
+  private lastTick = 0;
   private expired: TransportError | undefined;
 
   /**
@@ -96,6 +98,8 @@ export class WatchdogChannel implements ReadChannel, WriteChannel {
 
   private startTimer(): void {
     const tick = Math.max(10, Math.min(1000, Math.floor(this.timeoutMs / 4)));
+    this.tickMs = tick;
+    this.lastTick = Date.now();
     this.timer = setInterval(() => this.check(), tick);
     this.timer.unref();
   }
@@ -106,7 +110,14 @@ export class WatchdogChannel implements ReadChannel, WriteChannel {
   }
 
   private check(): void {
-    const idle = Date.now() - this.lastProgress;
+    const now = Date.now();
+    // A tick far later than due: this process did not run (SIGSTOP, a suspended host, a
+    // starved event loop). That time is not the peer's: it is not counted, and the bytes
+    // that arrived meanwhile get their turn before the peer is blamed.
+    const stalledMs = now - this.lastTick - this.tickMs;
+    this.lastTick = now;
+    if (stalledMs > this.tickMs) this.lastProgress = Math.min(now, this.lastProgress + stalledMs);
+    const idle = now - this.lastProgress;
     if (this.pending === 0 || idle < this.timeoutMs || this.expired) return;
     this.expired = new TransportError({
       uri: this.uri,
