@@ -25,6 +25,9 @@ export const END = '=====SAVEVM-RESULTS-END=====';
 
 const out = (line) => process.stdout.write(`${line}\n`);
 
+/** Thrown by `t.skip(reason)`: the test did not run, for a reason the lane prints (SKIP). */
+class TestSkipped extends Error {}
+
 /** Formats an error for a result line: message and the first frames of the stack. */
 function describeError(error) {
   if (error instanceof Error) {
@@ -91,6 +94,9 @@ function makeContext(test, fixture, reports) {
       reports.push({ type: 'report', test: test.id, title, lines: list, console });
     },
     defer: (fn) => defers.push(fn),
+    skip: (reason) => {
+      throw new TestSkipped(reason);
+    },
     createMdev: (type, uuid) => {
       const mdev = createMdev(type, uuid);
       mdevs.add(mdev.uuid);
@@ -187,6 +193,7 @@ async function main() {
   let index = 0;
   let passed = 0;
   let failed = 0;
+  let skipped = 0;
   for (const { file, name, error } of loadErrors) {
     index++;
     failed++;
@@ -202,7 +209,11 @@ async function main() {
   for (const test of tests) {
     index++;
     const { ms, failure } = await runTest(test, fixture, reports);
-    if (failure === undefined) {
+    if (failure instanceof TestSkipped) {
+      skipped++;
+      out(`ok ${index} - ${test.id} # SKIP ${failure.message}`);
+      records.push({ type: 'test', id: test.id, file: test.file, name: test.name, status: 'skip', ms, reason: failure.message });
+    } else if (failure === undefined) {
       passed++;
       out(`ok ${index} - ${test.id} (${ms} ms)`);
       records.push({ type: 'test', id: test.id, file: test.file, name: test.name, status: 'pass', ms });
@@ -225,8 +236,8 @@ async function main() {
   } catch {}
   const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
   records.push(...reports);
-  records.push({ type: 'summary', passed, failed, ms: Date.now() - started, node: process.version, kernel, uptimeS: uptime });
-  out(`# ${passed} passed, ${failed} failed (${Date.now() - started} ms)`);
+  records.push({ type: 'summary', passed, failed, skipped, ms: Date.now() - started, node: process.version, kernel, uptimeS: uptime });
+  out(`# ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''} (${Date.now() - started} ms)`);
   emitResults(records);
   return failed === 0 ? 0 : 1;
 }

@@ -111,10 +111,13 @@ export function projectFiles(repoRoot) {
 }
 
 /**
- * Writes the initramfs to `outPath`. `initScript` is the text of /init. Returns statistics
- * {bytes, entries, nodeBytes, projectBytes, packages, deps}.
+ * Writes the initramfs to `outPath`. `initScript` is the text of /init. `extraFiles` are
+ * in-memory files ({archive, data, mode}); `hostFiles` are copied from the host
+ * ({archive, host, mode}; a path already written, such as a library node needs too, is not
+ * written again). Returns statistics {bytes, entries, nodeBytes, projectBytes, hostBytes,
+ * packages, deps}.
  */
-export function buildInitramfs({ outPath, repoRoot, initScript, extraFiles = [] }) {
+export function buildInitramfs({ outPath, repoRoot, initScript, extraFiles = [], hostFiles = [] }) {
   if (!existsSync(BUSYBOX)) throw new LaneError(`${BUSYBOX} not found (install busybox-static)`);
   const nodeBinary = realpathSync(process.execPath);
   const libs = [...sharedLibraries(nodeBinary)];
@@ -131,7 +134,9 @@ export function buildInitramfs({ outPath, repoRoot, initScript, extraFiles = [] 
     dirs.add(dir);
     cpio.dir(dir);
   };
+  const written = new Set();
   const addFile = (archive, host, mode) => {
+    written.add(archive);
     ensureDir(dirname(archive));
     const st = statSync(host);
     cpio.fileFrom(archive, host, st.size, mode ?? st.mode);
@@ -176,12 +181,19 @@ export function buildInitramfs({ outPath, repoRoot, initScript, extraFiles = [] 
     cpio.file(f.archive, f.data, f.mode ?? 0o644);
   }
   const projectBytes = cpio.size - start;
+  const hostStart = cpio.size;
+  for (const f of hostFiles) {
+    if (written.has(f.archive)) continue;
+    addFile(f.archive, f.host, f.mode);
+  }
+  const hostBytes = cpio.size - hostStart;
   cpio.finish();
   return {
     bytes: statSync(outPath).size,
     entries: cpio.entries,
     nodeBytes,
     projectBytes,
+    hostBytes,
     packages: project.packages,
     deps: project.deps,
   };

@@ -87,11 +87,11 @@ export class GuestVm {
    * Opens an mdev (`via` 'group' or 'cdev') and attaches it in the next slot. The cleanups
    * (LIFO) detach it, close any data file its migration still holds, then close the device.
    * @param deviceOptions extra v2 options of this device (e.g. runStatePriority)
+   * @param slot its slot name (default: the next one; `0000:00:02.0` is QEMU's first pc slot)
    */
-  async addDevice(mdev, via, deviceOptions = {}) {
+  async addDevice(mdev, via, deviceOptions = {}, slot = slotName(this.slots.size)) {
     const device = openVfioDevice({ mdevUuid: mdev.uuid }, { via });
     this.t.defer(() => device.close());
-    const slot = slotName(this.slots.size);
     this.slots.set(device, slot);
     this.perDevice.set(device, deviceOptions);
     const attached = await this.attacher.attach(device, `${this.label} ${slot} (${mdev.type} ${mdev.uuid} via ${via})`);
