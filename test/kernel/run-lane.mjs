@@ -9,7 +9,7 @@
 // Options: --rebuild-kernel  ignore the kernel cache
 //          --no-tsc          do not run `tsc -b` first (the dists must be current)
 //          --filter <text>   run only guest tests whose "file > name" contains <text>
-//          --timeout <s>     guest timeout in seconds (default 180, or $SAVEVM_KERNEL_TIMEOUT)
+//          --timeout <s>     guest timeout in seconds (default 300, or $SAVEVM_KERNEL_TIMEOUT)
 //          --verbose         stream the guest console live
 //          --keep            keep the work directory (initramfs) in /tmp
 // Reports go to $SAVEVM_KERNEL_REPORT_DIR or test/kernel/out/ (git-ignored).
@@ -91,7 +91,7 @@ async function main() {
         `) in ${seconds(timings.initramfs)}`,
     );
 
-    const timeoutS = Number(opts.timeout ?? process.env.SAVEVM_KERNEL_TIMEOUT ?? 180);
+    const timeoutS = Number(opts.timeout ?? process.env.SAVEVM_KERNEL_TIMEOUT ?? 300);
     if (!(timeoutS > 0)) throw new LaneError(`bad timeout ${opts.timeout ?? process.env.SAVEVM_KERNEL_TIMEOUT}`);
     const filter = opts.filter ?? process.env.SAVEVM_FILTER ?? '';
     if (/\s/.test(filter)) throw new LaneError('the filter cannot contain spaces (it goes on the kernel command line)');
