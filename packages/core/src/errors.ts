@@ -3,7 +3,7 @@
  * where it happened: the phase, the entry (idstr, instance id) whose hook failed, the
  * section and byte offset on the load side, the original cause and its errno name.
  */
-import { StreamError } from '@savevm/stream';
+import { StreamError, escapeWireString } from '@savevm/stream';
 
 /** Where a migration failed. Names follow the driver's order of events. */
 export type MigrationPhase =
@@ -165,13 +165,14 @@ export function errnoNameOf(cause: unknown): string | undefined {
   return undefined;
 }
 
+/** The message: where, then the detail; the idstr and the detail may hold wire strings, so both are escaped (`docs/design/hostile-input.md`). */
 function describe(init: MigrationErrorInit): string {
   const where: string[] = [init.phase];
-  if (init.entry) where.push(`entry "${init.entry.idstr}" instance ${init.entry.instanceId}`);
+  if (init.entry) where.push(`entry "${escapeWireString(init.entry.idstr)}" instance ${init.entry.instanceId}`);
   if (init.hook) where.push(`hook ${init.hook}`);
   if (init.section) where.push(`section ${init.section.sectionId} (${init.section.type})`);
   if (init.offset !== undefined) where.push(`byte offset ${init.offset}`);
-  return `migration failed in ${where.join(', ')}: ${init.detail}`;
+  return `migration failed in ${where.join(', ')}: ${escapeWireString(init.detail)}`;
 }
 
 /**
@@ -194,7 +195,7 @@ export class MigrationError extends Error {
   readonly offset: number | undefined;
   /** errno name, if there is one. */
   readonly errno: string | undefined;
-  /** The bare description, without the location prefix. */
+  /** The bare description, without the location prefix (wire strings in it escaped). */
   readonly detail: string;
   /**
    * Later failures on the way out (restarting the VM, cleanup hooks, notifiers): they do
@@ -213,7 +214,7 @@ export class MigrationError extends Error {
     this.section = init.section;
     this.offset = init.offset;
     this.errno = init.errno ?? errnoNameOf(init.cause);
-    this.detail = init.detail;
+    this.detail = escapeWireString(init.detail);
   }
 }
 

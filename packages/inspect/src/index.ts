@@ -9,6 +9,8 @@
 export {
   inspectStream,
   findTrailingVmdesc,
+  readTrailingVmdesc,
+  type TrailingVmdesc,
   type InspectedRecord,
   type StreamInspection,
   type BodyDecoding,
@@ -19,6 +21,7 @@ export {
   decodeDeviceBody,
   decodeFields,
   decodeStruct,
+  DecodeBudget,
   type DecodedField,
   type DecodedStruct,
   type DecodedValue,

@@ -6,6 +6,7 @@ import {
   StreamError,
   StreamParser,
   StreamTruncatedError,
+  VmdescError,
   parseVmDescription,
   type SectionRecord,
   type StreamParserOptions,
@@ -56,24 +57,41 @@ const RECORD_TYPES = new Set<number>([
   RecordType.COMMAND,
 ]);
 
+/** What {@link readTrailingVmdesc} found at the end of a stream. */
+export interface TrailingVmdesc {
+  /** The description, when there is one and it is valid. */
+  readonly vmdesc: VmDescription | undefined;
+  /** Why the one there was refused (bad JSON, bad shape, beyond the vmdesc's budget). */
+  readonly error: VmdescError | undefined;
+}
+
 /**
  * Finds the VMDESCRIPTION at the end of a stream without parsing what comes before it:
  * the last `0x06, be32 J, J bytes of JSON` that ends exactly at the end of the bytes and
- * follows an EOF byte. Returns undefined when there is none or it does not parse.
+ * follows an EOF byte; says why when it is refused (`parseVmDescription`'s bounds).
  */
-export function findTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): VmDescription | undefined {
+export function readTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): TrailingVmdesc {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lowest = Math.max(1, view.length - searchWindow);
   for (let p = view.length - 6; p >= lowest; p--) {
     if (view[p] !== RecordType.VMDESCRIPTION || view[p + 5] !== 0x7b || view[p - 1] !== RecordType.EOF) continue;
     if (view.readUInt32BE(p + 1) !== view.length - p - 5) continue;
     try {
-      return parseVmDescription(view.subarray(p + 5).toString('utf8'));
-    } catch {
-      return undefined;
+      return { vmdesc: parseVmDescription(view.subarray(p + 5).toString('utf8'), p), error: undefined };
+    } catch (err) {
+      if (err instanceof VmdescError) return { vmdesc: undefined, error: err };
+      throw err;
     }
   }
-  return undefined;
+  return { vmdesc: undefined, error: undefined };
+}
+
+/**
+ * The VMDESCRIPTION at the end of a stream (see {@link readTrailingVmdesc}); undefined when
+ * there is none or it was refused.
+ */
+export function findTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): VmDescription | undefined {
+  return readTrailingVmdesc(bytes, searchWindow).vmdesc;
 }
 
 /** Whether a footer for `sectionId` starts at `at`. */
@@ -167,7 +185,8 @@ async function findBodyExtent(
  */
 export async function inspectStream(bytes: Uint8Array, options: StreamParserOptions = {}): Promise<StreamInspection> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const vmdesc = findTrailingVmdesc(buf);
+  const trailing = readTrailingVmdesc(buf);
+  const vmdesc = trailing.vmdesc;
   const devices = new Map<string, VmdescDevice>();
   for (const d of vmdesc?.devices ?? []) devices.set(`${d.name}\u0000${d.instance_id}`, d);
   const pageSize = vmdesc?.page_size ?? 4096;
@@ -201,5 +220,7 @@ export async function inspectStream(bytes: Uint8Array, options: StreamParserOpti
         records.push({ record });
     }
   }
-  return { records, vmdesc, warnings: parser.warnings };
+  // The destination ignores the vmdesc, so a refused one is a warning, not an invalid stream.
+  const warnings = trailing.error ? [`vmdescription not used (bodies are delimited by their footers): ${trailing.error.message}`, ...parser.warnings] : parser.warnings;
+  return { records, vmdesc, warnings };
 }

@@ -1,4 +1,13 @@
-import { RecordType, StreamFormatError, type QemuFileReader, type VmdescDevice, type VmdescField, type VmdescStruct } from '@savevm/stream';
+import {
+  MAX_VMDESC_DEPTH,
+  MAX_VMDESC_VALUES,
+  RecordType,
+  StreamFormatError,
+  type QemuFileReader,
+  type VmdescDevice,
+  type VmdescField,
+  type VmdescStruct,
+} from '@savevm/stream';
 
 /** A decoded value: integers, booleans, hex bytes, nested descriptions, or arrays of them. */
 export type DecodedValue = number | bigint | boolean | string | DecodedStruct | DecodedValue[];
@@ -29,6 +38,35 @@ export interface DecodedStruct {
 
 const INTEGER_TYPE = /^(u?int)(8|16|32|64)\b/;
 
+/**
+ * What one body's decoding may still do: values left to decode and how deep it may nest.
+ * A description comes from the stream, and a field of size 0 costs no byte, so the bytes
+ * alone do not bound the work (see `docs/design/hostile-input.md`, "Budgets").
+ */
+export class DecodeBudget {
+  /** @param values values left to decode (default the vmdesc's own bound); @param depth nesting left */
+  constructor(
+    private values = MAX_VMDESC_VALUES,
+    private depth = MAX_VMDESC_DEPTH,
+  ) {}
+
+  /** Takes one value, or throws (TOO_LARGE) at `offset` naming `what`. */
+  take(offset: number, what: string): void {
+    if (--this.values < 0) throw new StreamFormatError('TOO_LARGE', offset, `vmdesc: ${what}: the description asks for more than its budget of values`);
+  }
+
+  /** Runs `inner` one level deeper, or throws (TOO_LARGE) beyond the depth limit. */
+  async nest<T>(offset: number, what: string, inner: () => Promise<T>): Promise<T> {
+    if (this.depth <= 0) throw new StreamFormatError('TOO_LARGE', offset, `vmdesc: ${what}: nested deeper than ${MAX_VMDESC_DEPTH}`);
+    this.depth--;
+    try {
+      return await inner();
+    } finally {
+      this.depth++;
+    }
+  }
+}
+
 async function decodeScalar(r: QemuFileReader, f: VmdescField, size: number): Promise<DecodedValue> {
   const integer = INTEGER_TYPE.exec(f.type);
   if ((integer || f.type === 'bool') && [1, 2, 4, 8].includes(size)) {
@@ -57,34 +95,42 @@ async function decodeScalar(r: QemuFileReader, f: VmdescField, size: number): Pr
   return (await r.getBytes(size, `field ${f.name}`)).toString('hex');
 }
 
-async function decodeElement(r: QemuFileReader, f: VmdescField): Promise<DecodedValue> {
-  if (f.type === 'struct' && f.struct) return decodeStruct(r, f.struct);
+async function decodeElement(r: QemuFileReader, f: VmdescField, budget: DecodeBudget): Promise<DecodedValue> {
+  budget.take(r.offset, `field ${f.name}`);
+  if (f.type === 'struct' && f.struct) {
+    const s = f.struct;
+    return budget.nest(r.offset, `field ${f.name}`, () => decodeStruct(r, s, budget));
+  }
   if (f.fields) {
     // A `tmp` field: its own fields, in place.
-    return decodeStruct(r, { vmsd_name: f.vmsd_name ?? f.name, version: f.version ?? 0, fields: f.fields });
+    const tmp = { vmsd_name: f.vmsd_name ?? f.name, version: f.version ?? 0, fields: f.fields };
+    return budget.nest(r.offset, `field ${f.name}`, () => decodeStruct(r, tmp, budget));
   }
   return decodeScalar(r, f, f.size);
 }
 
-/** Decodes a field list in stream order. */
-export async function decodeFields(r: QemuFileReader, fields: readonly VmdescField[]): Promise<DecodedField[]> {
+/**
+ * Decodes a field list in stream order.
+ * @param budget what the decoding may still do (a fresh one per body by default)
+ */
+export async function decodeFields(r: QemuFileReader, fields: readonly VmdescField[], budget = new DecodeBudget()): Promise<DecodedField[]> {
   const out: DecodedField[] = [];
   for (const f of fields) {
     const offset = r.offset;
     let value: DecodedValue;
     if (f.array_len !== undefined) {
       const items: DecodedValue[] = [];
-      for (let i = 0; i < f.array_len; i++) items.push(await decodeElement(r, f));
+      for (let i = 0; i < f.array_len; i++) items.push(await decodeElement(r, f, budget));
       value = items;
     } else {
-      value = await decodeElement(r, f);
+      value = await decodeElement(r, f, budget);
     }
     out.push({ name: f.name, type: f.type, offset, size: r.offset - offset, value });
   }
   return out;
 }
 
-async function decodeSubsections(r: QemuFileReader, subs: readonly VmdescStruct[] | undefined): Promise<DecodedStruct[]> {
+async function decodeSubsections(r: QemuFileReader, subs: readonly VmdescStruct[] | undefined, budget: DecodeBudget): Promise<DecodedStruct[]> {
   const out: DecodedStruct[] = [];
   for (const sub of subs ?? []) {
     const at = r.offset;
@@ -95,15 +141,23 @@ async function decodeSubsections(r: QemuFileReader, subs: readonly VmdescStruct[
     const name = await r.getCountedString('a subsection name');
     if (name !== sub.vmsd_name) throw new StreamFormatError('BAD_BODY', at, `expected subsection ${sub.vmsd_name}, found ${name}`);
     await r.getBe32('a subsection version');
-    out.push({ vmsdName: name, fields: await decodeFields(r, sub.fields), subsections: await decodeSubsections(r, sub.subsections) });
+    budget.take(at, `subsection ${sub.vmsd_name}`);
+    out.push(await budget.nest(at, `subsection ${sub.vmsd_name}`, async () => ({
+      vmsdName: name,
+      fields: await decodeFields(r, sub.fields, budget),
+      subsections: await decodeSubsections(r, sub.subsections, budget),
+    })));
   }
   return out;
 }
 
-/** Decodes a nested description (fields, then the subsections the vmdesc says were sent). */
-export async function decodeStruct(r: QemuFileReader, s: VmdescStruct): Promise<DecodedStruct> {
-  const fields = await decodeFields(r, s.fields);
-  return { vmsdName: s.vmsd_name, fields, subsections: await decodeSubsections(r, s.subsections) };
+/**
+ * Decodes a nested description (fields, then the subsections the vmdesc says were sent).
+ * @param budget what the decoding may still do (a fresh one per body by default)
+ */
+export async function decodeStruct(r: QemuFileReader, s: VmdescStruct, budget = new DecodeBudget()): Promise<DecodedStruct> {
+  const fields = await decodeFields(r, s.fields, budget);
+  return { vmsdName: s.vmsd_name, fields, subsections: await decodeSubsections(r, s.subsections, budget) };
 }
 
 /** Decodes a FULL section body field by field from its vmdesc entry. */

@@ -2,6 +2,7 @@
  * Typed errors raised by `@savevm/stream`. Every error names the byte offset in
  * the stream where the problem was found.
  */
+import { escapeWireString } from './text/wire-text.js';
 
 /** What went wrong, as a stable machine-readable code. */
 export type StreamErrorCode =
@@ -29,16 +30,21 @@ export class StreamError extends Error {
   readonly offset: number;
   /** Stable code for the cause. */
   readonly code: StreamErrorCode;
-  /** The description without the byte offset (for messages that state the offset elsewhere). */
+  /** The description without the byte offset (for messages that state the offset elsewhere); wire strings in it are escaped. */
   readonly detail: string;
 
-  /** @param code the cause; @param offset byte offset; @param detail human-readable cause */
+  /**
+   * @param code the cause; @param offset byte offset; @param detail human-readable cause
+   * (control characters in it, which can only come from the wire, are escaped: see
+   * `docs/design/hostile-input.md`)
+   */
   constructor(code: StreamErrorCode, offset: number, detail: string, options?: { cause?: unknown }) {
-    super(`at byte offset ${offset}: ${detail}`, options);
+    const safe = escapeWireString(detail);
+    super(`at byte offset ${offset}: ${safe}`, options);
     this.name = new.target.name;
     this.code = code;
     this.offset = offset;
-    this.detail = detail;
+    this.detail = safe;
   }
 }
 

@@ -79,6 +79,9 @@ export { escapeWireString, escapeJsonText, stringifyForTerminal, hasRawControlCh
 export { toQemuJson } from './grammar/qemu-json.js';
 export {
   parseVmDescription,
+  VmdescError,
+  MAX_VMDESC_VALUES,
+  MAX_VMDESC_DEPTH,
   type VmDescription,
   type VmdescDevice,
   type VmdescField,

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type DecodedStruct, type DecodedValue, type InspectedRecord, inspectStream } from '@savevm/inspect';
-import { StreamError } from '@savevm/stream';
+import { StreamError, escapeWireString as esc, stringifyForTerminal } from '@savevm/stream';
 import type { CliOutput } from '../cli.js';
 
 /** One record of `savevm inspect --json`. */
@@ -49,12 +49,14 @@ function formatValue(v: DecodedValue): string {
     const items = v.map(formatValue);
     return items.length > 16 ? `[${items.slice(0, 16).join(', ')}, … ${items.length} items]` : `[${items.join(', ')}]`;
   }
-  if (typeof v === 'object') return `{${v.vmsdName}}`;
+  if (typeof v === 'object') return `{${esc(v.vmsdName)}}`;
   return String(v);
 }
 
+/** A decoded struct's lines; every name in it comes from the stream's vmdesc, so it is escaped. */
 function formatStruct(s: DecodedStruct, indent: string, lines: string[]): void {
-  for (const f of s.fields) {
+  for (const raw of s.fields) {
+    const f = { ...raw, name: esc(raw.name), type: esc(raw.type) };
     const nested = !Array.isArray(f.value) && typeof f.value === 'object' ? f.value : undefined;
     if (nested) {
       lines.push(`${indent}${f.name} (${f.type}, ${f.size} B):`);
@@ -70,12 +72,12 @@ function formatStruct(s: DecodedStruct, indent: string, lines: string[]): void {
     }
   }
   for (const sub of s.subsections) {
-    lines.push(`${indent}subsection ${sub.vmsdName}:`);
+    lines.push(`${indent}subsection ${esc(sub.vmsdName)}:`);
     formatStruct(sub, `${indent}  `, lines);
   }
 }
 
-/** Formats one record as a text line (plus decoded fields for FULL sections). */
+/** Formats one record as a text line (plus decoded fields for FULL sections); wire strings in it are escaped. */
 export function formatRecordText(item: InspectedRecord): string {
   const r = item.record;
   const body = item.bodySize !== undefined ? ` body=${item.bodySize}` : '';
@@ -83,15 +85,15 @@ export function formatRecordText(item: InspectedRecord): string {
     case 'header':
       return `${hex(r.offset)} HEADER version=${r.version}`;
     case 'configuration':
-      return `${hex(r.offset)} CONFIGURATION machine='${r.machine}'${r.subsections.map((s) => ` +${s.name}`).join('')}`;
+      return `${hex(r.offset)} CONFIGURATION machine='${esc(r.machine)}'${r.subsections.map((s) => ` +${esc(s.name)}`).join('')}`;
     case 'start':
     case 'full':
     case 'part':
     case 'end': {
-      const head = `${hex(r.offset)} ${r.type.toUpperCase().padEnd(5)} id=${String(r.sectionId).padEnd(3)} idstr='${r.idstr}' instance_id=${r.instanceId} version_id=${r.versionId}${body}`;
+      const head = `${hex(r.offset)} ${r.type.toUpperCase().padEnd(5)} id=${String(r.sectionId).padEnd(3)} idstr='${esc(r.idstr)}' instance_id=${r.instanceId} version_id=${r.versionId}${body}`;
       const lines = [head];
       if (item.fields) formatStruct(item.fields, '    ', lines);
-      if (item.vfio) lines.push(`    vfio: ${item.vfio.tags.join(' ')}`);
+      if (item.vfio) lines.push(`    vfio: ${esc(item.vfio.tags.join(' '))}`);
       if (item.ram) lines.push(`    ram: ${item.ram.blocks.length} blocks, ${item.ram.pages} pages, ${item.ram.zeroPages} zero pages`);
       return lines.join('\n');
     }
@@ -124,15 +126,15 @@ export async function runInspect(args: readonly string[], out: CliOutput): Promi
   try {
     const result = await inspectStream(bytes);
     if (json) {
-      out.stdout(`${JSON.stringify({ records: result.records.map(toJsonRecord) })}\n`);
+      out.stdout(`${stringifyForTerminal({ records: result.records.map(toJsonRecord) })}\n`);
     } else {
       out.stdout(`${result.records.map(formatRecordText).join('\n')}\n`);
     }
-    for (const w of result.warnings) out.stderr(`savevm inspect: warning: ${w}\n`);
+    for (const w of result.warnings) out.stderr(`savevm inspect: warning: ${esc(w)}\n`);
     return 0;
   } catch (err) {
     if (err instanceof StreamError) {
-      out.stderr(`savevm inspect: ${file}: invalid stream at byte offset ${err.offset} (0x${err.offset.toString(16)}): ${err.message.replace(/^at byte offset \d+: /, '')}\n`);
+      out.stderr(`savevm inspect: ${file}: invalid stream at byte offset ${err.offset} (0x${err.offset.toString(16)}): ${esc(err.detail)}\n`);
       return 1;
     }
     throw err;

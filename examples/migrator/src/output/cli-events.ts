@@ -1,8 +1,16 @@
 /**
  * Where a command's messages go: on a terminal, sentences; otherwise (or with `--json`),
- * one JSON object per line on stdout. Errors are always one line on stderr as well.
+ * one JSON object per line on stdout. Errors are always one line on stderr as well. Every
+ * message may carry wire strings (an idstr, a peer's certificate name): nothing leaves here
+ * with a raw control character (`docs/design/hostile-input.md`, "Printing wire strings").
  */
+import { escapeWireString, stringifyForTerminal } from '@savevm/stream';
 import type { CliOutput } from '../cli-output.js';
+
+/** Multi-line text with every line's control characters escaped (its line breaks kept). */
+export function escapeLines(text: string): string {
+  return text.split('\n').map(escapeWireString).join('\n');
+}
 
 /** A command's output channel. */
 export class CliEvents {
@@ -30,29 +38,29 @@ export class CliEvents {
 
   /** Writes one JSON line (JSON mode only). */
   json(record: Record<string, unknown>): void {
-    if (this.isJson) this.out.stdout(`${JSON.stringify(record)}\n`);
+    if (this.isJson) this.out.stdout(`${stringifyForTerminal(record)}\n`);
   }
 
   /** A notice: the sentence on a terminal, the record as a JSON line otherwise. */
   notice(text: string, record: Record<string, unknown>): void {
     if (this.isJson) this.json(record);
-    else this.out.stdout(`${text}\n`);
+    else this.out.stdout(`${escapeWireString(text)}\n`);
   }
 
   /** A warning: one line on stderr (and a JSON line in JSON mode). */
   warn(text: string): void {
-    this.out.stderr(`savevm ${this.command}: warning: ${text}\n`);
+    this.out.stderr(`savevm ${this.command}: warning: ${escapeWireString(text)}\n`);
     this.json({ event: 'warning', message: text });
   }
 
   /** The failure: one line on stderr (and a JSON line with the details in JSON mode). */
   error(text: string, details: Record<string, unknown> = {}): void {
-    this.out.stderr(`savevm ${this.command}: ${text}\n`);
+    this.out.stderr(`savevm ${this.command}: ${escapeWireString(text)}\n`);
     this.json({ event: 'error', message: text, ...details });
   }
 
   /** Plain text on stdout (terminal mode only). */
   text(text: string): void {
-    if (!this.isJson) this.out.stdout(text);
+    if (!this.isJson) this.out.stdout(escapeLines(text));
   }
 }

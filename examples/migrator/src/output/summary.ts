@@ -1,5 +1,6 @@
 /** The end of a migration: total time, downtime, bytes, throughput, and each device. */
 import type { MigrationInfo } from '@savevm/core';
+import { escapeWireString } from '@savevm/stream';
 import type { DeviceStateReport } from '../devices/opened-device.js';
 import type { DeviceVerdict } from '../check/verify-loaded-state.js';
 import { averageMbps, formatBytes, formatMbps, formatMs } from './format.js';
@@ -84,7 +85,8 @@ export function buildSummary(input: SummaryInput): MigrationSummary {
 export function formatSummary(s: MigrationSummary): string {
   const lines: string[] = [];
   const title = s.role === 'source' ? 'migration' : 'incoming migration';
-  lines.push(`${title} ${s.status.toUpperCase()} over ${s.transport}`);
+  // The transport names the peer (its certificate's CN), warnings and problems may quote the stream: escaped.
+  lines.push(`${title} ${s.status.toUpperCase()} over ${escapeWireString(s.transport)}`);
   lines.push(`  total time   ${formatMs(s.totalTimeMs)}${s.setupTimeMs !== null ? ` (setup ${formatMs(s.setupTimeMs)})` : ''}`);
   if (s.role === 'source') lines.push(`  downtime     ${s.downtimeMs === null ? '-' : formatMs(s.downtimeMs)}`);
   lines.push(`  transferred  ${formatBytes(s.transferredBytes)} (${s.transferredBytes} bytes)`);
@@ -98,10 +100,10 @@ export function formatSummary(s: MigrationSummary): string {
     if (d.sha256) parts.push(`sha256 ${d.sha256.slice(0, 16)}…`);
     if (d.pagesDirtied) parts.push(`${d.pagesDirtied} pages dirtied`);
     if (d.dmaPagesWritten) parts.push(`${d.dmaPagesWritten} pages written by DMA`);
-    if (d.verified !== undefined) parts.push(d.verified ? 'bytes match the source' : `MISMATCH: ${d.problem ?? ''}`);
+    if (d.verified !== undefined) parts.push(d.verified ? 'bytes match the source' : `MISMATCH: ${escapeWireString(d.problem ?? '')}`);
     else if (d.intact !== undefined) parts.push(d.intact ? 'bytes intact' : 'BYTES NOT INTACT');
-    lines.push(`    ${d.device.split(',')[0]}  ${parts.join(', ')}`);
+    lines.push(`    ${escapeWireString(d.device.split(',')[0] ?? '')}  ${parts.join(', ')}`);
   }
-  for (const w of s.warnings) lines.push(`  warning: ${w}`);
+  for (const w of s.warnings) lines.push(`  warning: ${escapeWireString(w)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,7 +1,8 @@
 /**
  * The VMDESCRIPTION JSON QEMU writes after EOF: one entry per FULL section, describing
- * its fields (spec/qemu-stream.md §2).
+ * its fields (see `docs/design/hostile-input.md` for the bounds on what it may describe).
  */
+import { StreamFormatError } from '../errors.js';
 
 /** One field of a vmstate description. */
 export interface VmdescField {
@@ -76,53 +77,112 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 const MAX_VMDESC_COUNT = 1 << 20;
 const MAX_VMDESC_SIZE = 2 ** 31;
 
+/**
+ * The most values a whole vmdesc may describe once its arrays are unfolded (an array of
+ * `array_len` structs counts `array_len` times what one struct holds): what a reader of the
+ * description does is proportional to this, so it is bounded whatever the JSON's size (see
+ * `docs/design/hostile-input.md`, "Budgets").
+ */
+export const MAX_VMDESC_VALUES = 1 << 20;
+/** The deepest nesting of structs, `tmp` fields and subsections a vmdesc may have. */
+export const MAX_VMDESC_DEPTH = 64;
+
+/** A VMDESCRIPTION that does not parse, has the wrong shape, or describes too much. */
+export class VmdescError extends StreamFormatError {
+  /** @param offset where the vmdesc record starts (0 when parsed on its own); @param detail what is wrong */
+  constructor(offset: number, detail: string, options?: { cause?: unknown }) {
+    super('BAD_VMDESC', offset, `vmdescription: ${detail}`, options);
+  }
+}
+
 function isCount(v: unknown, max: number): boolean {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
 }
 
-function checkField(v: unknown, path: string): void {
-  if (!isRecord(v) || typeof v.name !== 'string' || typeof v.type !== 'string' || !isCount(v.size, MAX_VMDESC_SIZE)) {
-    throw new TypeError(`${path}: a field needs name, type and a size between 0 and 2^31`);
-  }
-  if (v.array_len !== undefined && !isCount(v.array_len, MAX_VMDESC_COUNT)) {
-    throw new TypeError(`${path}: array_len must be an integer between 0 and ${MAX_VMDESC_COUNT}`);
-  }
-  if (v.type === 'struct' && v.struct === undefined) throw new TypeError(`${path}: a struct field needs "struct"`);
-  if (v.struct !== undefined) checkStruct(v.struct, `${path}.struct`);
-  if (v.fields !== undefined) checkFieldList(v.fields, `${path}.fields`);
-}
+/** Walks a description checking its shape; counts the values it describes and its depth. */
+class VmdescChecker {
+  private values = 0;
 
-function checkFieldList(v: unknown, path: string): void {
-  if (!Array.isArray(v)) throw new TypeError(`${path} must be an array`);
-  v.forEach((f, i) => checkField(f, `${path}[${i}]`));
-}
+  constructor(private readonly offset: number) {}
 
-function checkStruct(v: unknown, path: string): void {
-  if (!isRecord(v) || typeof v.vmsd_name !== 'string') throw new TypeError(`${path}: needs vmsd_name`);
-  checkFieldList(v.fields, `${path}.fields`);
-  if (v.subsections !== undefined) {
-    if (!Array.isArray(v.subsections)) throw new TypeError(`${path}.subsections must be an array`);
-    v.subsections.forEach((s, i) => checkStruct(s, `${path}.subsections[${i}]`));
+  fail(detail: string): never {
+    throw new VmdescError(this.offset, detail);
   }
-}
 
-/** Parses and shape-checks a VMDESCRIPTION JSON text; throws a TypeError/SyntaxError naming the problem. */
-export function parseVmDescription(json: string): VmDescription {
-  const doc: unknown = JSON.parse(json);
-  if (!isRecord(doc) || !Array.isArray(doc.devices)) throw new TypeError('vmdesc: needs a "devices" array');
-  doc.devices.forEach((d, i) => {
-    if (!isRecord(d) || typeof d.name !== 'string' || typeof d.instance_id !== 'number') {
-      throw new TypeError(`vmdesc.devices[${i}]: needs name and instance_id`);
+  /** The values one field describes (an element's count × its array length). */
+  field(v: unknown, path: string, depth: number): number {
+    if (!isRecord(v) || typeof v.name !== 'string' || typeof v.type !== 'string' || !isCount(v.size, MAX_VMDESC_SIZE)) {
+      this.fail(`${path}: a field needs name, type and a size between 0 and 2^31`);
     }
-    if (d.size !== undefined && !isCount(d.size, MAX_VMDESC_SIZE)) throw new TypeError(`vmdesc.devices[${i}]: bad size`);
-    if (d.fields !== undefined) checkFieldList(d.fields, `vmdesc.devices[${i}].fields`);
-    if (d.subsections !== undefined) {
-      if (!Array.isArray(d.subsections)) throw new TypeError(`vmdesc.devices[${i}].subsections must be an array`);
-      d.subsections.forEach((s, j) => checkStruct(s, `vmdesc.devices[${i}].subsections[${j}]`));
+    if (v.array_len !== undefined && !isCount(v.array_len, MAX_VMDESC_COUNT)) {
+      this.fail(`${path}: array_len must be an integer between 0 and ${MAX_VMDESC_COUNT}`);
     }
+    if (v.type === 'struct' && v.struct === undefined) this.fail(`${path}: a struct field needs "struct"`);
+    let element = 1;
+    if (v.struct !== undefined) element += this.struct(v.struct, `${path}.struct`, depth + 1);
+    if (v.fields !== undefined) element += this.fieldList(v.fields, `${path}.fields`, depth + 1);
+    const count = element * ((v.array_len as number | undefined) ?? 1);
+    if (count > MAX_VMDESC_VALUES) this.fail(`${path} describes ${count} values, more than the ${MAX_VMDESC_VALUES} a vmdesc may`);
+    return count;
+  }
+
+  fieldList(v: unknown, path: string, depth: number): number {
+    if (depth > MAX_VMDESC_DEPTH) this.fail(`${path}: nested deeper than ${MAX_VMDESC_DEPTH}`);
+    if (!Array.isArray(v)) this.fail(`${path} must be an array`);
+    let total = 0;
+    for (let i = 0; i < v.length; i++) total += this.field(v[i], `${path}[${i}]`, depth);
+    return total;
+  }
+
+  struct(v: unknown, path: string, depth: number): number {
+    if (depth > MAX_VMDESC_DEPTH) this.fail(`${path}: nested deeper than ${MAX_VMDESC_DEPTH}`);
+    if (!isRecord(v) || typeof v.vmsd_name !== 'string') this.fail(`${path}: needs vmsd_name`);
+    return this.fieldList(v.fields, `${path}.fields`, depth) + this.subsections(v.subsections, path, depth);
+  }
+
+  subsections(v: unknown, path: string, depth: number): number {
+    if (v === undefined) return 0;
+    if (!Array.isArray(v)) this.fail(`${path}.subsections must be an array`);
+    let total = 0;
+    for (let i = 0; i < v.length; i++) total += 1 + this.struct(v[i], `${path}.subsections[${i}]`, depth + 1);
+    return total;
+  }
+
+  /** Adds a top-level entry's values to the document's, refusing a total beyond the budget. */
+  count(values: number, path: string): void {
+    this.values += values;
+    if (this.values > MAX_VMDESC_VALUES) this.fail(`${path}: the description holds more than ${MAX_VMDESC_VALUES} values`);
+  }
+}
+
+/**
+ * Parses and shape-checks a VMDESCRIPTION JSON text. Everything it describes is bounded: at
+ * most {@link MAX_VMDESC_VALUES} values once arrays are unfolded, nested at most
+ * {@link MAX_VMDESC_DEPTH} deep. Throws a {@link VmdescError} naming the problem.
+ * @param json the JSON text
+ * @param offset where the vmdesc record starts in its stream, for the error (default 0)
+ */
+export function parseVmDescription(json: string, offset = 0): VmDescription {
+  const check: VmdescChecker = new VmdescChecker(offset);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (err) {
+    throw new VmdescError(offset, `not JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+  }
+  if (!isRecord(doc) || !Array.isArray(doc.devices)) check.fail('needs a "devices" array');
+  const devices: unknown[] = doc.devices;
+  devices.forEach((d, i) => {
+    const path = `vmdesc.devices[${i}]`;
+    if (!isRecord(d) || typeof d.name !== 'string' || typeof d.instance_id !== 'number') check.fail(`${path}: needs name and instance_id`);
+    if (d.size !== undefined && !isCount(d.size, MAX_VMDESC_SIZE)) check.fail(`${path}: bad size`);
+    let values = 1;
+    if (d.fields !== undefined) values += check.fieldList(d.fields, `${path}.fields`, 1);
+    values += check.subsections(d.subsections, path, 1);
+    check.count(values, path);
   });
   const pageSize = typeof doc.page_size === 'number' ? doc.page_size : 4096;
   if (doc.configuration === undefined) return { page_size: pageSize, devices: doc.devices as VmdescDevice[] };
-  checkStruct(doc.configuration, 'vmdesc.configuration');
+  check.count(check.struct(doc.configuration, 'vmdesc.configuration', 1), 'vmdesc.configuration');
   return { configuration: doc.configuration as VmdescStruct, page_size: pageSize, devices: doc.devices as VmdescDevice[] };
 }
