@@ -459,7 +459,12 @@ export class SourceRun {
     this.phase = 'complete-precopy';
     // QEMU 10.0 tells the destination's handlers that switchover begins (its
     // `switchover_start` hooks) right before the END sections; QEMU 7.2 refuses the command.
-    if (this.compat.switchoverStart) writeCommand(f, MigCommand.SWITCHOVER_START);
+    // It leaves at once, as QEMU flushes every command: the destination starts its load work
+    // there, while the device-state threads below send.
+    if (this.compat.switchoverStart) {
+      writeCommand(f, MigCommand.SWITCHOVER_START);
+      f.startFlush();
+    }
     // With multifd device state, each device sends its stop-copy state on the channels
     // beside the END sections, and the driver waits for all of them after the last END.
     const multifd = this.ctx.multifd;
