@@ -33,8 +33,8 @@ export interface MultifdRamSender {
   readonly settings: MultifdSettings;
   /**
    * Queues one RAM packet on the channel with the least queued: up to 128 pages of one block,
-   * the normal ones with their 4096 bytes each (lent: left untouched until sent), the zero
-   * ones as offsets only (only with `zeroPagesInPackets`).
+   * the normal ones with their 4096 bytes each (copied: `pageData` is the caller's again when
+   * this returns), the zero ones as offsets only (only with `zeroPagesInPackets`).
    */
   sendPages(block: string, normalOffsets: readonly number[], pageData: readonly Uint8Array[], zeroOffsets: readonly number[]): void;
   /** Queues a SYNC barrier on every channel (QEMU `multifd_send_sync_main`). */

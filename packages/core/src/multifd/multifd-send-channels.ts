@@ -135,7 +135,9 @@ export class MultifdSendChannels implements MultifdRamSender {
       }),
       'copy',
     );
-    for (const d of pageData) w.putBuffer(d, 'lend');
+    // Copied into the writer's own buffers, which it reuses once the channel took them: the
+    // caller's packet buffer is free again at once, so no fresh memory is faulted in per packet.
+    for (const d of pageData) w.putBuffer(d, 'copy');
     this.ramPackets[channel]!++;
   }
 
