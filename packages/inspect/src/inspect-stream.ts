@@ -99,7 +99,11 @@ function footerAt(bytes: Buffer, at: number, sectionId: number): boolean {
   return at + 5 <= bytes.length && bytes[at] === RecordType.SECTION_FOOTER && bytes.readUInt32BE(at + 1) === sectionId;
 }
 
-/** A footer followed by something that can start the next record (for scanning blind). */
+/**
+ * A footer for `sectionId` followed by something that can start the next record (for
+ * scanning blind). Only the section's own id is looked for: an opaque body often holds
+ * `0x7e` and zeros, so a footer naming another section cannot be told from data.
+ */
 function plausibleFooterAt(bytes: Buffer, at: number, sectionId: number): boolean {
   if (!footerAt(bytes, at, sectionId)) return false;
   const next = bytes[at + 5];
@@ -141,9 +145,11 @@ function scanForFooter(bytes: Buffer, section: SectionRecord): number | undefine
 }
 
 /**
- * Finds where a section body ends. A body decoded by its format and followed by its
- * footer wins; otherwise the footer is searched for; when there is none, a body that
- * decoded is trusted so that the parser reports the missing or wrong footer.
+ * Finds where a section body ends, as the destination's handler would: a body decoded by
+ * its format and followed by its footer wins; a `ram` or VFIO body that decoded is trusted
+ * even when no footer follows (the parser then reports the missing or wrong footer, as the
+ * destination does, instead of a blind search swallowing the next records); otherwise the
+ * section's footer is searched for; when there is none, a body the vmdesc decoded is trusted.
  */
 async function findBodyExtent(
   bytes: Buffer,
@@ -168,6 +174,8 @@ async function findBodyExtent(
   }
   const confirmed = decoded.find((d) => d.footerFollows);
   if (confirmed) return confirmed;
+  const selfDelimited = decoded.find((d) => d.decoding === 'vfio' || d.decoding === 'ram');
+  if (selfDelimited) return selfDelimited;
   const scanned = scanForFooter(bytes, section);
   if (scanned !== undefined) return { size: scanned, decoding: 'footer-scan', footerFollows: true };
   const first = decoded[0];

@@ -71,6 +71,15 @@ export class StreamParser {
     this.records = new RecordReader(reader, this.options.commands, this.options.sectionFooters);
   }
 
+  /**
+   * The record reader under this parser, past the header and configuration: a destination
+   * reads its records from it, so the destination and `inspect` are decided by one parser
+   * (see `docs/design/hostile-input.md`, "One parser decides").
+   */
+  get recordReader(): RecordReader {
+    return this.records;
+  }
+
   /** The section last yielded whose footer is still to be read, if any. */
   get openSection(): SectionRecord | undefined {
     return this.pendingFooter;

@@ -128,7 +128,7 @@ export class IncomingRun {
     this.progress = new ProgressTracker('destination', this.entries, ctx.clock, ctx.infos);
     const commands = options.commands ?? NEWEST_COMMANDS;
     this.parser = new StreamParser(f, { requireConfiguration: options.requireConfiguration ?? true, commands });
-    this.records = new RecordReader(f, commands);
+    this.records = this.parser.recordReader;
     this.loadVersion = new Uint32Array(this.entries.length);
     const multifd = options.multifd;
     if (multifd !== undefined) this.progress.multifdBytes = () => multifd.stats().map((s) => s.bytes);
