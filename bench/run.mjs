@@ -15,7 +15,8 @@
 //                         SIGTERM and, 5 s later, SIGKILL
 //   BENCH_RUNS, BENCH_CPU are read by the scripts themselves (see bench/README.md), and so are
 //   BENCH_LINK_MBPS, BENCH_DOWNTIME_RUNS, BENCH_DOWNTIME_BYTES, BENCH_DIRTY_MBPS (the session
-//   benchmarks, session-*.mjs: memory and downtime over a slow link)
+//   benchmarks, session-*.mjs: memory and downtime over a slow link), BENCH_FLOW_MBIT and
+//   BENCH_MULTIFD_RUNS (the multifd benchmarks, multifd-*.mjs: 4 channels vs 1)
 // A script that exits non-zero, times out or prints no valid JSON is reported as FAILED; the
 // others still run, and run.mjs then exits 1.
 import { spawn } from 'node:child_process';

@@ -74,9 +74,10 @@ export function makeTwoHosts({ flowMbit, flows = 16 } = {}) {
     for (const ns of [destinationNs, sourceNs]) spawnSync('ip', ['netns', 'delete', ns]);
     spawnSync('ip', ['link', 'delete', destinationLink]);
   };
+  // process.exit runs the other 'exit' handlers too (bench/lib/multifd-run.mjs kills the peers).
   const onSignal = (signal) => {
     remove();
-    process.kill(process.pid, signal);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.once('exit', remove);
   process.once('SIGTERM', onSignal);
