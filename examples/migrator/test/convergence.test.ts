@@ -36,7 +36,7 @@ describe('a live migration that does not converge', () => {
     expect(await run.code).toBe(0);
     const summary = summaryOf(run);
     expect(summary.status).toBe('completed');
-    expect(summary.warnings.some((w) => /^switching over anyway after 12 rounds without progress/.test(String(w)))).toBe(true);
+    expect((summary.warnings as string[]).some((w) => /^switching over anyway after 12 rounds without progress/.test(w))).toBe(true);
   });
 
   it('--converge step-downtime: the limit rises until 64 MiB fits', async () => {

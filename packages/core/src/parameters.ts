@@ -27,18 +27,35 @@ export type IterationCapPolicy =
  */
 export type ConvergencePolicy =
   /** Go on iterating, as QEMU does (the default): the downtime limit is never exceeded. */
-  | { readonly kind: 'keep-going' }
+  | {
+      /** `keep-going`. */
+      readonly kind: 'keep-going';
+    }
   /**
    * Stop the VM and send the rest anyway once `afterRounds` rounds (default: the window)
    * or `afterMs` ms (default: no limit) passed without progress, whichever comes first;
    * the downtime may then exceed the limit.
    */
-  | { readonly kind: 'switchover'; readonly afterRounds?: number; readonly afterMs?: number }
+  | {
+      /** `switchover`. */
+      readonly kind: 'switchover';
+      /** Rounds without progress before switching over (default: the stall window). */
+      readonly afterRounds?: number;
+      /** Milliseconds without progress before switching over (default: no limit). */
+      readonly afterMs?: number;
+    }
   /**
    * Raise the downtime limit by `stepMs` each time a window of rounds passes without
    * progress, up to `ceilingMs` (as KubeVirt proposes); at the ceiling, keep going.
    */
-  | { readonly kind: 'step-downtime'; readonly stepMs: number; readonly ceilingMs: number };
+  | {
+      /** `step-downtime`. */
+      readonly kind: 'step-downtime';
+      /** How much each stalled window adds to the downtime limit, ms. */
+      readonly stepMs: number;
+      /** The highest downtime limit it steps to, ms. */
+      readonly ceilingMs: number;
+    };
 
 /** The default window: 10 decision rounds in a row without the pending bytes shrinking. */
 export const DEFAULT_STALL_WINDOW_ROUNDS = 10;

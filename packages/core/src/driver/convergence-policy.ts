@@ -11,11 +11,24 @@ import type { ConvergenceInfo } from '../status/migration-info.js';
 /** What the loop should do after a round was observed. */
 export type ConvergenceAction =
   /** Go on iterating. */
-  | { readonly kind: 'continue' }
+  | {
+      /** `continue`. */
+      readonly kind: 'continue';
+    }
   /** Switch over now, although the pending bytes do not fit the threshold. */
-  | { readonly kind: 'switchover'; readonly why: string }
+  | {
+      /** `switchover`. */
+      readonly kind: 'switchover';
+      /** Why, for a warning. */
+      readonly why: string;
+    }
   /** Use this downtime limit from now on (ms); the threshold grows with it. */
-  | { readonly kind: 'raise-downtime'; readonly downtimeLimitMs: number };
+  | {
+      /** `raise-downtime`. */
+      readonly kind: 'raise-downtime';
+      /** The new downtime limit, ms. */
+      readonly downtimeLimitMs: number;
+    };
 
 const CONTINUE: ConvergenceAction = { kind: 'continue' };
 
