@@ -12,7 +12,9 @@ export const USAGE = `usage: savevm <command> [options]
 commands:
   incoming URI VM [options]     receive a migration (the destination; start it first)
   migrate URI VM [options]      send one (the source)
-  inspect FILE [--json]         list the records of a QEMU migration stream
+  inspect FILE [--json] [--max-bytes SIZE]
+                                list the records of a QEMU migration stream (read whole, up to
+                                SIZE, default 1G; a longer input, e.g. /dev/zero, is refused)
   demo                          a destination and a source on loopback: guest RAM and two devices, checked
 
 VM: --device SPEC (repeat) and/or --memory MEM; both sides give the same

@@ -13,6 +13,9 @@ export {
   type TrailingVmdesc,
   type InspectedRecord,
   type StreamInspection,
+  type InspectOptions,
+  InspectInterruptedError,
+  RECORDS_PER_TURN,
   type BodyDecoding,
 } from './inspect-stream.js';
 export { decodeRamBody, type RamBodySummary, type RamBlockInfo } from './ram-body.js';

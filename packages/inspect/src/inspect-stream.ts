@@ -38,6 +38,37 @@ export interface InspectedRecord {
   readonly vfio?: VfioBodySummary;
 }
 
+/** Options of {@link inspectStream}: the parser's, and a signal that stops it. */
+export interface InspectOptions extends StreamParserOptions {
+  /**
+   * Stops the inspection with an {@link InspectInterruptedError}: checked every
+   * {@link RECORDS_PER_TURN} records, where the event loop is given a turn (so a signal
+   * handler can run).
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Records inspected between two event-loop turns when a signal is given. */
+export const RECORDS_PER_TURN = 1024;
+
+/** The inspection was stopped by its signal. */
+export class InspectInterruptedError extends Error {
+  /** Why, as one code. */
+  readonly reason = 'INTERRUPTED';
+
+  /** @param offset where the inspection was when it stopped */
+  constructor(readonly offset: number) {
+    super(`inspection interrupted at byte offset ${offset}`);
+    this.name = new.target.name;
+  }
+}
+
+/** Gives the event loop a turn, then throws when `signal` aborted. */
+async function turn(signal: AbortSignal, offset: number): Promise<void> {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  if (signal.aborted) throw new InspectInterruptedError(offset);
+}
+
 /** The result of {@link inspectStream}. */
 export interface StreamInspection {
   /** Every record in stream order. */
@@ -189,9 +220,11 @@ async function findBodyExtent(
  * FULL sections field by field from the stream's own VMDESCRIPTION — and otherwise
  * delimited by their footer. Framing errors are thrown as typed {@link StreamError}s.
  * Commands are those of the newest QEMU unless `options.commands` says otherwise (QEMU
- * 10.0's SWITCHOVER_START included).
+ * 10.0's SWITCHOVER_START included). With `options.signal`, it gives the event loop a turn
+ * every {@link RECORDS_PER_TURN} records and stops when the signal aborted.
  */
-export async function inspectStream(bytes: Uint8Array, options: StreamParserOptions = {}): Promise<StreamInspection> {
+export async function inspectStream(bytes: Uint8Array, options: InspectOptions = {}): Promise<StreamInspection> {
+  const { signal, ...parserOptions } = options;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const trailing = readTrailingVmdesc(buf);
   const vmdesc = trailing.vmdesc;
@@ -199,10 +232,11 @@ export async function inspectStream(bytes: Uint8Array, options: StreamParserOpti
   for (const d of vmdesc?.devices ?? []) devices.set(`${d.name}\u0000${d.instance_id}`, d);
   const pageSize = vmdesc?.page_size ?? 4096;
   const reader = new QemuFileReader(new MemoryReadChannel(buf));
-  const parser = new StreamParser(reader, { ...options, commands: options.commands ?? NEWEST_COMMANDS });
+  const parser = new StreamParser(reader, { ...parserOptions, commands: parserOptions.commands ?? NEWEST_COMMANDS });
   const records: InspectedRecord[] = [];
   let lastRamBlock: string | undefined;
   for (;;) {
+    if (signal && records.length % RECORDS_PER_TURN === 0) await turn(signal, reader.offset);
     const record = await parser.next();
     if (!record) break;
     switch (record.type) {

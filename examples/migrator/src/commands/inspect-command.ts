@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { parseBytes } from '../args/units.js';
+import { UsageError } from '../args/usage-error.js';
+import { DEFAULT_INSPECT_MAX_BYTES, InspectInputError, readInspectInput } from './inspect-input.js';
 import { type DecodedStruct, type DecodedValue, type InspectedRecord, inspectStream } from '@savevm/inspect';
 import { StreamError, escapeWireString as esc, stringifyForTerminal } from '@savevm/stream';
 import type { CliOutput } from '../cli.js';
@@ -37,6 +39,9 @@ export function toJsonRecord(item: InspectedRecord): InspectJsonRecord {
   if (item.bodySize !== undefined) out.bodySize = item.bodySize;
   return out;
 }
+
+/** The exit code of an interrupted command (`savevm --help`). */
+const INTERRUPTED = 130;
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
@@ -106,25 +111,56 @@ export function formatRecordText(item: InspectedRecord): string {
   }
 }
 
-/** `savevm inspect FILE [--json]`: exit 0 for a valid stream, 1 with offset and cause for an invalid one. */
+const INSPECT_USAGE = 'usage: savevm inspect FILE [--json] [--max-bytes SIZE]\n';
+
+/** The arguments of `inspect`. */
+interface InspectArgs {
+  readonly file: string;
+  readonly json: boolean;
+  readonly maxBytes: number;
+}
+
+function parseInspectArgs(args: readonly string[]): InspectArgs {
+  const files: string[] = [];
+  let json = false;
+  let maxBytes = DEFAULT_INSPECT_MAX_BYTES;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--json') json = true;
+    else if (a === '--max-bytes') maxBytes = parseBytes(args[++i] ?? '', '--max-bytes');
+    else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
+    else files.push(a);
+  }
+  if (files.length !== 1) throw new UsageError('one FILE');
+  return { file: files[0] as string, json, maxBytes };
+}
+
+/**
+ * `savevm inspect FILE [--json] [--max-bytes SIZE]`: exit 0 for a valid stream, 1 with
+ * offset and cause for an invalid one (or one larger than `--max-bytes`, default 1 GiB),
+ * 130 when interrupted (Ctrl-C, SIGTERM: `out.interrupt`), 2 for a usage error.
+ */
 export async function runInspect(args: readonly string[], out: CliOutput): Promise<number> {
-  const json = args.includes('--json');
-  const files = args.filter((a) => !a.startsWith('--'));
-  const unknown = args.filter((a) => a.startsWith('--') && a !== '--json');
-  if (files.length !== 1 || unknown.length > 0) {
-    out.stderr('usage: savevm inspect FILE [--json]\n');
+  let parsed: InspectArgs;
+  try {
+    parsed = parseInspectArgs(args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    out.stderr(INSPECT_USAGE);
     return 2;
   }
-  const file = files[0] as string;
+  const { file, json, maxBytes } = parsed;
+  const signal = out.interrupt;
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    bytes = await readInspectInput(file, maxBytes, signal);
   } catch (err) {
-    out.stderr(`savevm inspect: cannot read ${file}: ${(err as Error).message}\n`);
-    return 1;
+    if (!(err instanceof InspectInputError)) throw err;
+    out.stderr(`savevm inspect: ${esc(err.message)}\n`);
+    return err.reason === 'INTERRUPTED' ? INTERRUPTED : 1;
   }
   try {
-    const result = await inspectStream(bytes);
+    const result = await inspectStream(bytes, signal ? { signal } : {});
     if (json) {
       out.stdout(`${stringifyForTerminal({ records: result.records.map(toJsonRecord) })}\n`);
     } else {
@@ -133,8 +169,12 @@ export async function runInspect(args: readonly string[], out: CliOutput): Promi
     for (const w of result.warnings) out.stderr(`savevm inspect: warning: ${esc(w)}\n`);
     return 0;
   } catch (err) {
+    if (signal?.aborted) {
+      out.stderr(`savevm inspect: ${esc(file)}: interrupted\n`);
+      return INTERRUPTED;
+    }
     if (err instanceof StreamError) {
-      out.stderr(`savevm inspect: ${file}: invalid stream at byte offset ${err.offset} (0x${err.offset.toString(16)}): ${esc(err.detail)}\n`);
+      out.stderr(`savevm inspect: ${esc(file)}: invalid stream at byte offset ${err.offset} (0x${err.offset.toString(16)}): ${esc(err.detail)}\n`);
       return 1;
     }
     throw err;
