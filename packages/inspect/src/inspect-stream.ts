@@ -150,12 +150,16 @@ interface BodyExtent {
   vfio?: VfioBodySummary;
 }
 
+/** Look-ahead of a body decoder's reader: a counted string (1 + 255) and a VFIO tag window fit. */
+const DECODE_LOOK_AHEAD = 1024;
+
 async function tryDecode<T>(
   bytes: Buffer,
   section: SectionRecord,
   decode: (r: QemuFileReader) => Promise<T>,
 ): Promise<{ size: number; value: T; footerFollows: boolean } | undefined> {
-  const r = new QemuFileReader(new MemoryReadChannel(bytes.subarray(section.bodyOffset)), { startOffset: section.bodyOffset });
+  // A small look-ahead: one reader per section body, so no 32 KiB buffer to allocate and fill each time.
+  const r = new QemuFileReader(new MemoryReadChannel(bytes.subarray(section.bodyOffset)), { startOffset: section.bodyOffset, lookAheadBytes: DECODE_LOOK_AHEAD });
   try {
     const value = await decode(r);
     return { size: r.offset - section.bodyOffset, value, footerFollows: footerAt(bytes, r.offset, section.sectionId) };

@@ -36,7 +36,7 @@ export interface CopyOptions {
  * `takeBe32()`… calls for hot paths.
  */
 export class QemuFileReader {
-  private buf = Buffer.allocUnsafe(READ_BUF_SIZE);
+  private buf: Buffer;
   private pos = 0;
   private end = 0;
   /** Stream offset of buf[0]. */
@@ -47,12 +47,16 @@ export class QemuFileReader {
   /**
    * @param channel where the bytes come from
    * @param options.startOffset stream offset of the channel's first byte (default 0)
+   * @param options.lookAheadBytes size of the look-ahead buffer (default 32 KiB, at least
+   *   512): a reader made for one small body at a time (`inspect`'s decoders) takes a small
+   *   one, so making it costs no 32 KiB allocation and copy
    */
   constructor(
     readonly channel: ReadChannel,
-    options: { startOffset?: number } = {},
+    options: { startOffset?: number; lookAheadBytes?: number } = {},
   ) {
     this.base = options.startOffset ?? 0;
+    this.buf = Buffer.allocUnsafe(Math.max(512, options.lookAheadBytes ?? READ_BUF_SIZE));
   }
 
   /** Stream offset of the next byte to be read (bytes consumed so far). */
@@ -76,7 +80,7 @@ export class QemuFileReader {
    * buffered bytes of a payload ahead of reading the rest).
    */
   get lookAheadLimit(): number {
-    return READ_BUF_SIZE;
+    return this.buf.length;
   }
 
   private fail(err: StreamError): never {
@@ -117,8 +121,9 @@ export class QemuFileReader {
   async ensure(n: number, what = `${n} bytes`): Promise<void> {
     if (this.firstError) throw this.firstError;
     if (this.end - this.pos >= n) return;
-    if (n > READ_BUF_SIZE) throw new RangeError(`ensure(${n}) exceeds the ${READ_BUF_SIZE}-byte look-ahead`);
-    if (this.pos + n > READ_BUF_SIZE) this.compact();
+    const size = this.buf.length;
+    if (n > size) throw new RangeError(`ensure(${n}) exceeds the ${size}-byte look-ahead`);
+    if (this.pos + n > size) this.compact();
     while (this.end - this.pos < n) {
       if ((await this.readSome()) === 0) this.fail(new StreamTruncatedError(this.base + this.end, what));
     }
@@ -131,9 +136,10 @@ export class QemuFileReader {
    */
   async peek(n: number): Promise<Buffer> {
     if (this.firstError) throw this.firstError;
-    if (n > READ_BUF_SIZE) throw new RangeError(`peek(${n}) exceeds the ${READ_BUF_SIZE}-byte look-ahead`);
+    const size = this.buf.length;
+    if (n > size) throw new RangeError(`peek(${n}) exceeds the ${size}-byte look-ahead`);
     if (this.end - this.pos < n) {
-      if (this.pos + n > READ_BUF_SIZE) this.compact();
+      if (this.pos + n > size) this.compact();
       while (this.end - this.pos < n) {
         if ((await this.readSome()) === 0) break;
       }

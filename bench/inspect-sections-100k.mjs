@@ -1,0 +1,80 @@
+// inspect.sections-100k: `inspectStream` over a stream of 100,000 small FULL sections (16
+// bytes of state each, with the source's vmdesc), against the destination's own parse of the
+// same bytes (MigrationDestination.load, handlers that read the 16 bytes) in the same run.
+// Value and reference are sections per second (median of BENCH_RUNS runs after a warm-up), so
+// ratio = inspect ÷ destination: the goal is ≥ 0.5, and ≤ 5 µs per section (printed on stderr;
+// issue 17 item 10). Run after `npm run build`.
+import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
+import { MigrationBlockers, MigrationDestination, MigrationNotifiers, MigrationSource, RunState, RunStateController, SaveStateRegistry } from '@savevm/core';
+import { inspectStream } from '@savevm/inspect';
+import { median, result } from './lib/common.mjs';
+
+const SECTIONS = 100_000;
+const STATE_BYTES = 16;
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+
+/** A device with 16 bytes of non-live state. */
+class SixteenBytes {
+  constructor(seed) {
+    this.state = Buffer.alloc(STATE_BYTES, seed & 0xff);
+    this.loaded = Buffer.alloc(STATE_BYTES);
+  }
+  saveState(f) {
+    f.putBuffer(this.state);
+  }
+  loadState(f) {
+    if (f.available >= STATE_BYTES) {
+      this.loaded.set(f.takeView(STATE_BYTES));
+      return undefined;
+    }
+    return f.readInto(this.loaded);
+  }
+}
+
+function side(initial) {
+  const registry = new SaveStateRegistry();
+  const runState = new RunStateController(initial);
+  for (let i = 0; i < SECTIONS; i++) registry.register(`dev${i}`, 0, 1, new SixteenBytes(i));
+  return { registry, runState };
+}
+
+const src = side(RunState.RUNNING);
+const source = new MigrationSource({ ...src, blockers: new MigrationBlockers(), notifiers: new MigrationNotifiers() });
+const channel = new MemoryWriteChannel();
+await source.migrate(new QemuFileWriter(channel), { maxBandwidth: 0 });
+const bytes = channel.bytes();
+const dst = side(RunState.INMIGRATE);
+const destination = new MigrationDestination(dst);
+
+async function destinationRun() {
+  dst.runState.setState(RunState.INMIGRATE);
+  const t0 = performance.now();
+  await destination.load(new QemuFileReader(new MemoryReadChannel(bytes)), { machine: 'none' });
+  return performance.now() - t0;
+}
+
+async function inspectRun() {
+  const t0 = performance.now();
+  const { records } = await inspectStream(bytes);
+  const ms = performance.now() - t0;
+  if (records.length < SECTIONS) throw new Error(`inspect saw ${records.length} records`);
+  return ms;
+}
+
+for (let i = 0; i < 2; i++) {
+  await destinationRun();
+  await inspectRun();
+}
+const dest = [];
+const insp = [];
+for (let i = 0; i < RUNS; i++) {
+  dest.push(await destinationRun());
+  insp.push(await inspectRun());
+}
+const perSecond = (ms) => Math.round((SECTIONS * 1000) / ms);
+const inspectUs = (median(insp) * 1000) / SECTIONS;
+const destinationUs = (median(dest) * 1000) / SECTIONS;
+console.error(`inspect.sections-100k: ${bytes.length} bytes; inspect ${inspectUs.toFixed(2)} us/section, destination ${destinationUs.toFixed(2)} us/section`);
+process.stdout.write(
+  `${JSON.stringify(result('inspect.sections-100k', 'sections/s', perSecond(median(insp)), { name: 'destination load of the same stream', value: perSecond(median(dest)) }))}\n`,
+);
