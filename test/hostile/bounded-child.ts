@@ -37,7 +37,9 @@ export interface BoundedChildLimits {
 export function runBoundedChild(script: string, input: unknown, limits: BoundedChildLimits = {}): Promise<BoundedChildResult> {
   const path = script.startsWith('/') ? script : fileURLToPath(new URL(script, import.meta.url));
   const started = Date.now();
-  const child = spawn(process.execPath, ['--conditions=@savevm/source', '--import', 'tsx', `--max-old-space-size=${limits.heapMb ?? 256}`, path], {
+  // The packages resolve to their built dist (`npm test` runs `tsc -b` first): tsx cannot
+  // compile core's decorators, and the child then runs what is shipped.
+  const child = spawn(process.execPath, ['--import', 'tsx', `--max-old-space-size=${limits.heapMb ?? 256}`, path], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
