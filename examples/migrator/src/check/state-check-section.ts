@@ -64,7 +64,7 @@ function putRecord(f: QemuFileWriter, record: SourceDeviceRecord): void {
 /**
  * One record. The pages-dirtied count drives the destination's byte check (one recomputed
  * write each), so a count beyond {@link MAX_SEEDED_WRITES} is refused here, at its offset,
- * before any work (see `examples/migrator/README.md`, "Limits").
+ * before any work (see `docs/design/hostile-input.md`, "Budgets").
  */
 async function getRecord(f: QemuFileReader, what: string): Promise<SourceDeviceRecord> {
   const name = await f.getCountedString(what);

@@ -2,7 +2,7 @@
  * What `savevm inspect` reads: a file, a device or a pipe, into memory, up to a size limit
  * it documents (`--max-bytes`, default {@link DEFAULT_INSPECT_MAX_BYTES}); a stream with no
  * end (`/dev/zero`) is refused when it passes the limit, and an interrupt stops the reading
- * between two chunks (see `examples/migrator/README.md`, "Limits").
+ * between two chunks (see `docs/design/hostile-input.md`, "Signals and endless input").
  */
 import { open } from 'node:fs/promises';
 

@@ -80,7 +80,7 @@ const CHUNK_BYTES = 1 << 20;
 /**
  * The most writes a byte check recomputes. The count comes from the stream (the source's
  * state-check record), so it bounds the work and memory a peer can ask for: under a second
- * and 4 bytes per write, 32 MiB at most (see `examples/migrator/README.md`, "Limits").
+ * and 4 bytes per write, 32 MiB at most (see `docs/design/hostile-input.md`, "Budgets").
  */
 export const MAX_SEEDED_WRITES = 1 << 23;
 
