@@ -19,6 +19,7 @@ import { ReturnPathReader } from '../transport/return-path.js';
 import { TransportError } from '../transport/transport-error.js';
 import type { MigrateParameters } from './session-options.js';
 import { explainSilentDestination } from './silent-destination.js';
+import { verdictWayOf } from './verdict-way.js';
 
 /** Runs one outgoing migration with `source` to `uri`. */
 export async function migrateToUri(source: MigrationSource, uri: string, parameters: MigrateParameters): Promise<MigrationInfo> {
@@ -40,6 +41,8 @@ export async function migrateToUri(source: MigrationSource, uri: string, paramet
   if (source.isRunning) throw new MigrationError({ phase: 'busy', reason: 'BLOCKED', detail: 'a migration is already in progress', errno: 'EBUSY' });
   const settings = multifdChannels === undefined || multifdChannels === 0 ? undefined : checkedSettings(uri, core.streamCompat, multifdChannels);
   const uuidBytes = settings === undefined ? undefined : checkedUuid(uri, uuid);
+  // Before connecting: a migration that could end without the destination's verdict is refused.
+  const verdict = verdictWayOf(uri, { returnPath: wantReturnPath, switchoverAck });
   const transportOptions = { connectTimeoutMs, transferTimeoutMs, tls, tlsServerName, queueCap };
   const transport = await connect(uri, transportOptions, signal);
   let closing: Promise<void> | undefined;
@@ -50,15 +53,7 @@ export async function migrateToUri(source: MigrationSource, uri: string, paramet
     if (settings !== undefined && uuidBytes !== undefined) {
       multifd = await openMultifdChannels(uri, settings, uuidBytes, transportOptions, transport.writer.rateLimiter);
     }
-    const hasWayBack = transport.returnPath !== undefined;
-    if (wantReturnPath === true && !hasWayBack) {
-      throw new TransportError({ uri, phase: 'options', detail: 'the return path needs a transport with a way back (tcp:, unix: or a socket fd:)' });
-    }
-    const useReturnPath = wantReturnPath ?? hasWayBack;
-    if (switchoverAck === true && !useReturnPath) {
-      throw new TransportError({ uri, phase: 'options', detail: 'switchover-ack needs the return path' });
-    }
-    reader = useReturnPath && transport.returnPath ? new ReturnPathReader(transport.returnPath) : undefined;
+    reader = verdict === 'return-path' ? returnPathOf(uri, transport) : undefined;
     onConnected?.({ description: transport.description, peer: transport.peer, returnPath: reader !== undefined });
     const full: Partial<MigrationParameters> = {
       ...core,
@@ -69,7 +64,8 @@ export async function migrateToUri(source: MigrationSource, uri: string, paramet
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       // A file or a command consuming the stream has no return path: its own end (the close
-      // of the file, the command's exit status) is the verdict, and it comes before COMPLETED.
+      // of the file, the command's exit status) is the verdict, and it comes before COMPLETED
+      // (docs/design/return-path.md, "Transports without a way back").
       return await source.migrate(transport.writer, full, {
         ...(reader === undefined && { finishStream: close }),
         ...(multifd !== undefined && { multifd: multifd.channels }),
@@ -81,11 +77,24 @@ export async function migrateToUri(source: MigrationSource, uri: string, paramet
     transport.shutdown();
     multifd?.shutdown();
     // A plaintext source whose destination never answered: said as a TLS mismatch (phase tls).
-    throw await explainSilentDestination(err, { uri, tls: tls !== undefined, bytesReceived: reader?.bytesReceived });
+    throw await explainSilentDestination(err, {
+      uri,
+      tls: tls !== undefined,
+      bytesReceived: reader?.bytesReceived,
+      multifdChannels: settings?.channels ?? 0,
+    });
   } finally {
     await close().catch(() => undefined);
     await multifd?.close();
   }
+}
+
+/** The reader of the connection's return path (a socket: it has one). */
+function returnPathOf(uri: string, transport: OutgoingTransport): ReturnPathReader {
+  if (transport.returnPath === undefined) {
+    throw new TransportError({ uri, phase: 'connect', detail: 'the connection has no way back for the return path' });
+  }
+  return new ReturnPathReader(transport.returnPath);
 }
 
 /** The channels' settings for the stream this source writes. */

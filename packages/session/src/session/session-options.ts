@@ -20,9 +20,11 @@ export interface ConnectedPeer {
 export interface MigrateParameters extends Partial<Omit<MigrationParameters, 'switchoverAck' | 'returnPath'>> {
   /**
    * QEMU's return path (capability `return-path`): the source completes only after the
-   * destination's SHUT says it loaded everything. Default: on for transports with a way
-   * back (`tcp:`, `unix:`, an `fd:` that is a socket), off for `file:`, `exec:` and other
-   * descriptors, where asking for it is an error.
+   * destination's SHUT says it loaded everything. Always on for transports with a way back
+   * (`tcp:`, `unix:`, an `fd:` that is a socket): `false` there is refused (INVALID_ARGUMENT),
+   * since the migration would end without the destination's verdict. Off for `file:`,
+   * `exec:` and an `fd:` on a file, where `true` is refused (see
+   * `docs/design/return-path.md`; a pipe is refused either way).
    */
   readonly returnPath?: boolean | undefined;
   /**

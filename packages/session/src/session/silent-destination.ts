@@ -4,7 +4,8 @@
  * the stream: it is a TLS destination refusing a plaintext source (its TLS layer drops a
  * peer whose first bytes are no handshake, without a word), or no migration destination
  * at all. Said as a TLS failure (phase `tls`), in one line, instead of the write that failed
- * later (issue 17 item 9; `docs/design/return-path.md`).
+ * later (issue 17 item 9; `docs/design/return-path.md`). Never with multifd channels: the
+ * probe would be one more connection to a destination that waits for channels.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -23,15 +24,21 @@ export interface SilentDestinationFacts {
   readonly tls: boolean;
   /** Bytes the destination sent back on the return path (undefined: no return path). */
   readonly bytesReceived: number | undefined;
+  /** Multifd channels the source asked for (0: none). */
+  readonly multifdChannels: number;
 }
 
 /**
- * The failure to report: a TLS TransportError when a plaintext source's destination hung up
- * without a byte back and a probe finds a TLS server at its address, else `err` unchanged
- * (a destination that refused the stream's header hangs up without a byte too).
+ * The failure to report: a TLS TransportError when a plaintext source without multifd
+ * channels had its destination hang up without a byte back and a probe finds a TLS server
+ * at its address, else `err` unchanged (a destination that refused the stream's header
+ * hangs up without a byte too).
  */
 export async function explainSilentDestination(err: unknown, facts: SilentDestinationFacts): Promise<unknown> {
   if (facts.tls || facts.bytesReceived !== 0) return err;
+  // A destination that expects multifd channels takes any connection for one: QEMU counts a
+  // probe as a bad channel (docs/design/return-path.md, "A destination that said nothing").
+  if (facts.multifdChannels > 0) return err;
   if (!(err instanceof MigrationError) || err.reason === 'CANCELLED' || err instanceof TransportError) return err;
   if (err.reason !== 'DESTINATION_FAILED' && err.reason !== 'CONNECT_FAILED') return err;
   const parsed = parseMigrationUri(facts.uri);
