@@ -381,8 +381,8 @@ describe('the destination refuses, in QEMU words naming the device', () => {
     vm.close();
   });
 
-  it('DEV_CONFIG_STATE on the main stream while doing multifd transfer; DEV_DATA_STATE there after SWITCHOVER_START', async () => {
-    const { vm, d } = await destination({ configState: configHook(Buffer.alloc(1), []) });
+  it('DEV_CONFIG_STATE on the main stream while doing multifd transfer (on); DEV_DATA_STATE there after SWITCHOVER_START', async () => {
+    const { vm, d } = await destination({ configState: configHook(Buffer.alloc(1), []), multifdTransfer: 'on' });
     const h = d.migration.handlers;
     const config = await rejection(h.loadState!(new QemuFileReader(new MemoryReadChannel(be64(TAG.DEV_CONFIG_STATE))), 1, entryOf(d)));
     expect(config.refusal).toBe('main-stream');
@@ -399,8 +399,46 @@ describe('the destination refuses, in QEMU words naming the device', () => {
     vm.close();
   });
 
-  it('a load that ends well without SWITCHOVER_START fails in cleanup and resets the device', async () => {
+  it('auto: DEV_CONFIG_STATE on the main stream before SWITCHOVER_START and any packet means the source sends its state there', async () => {
+    const loaded: Buffer[] = [];
+    const { vm, d } = await destination({ configState: configHook(Buffer.alloc(1), loaded) });
+    const h = d.migration.handlers;
+    await h.loadState!(new QemuFileReader(new MemoryReadChannel(Buffer.concat([be64(TAG.DEV_CONFIG_STATE), Buffer.from([7]), be64(TAG.END_OF_STATE)]))), 1, entryOf(d));
+    expect(loaded).toHaveLength(1);
+    expect(d.migration.loader.multifd).toBeUndefined();
+    // A packet after that is refused: the device no longer loads from the channels.
+    const [packet] = await realPackets();
+    await expect(h.loadStateBuffer!(packet!, entryOf(d))).rejects.toThrow(`${name}: got device state packet but not doing multifd transfer`);
+    await h.loadCleanup!(entryOf(d), { succeeded: false });
+    vm.close();
+  });
+
+  it('auto: a load that ends well with neither SWITCHOVER_START nor a packet took the state from the main stream; the driver judges it', async () => {
     const { vm, d } = await destination();
+    // Nothing was loaded here at all: not a multifd refusal, but the driver's own validation at RESUMING→STOP.
+    const err = await (async () => d.migration.handlers.loadCleanup!(entryOf(d), { succeeded: true }))().then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err).not.toBeInstanceOf(VfioMultifdError);
+    expect(err?.message).toContain('RESUMING→STOP (the driver validates the loaded state)');
+    expect(d.migration.state.dataFile).toBeUndefined();
+    vm.close();
+  });
+
+  it('auto: a packet came but no SWITCHOVER_START, and the load ends: fails in cleanup and resets the device', async () => {
+    const { vm, d } = await destination();
+    const [packet] = await realPackets();
+    await d.migration.handlers.loadStateBuffer!(packet!, entryOf(d));
+    const err = await rejection((async () => d.migration.handlers.loadCleanup!(entryOf(d), { succeeded: true }))());
+    expect(err.refusal).toBe('not-loaded');
+    expect(err.message).toContain(`${name}: doing multifd transfer but no SWITCHOVER_START started the load of its state buffers`);
+    expect(d.emulated.model.migState).toBe(MigState.RUNNING);
+    vm.close();
+  });
+
+  it('on: a load that ends well without SWITCHOVER_START fails in cleanup and resets the device', async () => {
+    const { vm, d } = await destination({ multifdTransfer: 'on' });
     const err = await rejection((async () => d.migration.handlers.loadCleanup!(entryOf(d), { succeeded: true }))());
     expect(err.refusal).toBe('not-loaded');
     expect(err.message).toContain(`${name}: doing multifd transfer but no SWITCHOVER_START started the load of its state buffers`);

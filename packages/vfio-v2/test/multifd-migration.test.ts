@@ -139,6 +139,32 @@ describe('VFIO stop-copy state on multifd channels through the drivers', () => {
     dst.close();
   });
 
+  it('QEMU 7.2 stream into a destination whose channels take device state: auto loads the device from the main channel, on refuses the load', async () => {
+    for (const setting of ['auto', 'on'] as const) {
+      const { src, dst } = await makePair([{ flags: STOP_COPY_ONLY, stateSize: 2 * MiB }], {}, { multifdTransfer: setting });
+      const outs = [new MemoryWriteChannel(), new MemoryWriteChannel()];
+      const main = new MemoryWriteChannel();
+      const sending = multifdSettingsFor('qemu-7.2', 2);
+      await src.source.migrate(new QemuFileWriter(main), { ...FAST, streamCompat: 'qemu-7.2' }, { multifd: new MultifdSendChannels(outs.map((c) => new QemuFileWriter(c)), sending) });
+      // The destination cannot tell the source's QEMU from its setup: its channels accept device state (as a session's do).
+      const multifd = new MultifdReceiveChannels(
+        outs.map((c) => new QemuFileReader(new MemoryReadChannel(c.bytes()))),
+        { settings: multifdSettingsFor('qemu-10.0', 2) },
+      );
+      const loading = dst.destination.load(new QemuFileReader(new MemoryReadChannel(main.bytes())), { autostart: true, multifd });
+      if (setting === 'auto') {
+        expect((await loading).status).toBe('completed');
+        expect(sameState(src, dst)).toBe(true);
+      } else {
+        // Without a config hook nothing comes in FULL: the load ends and the device's buffers never came.
+        await expect(loading).rejects.toThrow(/doing multifd transfer but no SWITCHOVER_START started the load of its state buffers/);
+        expect(dst.devices[0]!.emulated.model.migState).toBe(MigState.RUNNING);
+      }
+      src.close();
+      dst.close();
+    }
+  });
+
   it('a device read failing on the source fails the migration naming the device; the VM and the device run again', async () => {
     const { src, dst } = await makePair([{ flags: STOP_COPY_ONLY, stateSize: 4 * MiB }]);
     const d = src.devices[0]!;

@@ -158,7 +158,7 @@ export class DeviceLoader {
           await this.#expectEnd(f, entry, 'DEV_SETUP_STATE');
           return;
         case VfioTag.DEV_CONFIG_STATE:
-          if (this.#multifd !== undefined) throw this.#mainStream(entry, `${this.state.name}: got DEV_CONFIG_STATE in main migration channel but doing multifd transfer`);
+          if (this.#multifd !== undefined) this.#configOnMainStream(entry);
           await this.#loadConfig(f, entry);
           return;
         case VfioTag.DEV_DATA_STATE: {
@@ -186,6 +186,33 @@ export class DeviceLoader {
   }
 
   /**
+   * DEV_CONFIG_STATE on the main channel while this load expected the channels: with `auto`,
+   * a source that sends its whole state on the main channel (a QEMU 7.2 stream, which has no
+   * SWITCHOVER_START and no device-state packets) is loaded from there; with `on`, or once
+   * the channels started or brought a packet, it is refused in QEMU's words (QEMU refuses
+   * it always; docs/design/multifd.md §4).
+   */
+  #configOnMainStream(entry: EntryRef): void {
+    const multifd = this.#multifd;
+    if (multifd === undefined) return;
+    if (this.#sentOnMainStream(multifd)) {
+      multifd.close();
+      this.#multifd = undefined;
+      return;
+    }
+    throw this.#mainStream(entry, `${this.state.name}: got DEV_CONFIG_STATE in main migration channel but doing multifd transfer`);
+  }
+
+  /**
+   * With `auto`: no SWITCHOVER_START and no packet for this device means the source sent its
+   * whole state on the main channel (a source without multifd device transfer cannot start
+   * one: its buffers follow SWITCHOVER_START).
+   */
+  #sentOnMainStream(multifd: MultifdDeviceLoader): boolean {
+    return (this.options.multifdTransfer ?? 'auto') === 'auto' && !multifd.started && !multifd.received;
+  }
+
+  /**
    * `load_cleanup`, after every load. When the device is still RESUMING: after a load that
    * succeeded, RESUMING→STOP, where the driver validates what was loaded (recover: stay
    * RESUMING; a reset only if even that fails); after a load that failed — here or in
@@ -198,7 +225,7 @@ export class DeviceLoader {
     const multifd = this.#multifd;
     this.#multifd = undefined;
     multifd?.close();
-    if (outcome.succeeded && multifd !== undefined && !multifd.finished) {
+    if (outcome.succeeded && multifd !== undefined && !multifd.finished && !this.#sentOnMainStream(multifd)) {
       // The stream ended well, but this device's stop-copy state never reached it: not a loaded device.
       failure = new VfioMultifdError({
         device: this.state.name,

@@ -36,6 +36,7 @@ export class MultifdDeviceLoader {
   /** The reorder queue. */
   readonly queue: StateBufferQueue;
   #started = false;
+  #received = false;
 
   /** @param state the device; @param entry its entry, for errors; @param options cap and config path */
   constructor(
@@ -51,6 +52,11 @@ export class MultifdDeviceLoader {
     return this.#started;
   }
 
+  /** Whether any device-state packet came for this device. */
+  get received(): boolean {
+    return this.#received;
+  }
+
   /** Whether every buffer and the config state were loaded. */
   get finished(): boolean {
     return this.queue.finished;
@@ -62,6 +68,7 @@ export class MultifdDeviceLoader {
    */
   async loadStateBuffer(packet: Uint8Array): Promise<void> {
     const device = this.state.name;
+    this.#received = true;
     if (packet.byteLength < VFIO_DEVICE_STATE_HEADER_SIZE) {
       throw this.#refuse('too-short', undefined, `${device}: packet too short at ${packet.byteLength} (min is ${VFIO_DEVICE_STATE_HEADER_SIZE})`);
     }
