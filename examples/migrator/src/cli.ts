@@ -53,6 +53,10 @@ options (both sides):
                            source: connecting (default 10s); destination: waiting for a source (default: forever)
   --switchover-ack         VFIO switchover-ack: stop the VM only after the destination loaded the initial data
   --paused                 source: migrate a paused VM (snapshot); destination: stay paused after loading
+  --multifd-channels N     QEMU's multifd: N more connections (1-255; tcp: and unix: only, the same N on
+                           both sides) carry RAM pages, and with --compat 10.0 device state; the progress
+                           shows each channel's throughput, the summary each channel's bytes
+  --uuid UUID              the VM's uuid (QEMU -uuid) each multifd channel announces (default all zero)
   --json                   one JSON line per event (the default when stdout is not a terminal)
 migrate:
   --downtime-limit DURATION  longest acceptable downtime (default 300ms; bare number = ms)

@@ -7,7 +7,7 @@
  * wrapped into one that names the entry, the hook and the phase). There is no
  * `void *opaque`: the handler object is the device's state, so hooks use `this`.
  *
- * The driver calls the hooks in this order (spec handlers-and-vfio.md §A.4, §A.9):
+ * The driver calls the hooks in this order (docs/writing-a-device-handler.md):
  *
  * Source: `savePrepare` → `saveSetup` (SECTION_START) → loop { `statePendingEstimate`,
  * maybe `statePendingExact`, `saveLiveIterate` (SECTION_PART) } → VM stopped →

@@ -7,6 +7,7 @@ import { type MemorySpec, parseMemorySpec } from './memory-spec.js';
 import { parseBytesPerSecond, parseCount, parseDurationMs } from './units.js';
 import { UsageError } from './usage-error.js';
 import { parseCompat } from './compat-option.js';
+import { parseMultifdOptions } from './multifd-option.js';
 import { parseConvergePolicy, parseStallRounds } from './convergence-option.js';
 
 /** Options both sides share. */
@@ -29,6 +30,10 @@ export interface CommonOptions {
   readonly switchoverAck: boolean;
   /** Source: migrate a paused VM (snapshot). Destination: stay paused after loading. */
   readonly paused: boolean;
+  /** Multifd channels besides the main connection (`--multifd-channels`; undefined: off). */
+  readonly multifdChannels: number | undefined;
+  /** The VM's uuid that multifd channels announce (`--uuid`; default all zero). */
+  readonly uuid: string | undefined;
 }
 
 /** `savevm migrate` options. */
@@ -71,6 +76,8 @@ const COMMON = {
   'tls-ca': { type: 'string' },
   'switchover-ack': { type: 'boolean' },
   paused: { type: 'boolean' },
+  'multifd-channels': { type: 'string' },
+  uuid: { type: 'string' },
 } as const;
 
 function parse<T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(args: readonly string[], extra: T) {
@@ -122,6 +129,7 @@ function common(command: string, values: Record<string, string | boolean | strin
     tls: cert !== undefined && key !== undefined && ca !== undefined ? { certFile: cert, keyFile: key, caFile: ca } : undefined,
     switchoverAck,
     paused: values.paused === true,
+    ...parseMultifdOptions(uri, str('multifd-channels'), str('uuid')),
   };
 }
 

@@ -105,6 +105,10 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
       listenAddress: options.listenAddress,
       connectTimeoutMs: options.connectTimeoutMs,
       transferTimeoutMs: options.transferTimeoutMs,
+      multifdChannels: options.multifdChannels,
+      uuid: options.uuid,
+      // A channel that does not come once the source connected: no byte moved for --timeout.
+      multifdAcceptTimeoutMs: options.transferTimeoutMs,
       onPeerRefused: (address, reason) => events.warn(`refused ${address} before any device state (phase tls): ${reason}`),
       onConnected: (c) => {
         transport = c.description;
@@ -160,6 +164,9 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
       const code = reportFailure(events, failure, devices, ram);
       return { exitCode: isCancelled(failure) ? ExitCode.INTERRUPTED : code, summary };
     }
+    // A load that completed with problems on the side (an exec: source command that exited
+    // non-zero after its whole stream, a missing vmdesc) says them on stderr too.
+    for (const warning of info.warnings) events.warn(warning);
     return { exitCode: ExitCode.OK, summary };
   } catch (err) {
     return { exitCode: reportFailure(events, err, devices, ram), summary: undefined };

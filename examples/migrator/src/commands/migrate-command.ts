@@ -74,11 +74,13 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
         signal: interrupt,
         onConnected: (c) => {
           const via = c.returnPath ? '; return path open' : '';
-          events.notice(`connected: ${c.description}${via}; ${describeCompat(options.compat)}`, {
+          const channels = options.multifdChannels === undefined ? '' : `; ${options.multifdChannels} multifd channels`;
+          events.notice(`connected: ${c.description}${via}${channels}; ${describeCompat(options.compat)}`, {
             event: 'connected',
             transport: c.description,
             peer: c.peer ?? null,
             returnPath: c.returnPath,
+            multifdChannels: options.multifdChannels ?? 0,
             streamCompat: options.compat,
           });
         },
@@ -123,6 +125,8 @@ function migrationParameters(options: MigrateOptions): MigrateParameters {
     ...(options.maxIterations !== undefined && { maxIterations: options.maxIterations }),
     ...(options.switchoverAck && { switchoverAck: true }),
     ...(options.stallRounds !== undefined && { stallWindowRounds: options.stallRounds }),
+    ...(options.multifdChannels !== undefined && { multifdChannels: options.multifdChannels }),
+    ...(options.uuid !== undefined && { uuid: options.uuid }),
     convergencePolicy: options.convergencePolicy,
     streamCompat: options.compat,
   };

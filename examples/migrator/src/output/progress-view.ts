@@ -8,6 +8,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import type { Observable, Subscription } from 'rxjs';
 import { formatBytes, formatMbps, formatMs } from './format.js';
 import type { CliEvents } from './cli-events.js';
+import { type ChannelRate, ChannelRates, channelRatesNote } from './channel-rates.js';
 
 /** Most JSON progress lines per second (status changes are always written). */
 const JSON_LINES_PER_SECOND = 10;
@@ -18,8 +19,16 @@ export type Role = 'source' | 'destination';
 /** Names an entry's idstr as the summary names the device (`emulated:nic0`, `ram`); undefined leaves it out. */
 export type EntryLabel = (idstr: string) => string | undefined;
 
-/** The JSON line of one progress update; `devices` has the bytes moved so far per device and the RAM. */
-export function progressRecord(role: Role, info: MigrationInfo, labelOf: EntryLabel = () => undefined): Record<string, unknown> {
+/**
+ * The JSON line of one progress update; `devices` has the bytes moved so far per device and
+ * the RAM, `channels` each multifd channel's bytes and throughput (when there are channels).
+ */
+export function progressRecord(
+  role: Role,
+  info: MigrationInfo,
+  labelOf: EntryLabel = () => undefined,
+  channels: readonly ChannelRate[] = [],
+): Record<string, unknown> {
   const devices: Array<{ device: string; bytes: number }> = [];
   for (const entry of info.entries) {
     const device = labelOf(entry.idstr);
@@ -36,6 +45,7 @@ export function progressRecord(role: Role, info: MigrationInfo, labelOf: EntryLa
     iterations: info.iterations,
     expectedDowntimeMs: info.expectedDowntimeMs === undefined ? null : Math.round(info.expectedDowntimeMs),
     devices,
+    ...(channels.length > 0 && { channels }),
     ...(info.convergence?.stalled === true && { convergence: convergenceRecord(info) }),
   };
 }
@@ -72,10 +82,11 @@ function jsonProgress(role: Role, info$: Observable<MigrationInfo>, events: CliE
   let lastStatus: string | undefined;
   let latest: MigrationInfo | undefined;
   let written: MigrationInfo | undefined;
+  const rates = new ChannelRates();
   const write = (info: MigrationInfo): void => {
     lastStatus = info.status;
     written = info;
-    events.json(progressRecord(role, info, labelOf));
+    events.json(progressRecord(role, info, labelOf, rates.sample(info)));
   };
   const ticker = setInterval(() => {
     if (latest && latest !== written) write(latest);
@@ -98,13 +109,14 @@ function jsonProgress(role: Role, info$: Observable<MigrationInfo>, events: CliE
 function barProgress(role: Role, info$: Observable<MigrationInfo>, stream: NodeJS.WritableStream): ProgressView {
   const format =
     role === 'source'
-      ? ' {status} |{bar}| {percentage}% | {sent} sent, {left} left | {rate} | iter {iter} | exp. downtime {edt}{converging}'
-      : ' {status} |{bar}| {sent} received | {rate} | {elapsed}';
+      ? ' {status} |{bar}| {percentage}% | {sent} sent, {left} left | {rate} | iter {iter} | exp. downtime {edt}{channels}{converging}'
+      : ' {status} |{bar}| {sent} received | {rate} | {elapsed}{channels}';
   const bar = new SingleBar(
     { format, stream, hideCursor: true, barsize: 24, fps: 10, etaBuffer: 20, forceRedraw: false, clearOnComplete: false, autopadding: true },
     Presets.shades_classic,
   );
   let started = false;
+  const rates = new ChannelRates();
   const payload = (info: MigrationInfo): Record<string, string> => ({
     status: info.status.toUpperCase().padEnd(9),
     sent: formatBytes(info.transferredBytes),
@@ -113,6 +125,7 @@ function barProgress(role: Role, info$: Observable<MigrationInfo>, stream: NodeJ
     iter: String(info.iterations),
     edt: formatMs(info.expectedDowntimeMs),
     elapsed: formatMs(info.totalTimeMs),
+    channels: channelRatesNote(rates.sample(info)),
     converging: convergenceNote(info),
   });
   const subscription = info$.subscribe((info) => {

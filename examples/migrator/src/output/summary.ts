@@ -36,6 +36,8 @@ export interface MigrationSummary {
   /** Source: which QEMU's stream it wrote (`qemu-7.2`, `qemu-10.0`); null on the destination. */
   readonly streamCompat: string | null;
   readonly devices: readonly DeviceSummary[];
+  /** Bytes each multifd channel moved (docs/design/multifd.md); absent without multifd. */
+  readonly channels?: readonly { readonly channel: number; readonly bytes: number }[];
   readonly error: string | null;
   readonly warnings: readonly string[];
 }
@@ -76,6 +78,7 @@ export function buildSummary(input: SummaryInput): MigrationSummary {
         ...(verdict?.problem !== undefined && { problem: verdict.problem }),
       };
     }),
+    ...(info.multifdChannels !== undefined && { channels: info.multifdChannels.map((c) => ({ channel: c.channel, bytes: c.bytes })) }),
     error: input.error ?? info.errorDescription ?? null,
     warnings: info.warnings,
   };
@@ -103,6 +106,10 @@ export function formatSummary(s: MigrationSummary): string {
     if (d.verified !== undefined) parts.push(d.verified ? 'bytes match the source' : `MISMATCH: ${escapeWireString(d.problem ?? '')}`);
     else if (d.intact !== undefined) parts.push(d.intact ? 'bytes intact' : 'BYTES NOT INTACT');
     lines.push(`    ${escapeWireString(d.device.split(',')[0] ?? '')}  ${parts.join(', ')}`);
+  }
+  if (s.channels !== undefined) {
+    const main = s.transferredBytes - s.channels.reduce((n, c) => n + c.bytes, 0);
+    lines.push(`  channels     main ${formatBytes(main)}, ${s.channels.map((c) => `${c.channel}: ${formatBytes(c.bytes)}`).join(', ')}`);
   }
   for (const w of s.warnings) lines.push(`  warning: ${escapeWireString(w)}`);
   return `${lines.join('\n')}\n`;
