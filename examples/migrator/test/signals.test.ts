@@ -2,15 +2,20 @@
  * Issue 17 item 7: the real `savevm` process on SIGINT and SIGTERM. `inspect` stops within
  * a second and exits 130 (reading `/dev/zero`, or in the middle of a long stream); it refuses
  * an input with no end by its documented size limit (`--max-bytes`); an idle `incoming`
- * exits 130 as `savevm --help` documents.
+ * exits 130 as `savevm --help` documents — also one waiting on a FIFO nobody writes.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ByteArrayWriter, writeConfiguration, writeEof, writeHeader, writeSectionFooter, writeSectionFull } from '@savevm/stream';
 import { InspectInterruptedError, inspectStream } from '@savevm/inspect';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../bin/savevm.js', import.meta.url));
+const fifoDir = mkdtempSync(join(tmpdir(), 'savevm-signals-'));
+afterAll(() => rmSync(fifoDir, { recursive: true, force: true }));
 
 interface Ended {
   readonly code: number | null;
@@ -68,6 +73,16 @@ describe('signals and endless inputs', () => {
     const silent = await signalled(['incoming', 'exec:sleep 5', '--device', 'emulated:a,size=4K'], 'SIGTERM', /"event":"connected"/);
     expect(silent.code).toBe(130);
     expect(silent.afterSignalMs).toBeLessThan(1000);
+  });
+
+  it.each(['SIGINT', 'SIGTERM'] as const)('an idle incoming file:<FIFO> nobody writes stops on %s by itself and exits 130', async (signal) => {
+    // The FIFO's open waits for a writer off the event loop: the command itself sees the
+    // signal and ends (the last-resort exit a second later never has to step in).
+    const fifo = join(fifoDir, `idle-${signal}.fifo`);
+    execFileSync('mkfifo', [fifo]);
+    const ended = await signalled(['incoming', `file:${fifo}`, '--device', 'emulated:a,size=4K'], signal, /"event":"listening"/);
+    expect(ended.code).toBe(130);
+    expect(ended.stderr).toBe('savevm incoming: CANCELLED during connect; the devices run again as before\n');
   });
 
   it('inspectStream gives the event loop a turn and stops on its signal in a long stream', async () => {

@@ -111,6 +111,8 @@ async function receive(
         switchoverAck: parameters.switchoverAck === true,
         ...(parameters.verifyLoaded && { verifyLoaded: parameters.verifyLoaded }),
         ...(multifd !== undefined && { multifd: multifd.channels }),
+        // An exec: source command's exit status after a whole stream: a warning, not a failure.
+        ...(transport.finish !== undefined && { finishStream: transport.finish }),
       });
     } catch (err) {
       if (signal?.aborted && !(err instanceof MigrationCancelledError)) {

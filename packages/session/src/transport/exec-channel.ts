@@ -17,6 +17,7 @@ export class ExecChannel implements ReadChannel, WriteChannel {
   private readonly pipe: SocketChannel;
   private readonly exited: Promise<TransportError | undefined>;
   private exitError: TransportError | undefined;
+  private how: string | undefined;
 
   /**
    * Starts the command.
@@ -42,12 +43,17 @@ export class ExecChannel implements ReadChannel, WriteChannel {
       });
       this.child.once('exit', (code, signal) => {
         if (code !== 0) {
-          const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-          this.exitError = new TransportError({ uri, phase: 'exec', detail: `the command ${how}`, code: 'EPIPE' });
+          this.how ??= signal ? `was killed by ${signal}` : `exited with status ${code}`;
+          this.exitError = new TransportError({ uri, phase: 'exec', detail: `the command ${this.how}`, code: 'EPIPE' });
         }
         resolve(this.exitError);
       });
     });
+  }
+
+  /** How the command failed (`exited with status 3`, `was killed by SIGKILL`), once it did. */
+  get failure(): string | undefined {
+    return this.how;
   }
 
   /** The command's process id. */
@@ -88,9 +94,10 @@ export class ExecChannel implements ReadChannel, WriteChannel {
     await this.pipe.close();
     const failure = await this.exitedWithin(EXIT_GRACE_MS);
     if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.how = `did not exit within ${EXIT_GRACE_MS / 1000} s and was killed`;
       this.child.kill('SIGKILL');
       await this.exited;
-      throw new TransportError({ uri: this.uri, phase: 'exec', detail: `the command did not exit within ${EXIT_GRACE_MS / 1000} s and was killed` });
+      throw new TransportError({ uri: this.uri, phase: 'exec', detail: `the command ${this.how}` });
     }
     if (failure) throw failure;
   }

@@ -4,11 +4,12 @@
  * handshake completed and the source's certificate was verified, so no byte of device
  * state from an unauthenticated peer ever reaches the loader.
  */
-import { existsSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { FdChannel, QemuFileReader, type ReadChannel, SocketChannel, type WriteChannel, openFileChannel } from '@savevm/stream';
+import { FdChannel, QemuFileReader, type ReadChannel, SocketChannel, type WriteChannel } from '@savevm/stream';
 import { ExecChannel } from './exec-channel.js';
+import { type PendingOpen, openForReading } from './open-for-reading.js';
 import { isSocketFd } from './socket-fd.js';
 import { formatHostPort, type MigrationUri, parseMigrationUri } from './migration-uri.js';
 import { type PeerIdentity, TLS_MIN_VERSION, type TlsCredentials, tlsPeerIdentity } from './tls-credentials.js';
@@ -36,6 +37,12 @@ export interface IncomingTransport {
   close(): Promise<void>;
   /** Makes pending and future reads end at once. */
   shutdown(): void;
+  /**
+   * Ends a stream that was loaded whole: waits for an `exec:` source command's exit and
+   * rejects, naming how it failed, when it did not exit 0. Absent where the end of the
+   * stream says nothing more.
+   */
+  readonly finish?: (() => Promise<void>) | undefined;
 }
 
 /** Where a `tcp:` or `unix:` destination listens. */
@@ -86,16 +93,47 @@ export async function listenIncoming(uri: string, options: IncomingTransportOpti
   if (parsed.scheme === 'tcp' || parsed.scheme === 'unix') return SocketListener.listen(uri, parsed, options);
   const wrap = (channel: ReadChannel): ReadChannel =>
     options.transferTimeoutMs ? new WatchdogChannel(channel, options.transferTimeoutMs, uri) : channel;
+  let pending: PendingOpen | undefined;
   return {
     uri,
     listening: undefined,
     tls: false,
     accept: async () => {
-      const { channel, description, returnPath } = openLocal(uri, parsed);
-      return incomingOver(uri, wrap(channel), description, undefined, returnPath);
+      const { channel, description, returnPath, finish } =
+        parsed.scheme === 'file' ? await openFile(uri, parsed.path, (p) => (pending = p)) : openLocal(uri, parsed);
+      return { ...incomingOver(uri, wrap(channel), description, undefined, returnPath), ...(finish && { finish }) };
     },
-    close: async () => undefined,
+    // Stops a file: destination waiting for a FIFO's writer.
+    close: async () => pending?.cancel(),
   };
+}
+
+/** A `file:`, `fd:` or `exec:` stream, opened. */
+interface LocalChannel {
+  readonly channel: ReadChannel;
+  readonly description: string;
+  /** A socket `fd:`'s way back. */
+  readonly returnPath?: WriteChannel;
+  /** See {@link IncomingTransport.finish}. */
+  readonly finish?: () => Promise<void>;
+}
+
+/** Opens a `file:` path off the event loop (a FIFO waits for its writer there); `started` gets the open to cancel. */
+async function openFile(uri: string, path: string, started: (open: PendingOpen) => void): Promise<LocalChannel> {
+  const open = openForReading(path);
+  started(open);
+  let fd: number;
+  try {
+    fd = await open.opened;
+  } catch (cause) {
+    throw new TransportError({ uri, phase: 'connect', detail: `cannot open ${path}: ${(cause as Error).message}`, cause });
+  }
+  try {
+    return { channel: new FdChannel(fd, { ownsFd: true }), description: `file ${path}` };
+  } catch (cause) {
+    closeSync(fd);
+    throw new TransportError({ uri, phase: 'connect', detail: `cannot read ${path}: ${(cause as Error).message}`, cause });
+  }
 }
 
 function incomingOver(
@@ -111,15 +149,9 @@ function incomingOver(
 
 function openLocal(
   uri: string,
-  parsed: Exclude<MigrationUri, { scheme: 'tcp' | 'unix' }>,
-): { channel: ReadChannel; description: string; returnPath?: WriteChannel } {
+  parsed: Extract<MigrationUri, { scheme: 'fd' | 'exec' }>,
+): LocalChannel {
   switch (parsed.scheme) {
-    case 'file':
-      try {
-        return { channel: openFileChannel(parsed.path, 'read'), description: `file ${parsed.path}` };
-      } catch (cause) {
-        throw new TransportError({ uri, phase: 'connect', detail: `cannot open ${parsed.path}: ${(cause as Error).message}`, cause });
-      }
     case 'fd':
       try {
         if (isSocketFd(parsed.fd)) {
@@ -132,7 +164,12 @@ function openLocal(
       }
     case 'exec': {
       const channel = new ExecChannel(uri, parsed.command, 'read');
-      return { channel, description: `exec ${parsed.command} (pid ${channel.pid ?? '?'})` };
+      const finish = (): Promise<void> =>
+        channel.close().catch((cause: unknown) => {
+          const how = channel.failure ?? `failed (${cause instanceof Error ? cause.message : String(cause)})`;
+          throw new TransportError({ uri, phase: 'exec', detail: `the source command ${how} after sending the whole stream; the load is complete`, cause });
+        });
+      return { channel, description: `exec ${parsed.command} (pid ${channel.pid ?? '?'})`, finish };
     }
   }
 }

@@ -12,6 +12,7 @@ import {
   type QemuFileReader,
   RecordReader,
   StreamError,
+  StreamIoError,
   StreamParser,
   type StreamRecord,
 } from '@savevm/stream';
@@ -81,6 +82,13 @@ export interface IncomingOptions {
    * The caller owns the channels and closes them afterwards.
    */
   readonly multifd?: MultifdReceiveChannels | undefined;
+  /**
+   * The end of the transport after a good load — the VM started (or stays paused) and SHUT
+   * was sent — and before COMPLETED: e.g. waiting for an `exec:` source command's exit. The
+   * stream was whole and its state loaded, so a rejection is a warning (its message) in
+   * `MigrationInfo.warnings`, not a failure (`docs/design/return-path.md`).
+   */
+  readonly finishStream?: (() => Promise<void>) | undefined;
 }
 
 /** What a run needs from the outside. */
@@ -168,8 +176,20 @@ export class IncomingRun {
       this.finish();
       throw failure;
     }
+    await this.finishStream();
     this.progress.setStatus(MigrationStatus.COMPLETED);
     return this.finish();
+  }
+
+  /** The embedder's end of the transport (see {@link IncomingOptions.finishStream}); its failure is a warning. */
+  private async finishStream(): Promise<void> {
+    const finish = this.options.finishStream;
+    if (finish === undefined) return;
+    try {
+      await finish();
+    } catch (err) {
+      this.progress.warnings.push(messageOf(err));
+    }
   }
 
   // ---- header, configuration, setup --------------------------------------------------------
@@ -351,10 +371,21 @@ export class IncomingRun {
     }
   }
 
-  /** After EOF: the vmdesc, read and ignored (a missing one is only a warning, as QEMU). */
+  /**
+   * After EOF: the vmdesc, read and ignored. A missing one, or a transport that fails while
+   * it is read (an `exec:` source command that exited non-zero after EOF), is only a
+   * warning: the state is whole, and QEMU's `qemu_loadvm_state` ignores it too.
+   */
   private async afterEof(): Promise<void> {
     this.current.active = false;
-    const after = await this.records.readAfterEof(false, MAX_VMDESC_BYTES);
+    let after: Awaited<ReturnType<RecordReader['readAfterEof']>>;
+    try {
+      after = await this.records.readAfterEof(false, MAX_VMDESC_BYTES);
+    } catch (err) {
+      if (!(err instanceof StreamIoError)) throw err;
+      this.progress.warnings.push(`no vmdescription section after EOF: ${err.message}`);
+      return;
+    }
     if (after.kind === 'missing') this.progress.warnings.push(after.warning);
   }
 
