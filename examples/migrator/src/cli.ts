@@ -23,7 +23,8 @@ URI:
   tcp:HOST:PORT   TCP; a destination binds to 127.0.0.1 unless --listen-address (or the URI host) says otherwise
   unix:PATH       a Unix-domain socket
   file:PATH       a file: migrate --paused writes a snapshot, incoming restores it
-  fd:N            an inherited file descriptor
+  fd:N            an inherited file descriptor: a socket (with the return path) or a file; migrate refuses
+                  a pipe, which cannot say whether the destination loaded the stream (use exec:CMD)
   exec:CMD        a shell command: the source writes to its stdin, the destination reads its stdout
 
 SPEC:
