@@ -98,7 +98,9 @@ export class MigrationSession {
    * `exec:COMMAND`). Resolves with the final info once the destination has the state — on
    * `tcp:`/`unix:` only after it said so on QEMU's return path — and the VM stays stopped
    * (postmigrate). Rejects with a `MigrationError` whose `reason` says why (the destination's
-   * refusal is DESTINATION_FAILED); the VM and its devices then run again as before.
+   * refusal is DESTINATION_FAILED); the VM and its devices then run again as before. What
+   * could end without the destination's verdict — `returnPath: false` on a socket, a pipe —
+   * is refused before connecting (INVALID_ARGUMENT, `docs/design/return-path.md`).
    */
   migrate(uri: string, parameters: MigrateParameters = {}): Promise<MigrationInfo> {
     this.follow('source');
