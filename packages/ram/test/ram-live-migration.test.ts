@@ -6,49 +6,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMigrationSession, type MigrationSession } from '@savevm/session';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GuestRam, RamMigration, registerRam } from '../src/index.js';
-import { seededBytes } from './helpers/bytes.js';
+import { expectSameRam, twoBlockVm } from './helpers/two-block-vm.js';
 import { busyGuest } from './helpers/busy-guest.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'savevm-ram-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const MiB = 1 << 20;
-
-interface Vm {
-  readonly session: MigrationSession;
-  readonly ram: GuestRam;
-  readonly handlers: RamMigration;
-}
-
-/** A VM with two RAM blocks; the source's are filled (a quarter of the pages zero), the destination's are garbage. */
-async function vm(fill: 'source' | 'garbage'): Promise<Vm> {
-  const session = await createMigrationSession();
-  const ram = new GuestRam();
-  const main = ram.addBlock('pc.ram', Buffer.alloc(8 * MiB));
-  const vram = ram.addBlock('0000:00:02.0/vga.vram', Buffer.alloc(256 * 1024));
-  if (fill === 'source') {
-    main.bytes.set(seededBytes(11, main.usedLength));
-    vram.bytes.set(seededBytes(12, vram.usedLength));
-    for (let p = 0; p < main.pageCount; p += 4) main.bytes.fill(0, p * 4096, p * 4096 + 4096);
-  } else {
-    main.bytes.fill(0x5a);
-    vram.bytes.fill(0xa5);
-  }
-  const entry = registerRam(session.registry, ram);
-  return { session, ram, handlers: entry.handlers as RamMigration };
-}
-
-function expectEqual(src: GuestRam, dst: GuestRam): void {
-  for (const b of src.blocks) expect(dst.block(b.idstr)?.bytes.equals(b.bytes), b.idstr).toBe(true);
-}
+/** The source's blocks: seeded, every 4th page of pc.ram zero. */
+const SOURCE = { seed: 11, zeroEvery: 4 };
 
 describe('guest RAM through whole migrations', () => {
   it('live over unix: with a guest dirtying pages during pre-copy: several rounds, pages sent again, memory equal', async () => {
-    const src = await vm('source');
-    const dst = await vm('garbage');
+    const src = await twoBlockVm(SOURCE);
+    const dst = await twoBlockVm('garbage');
     await src.session.runState.start();
     const path = join(dir, 'live.sock');
     const incoming = dst.session.incoming(`unix:${path}`);
@@ -71,26 +43,26 @@ describe('guest RAM through whole migrations', () => {
     expect(stats.syncs).toBeGreaterThan(2);
     expect(src.ram.migrating).toBe(false);
     expect(dst.ram.migrating).toBe(false);
-    expectEqual(src.ram, dst.ram);
+    expectSameRam(src.ram, dst.ram);
   });
 
   it('a paused snapshot over file: sends everything in the END section; zero pages as ZERO records', async () => {
-    const src = await vm('source');
-    const dst = await vm('garbage');
+    const src = await twoBlockVm(SOURCE);
+    const dst = await twoBlockVm('garbage');
     const file = join(dir, 'snap.mig');
     const info = await src.session.migrate(`file:${file}`);
     expect(info.status).toBe('completed');
     expect(info.iterations).toBe(0);
     expect((await dst.session.incoming(`file:${file}`)).status).toBe('completed');
-    expectEqual(src.ram, dst.ram);
+    expectSameRam(src.ram, dst.ram);
     const main = src.ram.block('pc.ram');
     expect(src.handlers.saver.stats.zeroPages).toBe((main?.pageCount ?? 0) / 4);
     expect(dst.handlers.loader.stats.zeroPages).toBe((main?.pageCount ?? 0) / 4);
   });
 
   it('a failed migration stops every dirty source and frees the block list on both sides', async () => {
-    const src = await vm('source');
-    const dst = await vm('garbage');
+    const src = await twoBlockVm(SOURCE);
+    const dst = await twoBlockVm('garbage');
     dst.ram.removeBlock('0000:00:02.0/vga.vram');
     dst.ram.addBlock('0000:00:02.0/vga.vram', Buffer.alloc(128 * 1024));
     await src.session.runState.start();

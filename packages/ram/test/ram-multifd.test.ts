@@ -8,43 +8,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StreamCompat } from '@savevm/core';
-import { createMigrationSession, type MigrationSession } from '@savevm/session';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GuestRam, RamMigration, registerRam } from '../src/index.js';
-import { seededBytes } from './helpers/bytes.js';
+import { expectSameRam, twoBlockVm } from './helpers/two-block-vm.js';
 import { busyGuest } from './helpers/busy-guest.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'savevm-ram-multifd-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const MiB = 1 << 20;
-
-interface Vm {
-  readonly session: MigrationSession;
-  readonly ram: GuestRam;
-  readonly handlers: RamMigration;
-}
-
-async function vm(fill: 'source' | 'garbage'): Promise<Vm> {
-  const session = await createMigrationSession();
-  const ram = new GuestRam();
-  const main = ram.addBlock('pc.ram', Buffer.alloc(8 * MiB));
-  const vram = ram.addBlock('0000:00:02.0/vga.vram', Buffer.alloc(256 * 1024));
-  if (fill === 'source') {
-    main.bytes.set(seededBytes(21, main.usedLength));
-    vram.bytes.set(seededBytes(22, vram.usedLength));
-    for (let p = 0; p < main.pageCount; p += 3) main.bytes.fill(0, p * 4096, p * 4096 + 4096);
-  } else {
-    main.bytes.fill(0x5a);
-    vram.bytes.fill(0xa5);
-  }
-  const entry = registerRam(session.registry, ram);
-  return { session, ram, handlers: entry.handlers as RamMigration };
-}
-
-function expectEqual(src: GuestRam, dst: GuestRam): void {
-  for (const b of src.blocks) expect(dst.block(b.idstr)?.bytes.equals(b.bytes), b.idstr).toBe(true);
-}
+/** The source's blocks: seeded, every 3th page of pc.ram zero. */
+const SOURCE = { seed: 21, zeroEvery: 3 };
 
 describe.each<[StreamCompat, number]>([
   ['qemu-7.2', 2],
@@ -52,8 +25,8 @@ describe.each<[StreamCompat, number]>([
   ['qemu-10.0', 4],
 ])('guest RAM over multifd (%s, %i channels)', (streamCompat, channels) => {
   it('live over unix: with a guest dirtying pages: every page lands, the channels carry them', async () => {
-    const src = await vm('source');
-    const dst = await vm('garbage');
+    const src = await twoBlockVm(SOURCE);
+    const dst = await twoBlockVm('garbage');
     await src.session.runState.start();
     const path = join(dir, `live-${streamCompat}-${channels}.sock`);
     const incoming = dst.session.incoming(`unix:${path}`, { multifdChannels: channels });
@@ -75,7 +48,7 @@ describe.each<[StreamCompat, number]>([
     // QEMU 7.2 finds zero pages before multifd: they stay on the main stream.
     if (streamCompat === 'qemu-7.2') expect(sent.multifdPages).toBe(sent.pages);
     else expect(sent.multifdPages).toBe(sent.pages + sent.zeroPages);
-    expectEqual(src.ram, dst.ram);
+    expectSameRam(src.ram, dst.ram);
     expect(src.ram.migrating).toBe(false);
     expect(dst.ram.migrating).toBe(false);
   });
@@ -83,13 +56,13 @@ describe.each<[StreamCompat, number]>([
 
 describe('guest RAM over multifd on tcp:', () => {
   it('a paused VM with 4 channels over tcp: moves byte-equal', async () => {
-    const src = await vm('source');
-    const dst = await vm('garbage');
+    const src = await twoBlockVm(SOURCE);
+    const dst = await twoBlockVm('garbage');
     const incoming = dst.session.incoming('tcp:127.0.0.1:0', { multifdChannels: 4, uuid: '11223344-5566-7788-99aa-bbccddeeff00' });
     const { uri } = await incoming.listening;
     const info = await src.session.migrate(uri, { multifdChannels: 4, uuid: '11223344-5566-7788-99aa-bbccddeeff00', streamCompat: 'qemu-10.0' });
     expect(info.status).toBe('completed');
     expect((await incoming).status).toBe('completed');
-    expectEqual(src.ram, dst.ram);
+    expectSameRam(src.ram, dst.ram);
   });
 });
