@@ -5,7 +5,7 @@
  * exits 130 as `savevm --help` documents — also one waiting on a FIFO nobody writes.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +24,23 @@ interface Ended {
   readonly afterSignalMs: number;
 }
 
-/** Starts `savevm ARGS`, sends `signal` once `ready` matches its output (or after `delayMs`), and waits for the end. */
-function signalled(args: string[], signal: NodeJS.Signals, ready: RegExp | number): Promise<Ended> {
+/** Bytes a process has read so far (`rchar` of /proc/PID/io), 0 when it is gone. */
+function bytesRead(pid: number | undefined): number {
+  try {
+    return Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Ready once the process has read more than this many bytes: its command runs, its signal handlers are in place. */
+const READING = { readBytes: 4 * 1024 * 1024 } as const;
+
+/**
+ * Starts `savevm ARGS`, sends `signal` once `ready` matches its output, once it has read
+ * `ready.readBytes` bytes, or after `ready` ms, and waits for the end.
+ */
+function signalled(args: string[], signal: NodeJS.Signals, ready: RegExp | number | typeof READING): Promise<Ended> {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let stderr = '';
@@ -41,11 +56,18 @@ function signalled(args: string[], signal: NodeJS.Signals, ready: RegExp | numbe
   });
   child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
   if (typeof ready === 'number') setTimeout(send, ready);
+  const poll =
+    typeof ready === 'object' && !(ready instanceof RegExp)
+      ? setInterval(() => {
+          if (bytesRead(child.pid) > ready.readBytes) send();
+        }, 20)
+      : undefined;
   const watchdog = setTimeout(() => child.kill('SIGKILL'), 15_000);
   // 'exit', not 'close': an exec: source inherits stderr and may hold it open longer.
   return new Promise((resolve) => {
     child.once('exit', (code) => {
       clearTimeout(watchdog);
+      clearInterval(poll);
       const afterSignalMs = Date.now() - sentAt;
       setTimeout(() => resolve({ code, stderr, afterSignalMs }), 100);
     });
@@ -54,7 +76,7 @@ function signalled(args: string[], signal: NodeJS.Signals, ready: RegExp | numbe
 
 describe('signals and endless inputs', () => {
   it.each(['SIGINT', 'SIGTERM'] as const)('inspect /dev/zero stops on %s within a second and exits 130', async (signal) => {
-    const ended = await signalled(['inspect', '/dev/zero', '--max-bytes', '64G'], signal, 700);
+    const ended = await signalled(['inspect', '/dev/zero', '--max-bytes', '64G'], signal, READING);
     expect(ended.code).toBe(130);
     expect(ended.afterSignalMs).toBeLessThan(1000);
     expect(ended.stderr).toMatch(/^savevm inspect: interrupted after reading \d+ bytes of \/dev\/zero\n$/);
