@@ -23,7 +23,7 @@ import { createMigrationSession } from '@savevm/session';
 import { afterAll, expect, it } from 'vitest';
 import { describeEachQemu, queryStatus, withQemu, withTimeout, type QemuProcess } from './qemu-harness.js';
 import { awaitMigrationEnd, listenForMigration, setReturnPath } from './qemu-live-migration.js';
-import { MiB, RAM_SIZE_64M, TEST_UUID, awaitIncoming, patternBytes, pmemsave, registerNoneMachine64, setMultifd, type NoneMachine64 } from './qemu-multifd-peer.js';
+import { MiB, RAM_SIZE_64M, TEST_UUID, awaitIncoming, patternBytes, pmemsave, registerNoneMachine64, setMultifd, type NoneMachine64 } from './qemu-ram-peer.js';
 
 /** A guest writing 8 random words every millisecond while the VM runs (it stops when the VM does). */
 function dirtyingGuest(vm: NoneMachine64, runState: RunStateController): { stop(): void; writes(): number } {

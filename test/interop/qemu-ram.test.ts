@@ -10,8 +10,7 @@
  *     7.2's loader differs from 10.0's (savevm follows 10.0: a ZERO fill byte other than 0,
  *     MULTIFD_FLUSH, the removed COMPRESS_PAGE, HOOK), each version's verdict is shown.
  */
-import { randomFillSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,15 +22,9 @@ import {
   MigrationSource,
   RunState,
   RunStateController,
-  createQemuGlobalState,
-  createQemuTimerState,
-  qemuTimerVmState,
-  registerQemuGlobalState,
-  registerVmState,
-  type SaveStateRegistry,
   type StreamCompat,
 } from '@savevm/core';
-import { GuestRam, RamLoadError, registerRam, type RamMigration } from '@savevm/ram';
+import { GuestRam, RamLoadError, registerRam } from '@savevm/ram';
 import { createMigrationSession } from '@savevm/session';
 import {
   MemoryReadChannel,
@@ -48,45 +41,20 @@ import {
 } from '@savevm/stream';
 import { afterAll, expect, it } from 'vitest';
 import {
-  QmpClosedError,
   describeEachQemu,
   loadStream,
-  queryStatus,
   shellQuote,
   withQemu,
   withTimeout,
   type QemuFacts,
   type QemuProcess,
-  type QmpValue,
 } from './qemu-harness.js';
 import { awaitMigrationEnd, setReturnPath } from './qemu-live-migration.js';
+import { MiB, RAM_SIZE_64M, awaitIncoming, patternBytes, pmemsave, qmpField as field, registerNoneMachine64 } from './qemu-ram-peer.js';
 
-const MiB = 1 << 20;
-const RAM_SIZE = 64 * MiB;
+const RAM_SIZE = RAM_SIZE_64M;
 const dir = mkdtempSync(join(tmpdir(), 'savevm-qemu-ram-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function field(v: QmpValue | undefined, key: string): QmpValue | undefined {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v[key] : undefined;
-}
-
-/** `length` bytes: random pages, every fourth page zero. */
-function patternBytes(length: number): Buffer {
-  const bytes = Buffer.alloc(length);
-  randomFillSync(bytes);
-  for (let at = 0; at < length; at += 4 * 4096) bytes.fill(0, at, at + 4096);
-  return bytes;
-}
-
-/** Registers what QEMU's `-M none -m 64M` migrates: timer, ram (64 MiB block "ram"), globalstate (its layout follows `streamCompat`). */
-function registerNoneMachine64(registry: SaveStateRegistry, runState: RunState): { ram: GuestRam; handlers: RamMigration } {
-  registerVmState(registry, qemuTimerVmState, createQemuTimerState(123_456_789n, -42n), { instanceId: 0 });
-  const ram = new GuestRam();
-  ram.addBlock('ram', Buffer.alloc(RAM_SIZE));
-  const entry = registerRam(registry, ram);
-  registerQemuGlobalState(registry, createQemuGlobalState(runState), { instanceId: 0 });
-  return { ram, handlers: entry.handlers as RamMigration };
-}
 
 /** Polls `query-migrate` on a QEMU source until `completed`; throws on failure. */
 async function awaitQemuMigration(q: QemuProcess, timeoutMs = 20_000): Promise<void> {
@@ -101,31 +69,6 @@ async function awaitQemuMigration(q: QemuProcess, timeoutMs = 20_000): Promise<v
     }
   };
   await withTimeout(poll(), timeoutMs, () => `QEMU's migration (stderr: ${q.stderr})`);
-}
-
-/** Polls until an incoming QEMU leaves `inmigrate`; returns its status, or undefined when it exited (refused). */
-async function awaitIncoming(q: QemuProcess, timeoutMs = 20_000): Promise<string | undefined> {
-  const poll = async (): Promise<string | undefined> => {
-    try {
-      for (;;) {
-        if (q.exited) return undefined;
-        const status = await queryStatus(q);
-        if (status !== 'inmigrate') return status;
-        await sleep(10);
-      }
-    } catch (err) {
-      if (err instanceof QmpClosedError || q.exited) return undefined;
-      throw err;
-    }
-  };
-  return withTimeout(poll(), timeoutMs, () => `QEMU's incoming migration (stderr: ${q.stderr})`);
-}
-
-/** QMP `pmemsave` of guest physical [0, size) into a file, read back. */
-async function pmemsave(q: QemuProcess, size: number): Promise<Buffer> {
-  const file = join(q.dir, 'pmem.bin');
-  await (await q.qmp()).execute('pmemsave', { val: 0, size, filename: file }, 20_000);
-  return readFileSync(file);
 }
 
 /** A paused savevm VM (ram + timer + globalstate) migrated into bytes, as `streamCompat` says. */

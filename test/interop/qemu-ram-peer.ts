@@ -1,6 +1,7 @@
 /**
- * QEMU as a multifd peer for guest RAM (docs/design/multifd.md): switching multifd on
- * through QMP (before `migrate-incoming` / `migrate`, as QEMU requires), the savevm side of
+ * QEMU as a peer for guest RAM, with or without multifd (docs/design/ram-section.md,
+ * docs/design/multifd.md): switching multifd on through QMP (before `migrate-incoming` /
+ * `migrate`, as QEMU requires), the savevm side of
  * a `-M none -m 64M` VM (timer, ram, globalstate), a pattern of random and zero pages, and
  * reading QEMU's guest RAM back with `pmemsave`.
  */
