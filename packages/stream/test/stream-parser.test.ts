@@ -16,7 +16,10 @@ import {
   writeVmdesc,
 } from '../src/grammar/stream-writer.js';
 import type { QemuFileWriter } from '../src/file/qemu-file-writer.js';
-import { bytesOf, hex, parseAll } from './helpers.js';
+import type { QemuFileReader } from '../src/file/qemu-file-reader.js';
+import { StreamParser } from '../src/grammar/stream-parser.js';
+import type { StreamRecord } from '../src/grammar/records.js';
+import { bytesOf, hex, parseAll, readerOf } from './helpers.js';
 
 const TIMER = { sectionId: 0, idstr: 'timer', instanceId: 0, versionId: 2 };
 
@@ -253,5 +256,72 @@ describe('StreamParser.openSection', () => {
     await r.skip(24);
     await expect(p.next()).rejects.toMatchObject({ code: 'FOOTER_MISMATCH' });
     expect(p.openSection).toMatchObject({ idstr: 'timer', sectionId: 0 });
+  });
+});
+
+describe('StreamParser.read (issue 17 item 10)', () => {
+  it('gives a record without a promise when its header is buffered, and the same records as next()', async () => {
+    const devices = Array.from({ length: 10 }, (_, i) => ({ name: `timer${i}`, instance_id: 0, size: 24 }));
+    const bytes = await bytesOf((f) => {
+      prologue(f);
+      for (let i = 0; i < 10; i++) {
+        writeSectionFull(f, { ...TIMER, sectionId: i, idstr: `timer${i}` });
+        f.putBuffer(Buffer.alloc(24, i));
+        writeSectionFooter(f, i);
+      }
+      writeEof(f);
+      writeVmdesc(f, { page_size: 4096, devices }); // enough bytes after every record for its longest header
+    });
+    const r = readerOf(bytes);
+    const p = new StreamParser(r, { commands: NEWEST_COMMANDS });
+    const types: string[] = [];
+    let synchronous = 0;
+    for (;;) {
+      let rec = p.read();
+      if (rec instanceof Promise) rec = await rec;
+      else synchronous++;
+      if (!rec) break;
+      types.push(rec.type);
+      if (rec.type === 'full') {
+        // takeSkip: the body is buffered, so it is dropped without a promise either.
+        expect(r.available).toBeGreaterThanOrEqual(24);
+        r.takeSkip(24);
+      }
+    }
+    expect(types).toEqual(['header', 'configuration', ...Array<string>(10).fill('full'), 'eof', 'vmdesc']);
+    // The header, the configuration, EOF and the vmdesc come through promises; the ten sections
+    // and the end of the stream (null) do not.
+    expect(synchronous).toBe(11);
+    expect(() => r.takeSkip(1)).toThrow(RangeError);
+  });
+
+  it('keeps the PART/END identity of section ids QEMU numbers in order, and of ids far out of order', async () => {
+    const ids = [2, 0, 1, 0xffffffff, 3, 5, 4];
+    const bytes = await bytesOf((f) => {
+      prologue(f);
+      for (const id of ids) {
+        writeSectionStart(f, { sectionId: id, idstr: `s${id}`, instanceId: id & 7, versionId: 1 });
+        writeSectionFooter(f, id);
+      }
+      for (const id of ids) {
+        writeSectionEnd(f, id);
+        writeSectionFooter(f, id);
+      }
+      writeEof(f);
+    });
+    const ends = (await parseAll(bytes)).filter((rec) => rec.type === 'end');
+    expect(ends.map((rec) => (rec.type === 'end' ? [rec.sectionId, rec.idstr, rec.instanceId] : []))).toEqual(ids.map((id) => [id, `s${id}`, id & 7]));
+  });
+
+  it('skips the vmdesc text when told not to keep it, and still checks its length', async () => {
+    const bytes = await goodStream();
+    const skipBodies = async (rec: StreamRecord, r: QemuFileReader): Promise<void> => {
+      if (rec.type === 'start' || rec.type === 'full' || rec.type === 'part' || rec.type === 'end') await r.skip(bodySize(rec.idstr));
+    };
+    const kept = (await parseAll(bytes, skipBodies)).at(-1);
+    const skipped = (await parseAll(bytes, skipBodies, { keepVmdescJson: false })).at(-1);
+    expect(kept).toMatchObject({ type: 'vmdesc', json: '{"page_size": 4096, "devices": []}' });
+    expect(skipped).toEqual({ type: 'vmdesc', offset: kept?.offset, json: '' });
+    await expect(parseAll(bytes.subarray(0, bytes.length - 1), skipBodies, { keepVmdescJson: false })).rejects.toBeInstanceOf(StreamTruncatedError);
   });
 });

@@ -214,6 +214,12 @@ export class QemuFileReader {
     return v;
   }
 
+  /** Drops `n` buffered bytes (after `ensure`): a synchronous `skip` that makes no view. */
+  takeSkip(n: number): void {
+    this.check(n);
+    this.pos += n;
+  }
+
   private check(n: number): void {
     if (this.end - this.pos < n) throw new RangeError(`take of ${n} bytes without ensure (${this.end - this.pos} buffered)`);
   }

@@ -9,6 +9,7 @@ import {
   RecordType,
 } from './constants.js';
 import { RecordReader } from './record-reader.js';
+import { SectionTable } from './section-table.js';
 import type {
   ConfigurationRecord,
   ConfigurationSubsection,
@@ -29,6 +30,11 @@ export interface StreamParserOptions {
   expectVmdesc?: boolean;
   /** Largest VMDESCRIPTION accepted (default 64 MiB). */
   maxVmdescBytes?: number;
+  /**
+   * Keep the VMDESCRIPTION's JSON text in its record (default true); false skips its bytes
+   * and yields the record with an empty `json` (for a reader that has the text already).
+   */
+  keepVmdescJson?: boolean;
   /** Largest machine-type name accepted (default 256 bytes). */
   maxMachineNameBytes?: number;
 }
@@ -49,7 +55,7 @@ const MAX_CAPABILITIES = 256;
 export class StreamParser {
   private phase: Phase = 'header';
   private pendingFooter: SectionRecord | undefined;
-  private readonly sections = new Map<number, SectionIdentity>();
+  private readonly sections = new SectionTable();
   private readonly options: Required<StreamParserOptions>;
   private readonly records: RecordReader;
   /** Non-fatal findings, as QEMU would print them (e.g. a missing vmdesc). */
@@ -66,6 +72,7 @@ export class StreamParser {
       commands: options.commands ?? QEMU_7_2_COMMANDS,
       expectVmdesc: options.expectVmdesc ?? true,
       maxVmdescBytes: options.maxVmdescBytes ?? 64 * 1024 * 1024,
+      keepVmdescJson: options.keepVmdescJson ?? true,
       maxMachineNameBytes: options.maxMachineNameBytes ?? 256,
     };
     this.records = new RecordReader(reader, this.options.commands, this.options.sectionFooters);
@@ -92,6 +99,15 @@ export class StreamParser {
 
   /** The next record, or null once the stream is over. */
   async next(): Promise<StreamRecord | null> {
+    return this.read();
+  }
+
+  /**
+   * The same as {@link next}, without a promise when the record's header is already
+   * buffered: a reader that runs once per section (`inspect`) then pays no microtask per
+   * record (see `docs/design/hostile-input.md`, "Cost").
+   */
+  read(): StreamRecord | null | Promise<StreamRecord | null> {
     switch (this.phase) {
       case 'header':
         return this.readHeader();
@@ -180,24 +196,46 @@ export class StreamParser {
     }
   }
 
-  private async readRecord(): Promise<StreamRecord | null> {
+  private readRecord(): StreamRecord | Promise<StreamRecord> {
     const reading = this.records.read();
-    if (reading) await reading;
+    if (reading) return reading.then(() => this.recordRead());
+    return this.recordRead();
+  }
+
+  /** The record the record reader just read, as the parser yields it. */
+  private recordRead(): StreamRecord {
     // Cleared only once the footer checked out, so `openSection` names the section on error.
     this.pendingFooter = undefined;
     const h = this.records.record;
     switch (h.type) {
       case 'start':
       case 'full': {
-        const identity = { sectionId: h.sectionId, idstr: h.idstrView.toString('utf8'), instanceId: h.instanceId, versionId: h.versionId };
-        this.sections.set(h.sectionId, identity);
-        return this.openBody({ type: h.type, offset: h.offset, bodyOffset: h.bodyOffset, ...identity });
+        const record: SectionRecord = {
+          type: h.type,
+          offset: h.offset,
+          bodyOffset: h.bodyOffset,
+          sectionId: h.sectionId,
+          idstr: h.idstrView.toString('utf8'),
+          instanceId: h.instanceId,
+          versionId: h.versionId,
+        };
+        // The record is the section's identity (no second object per section).
+        this.sections.set(record);
+        return this.openBody(record);
       }
       case 'part':
       case 'end': {
         const identity = this.sections.get(h.sectionId);
         if (!identity) throw new StreamFormatError('UNKNOWN_SECTION', h.offset, `unknown savevm section ${h.sectionId}`);
-        return this.openBody({ type: h.type, offset: h.offset, bodyOffset: h.bodyOffset, ...identity, sectionId: h.sectionId });
+        return this.openBody({
+          type: h.type,
+          offset: h.offset,
+          bodyOffset: h.bodyOffset,
+          sectionId: h.sectionId,
+          idstr: identity.idstr,
+          instanceId: identity.instanceId,
+          versionId: identity.versionId,
+        });
       }
       case 'command':
         return { type: 'command', offset: h.offset, command: h.command, name: h.commandName, payload: h.commandPayload };
@@ -217,7 +255,7 @@ export class StreamParser {
   private async readVmdesc(): Promise<StreamRecord | null> {
     this.phase = 'done';
     if (!this.options.expectVmdesc) return null;
-    const after = await this.records.readAfterEof(true, this.options.maxVmdescBytes);
+    const after = await this.records.readAfterEof(this.options.keepVmdescJson, this.options.maxVmdescBytes);
     if (after.kind === 'missing') {
       this.warnings.push(after.warning);
       return null;

@@ -99,9 +99,17 @@ function isCount(v: unknown, max: number): boolean {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
 }
 
-/** Walks a description checking its shape; counts the values it describes and its depth. */
+/**
+ * Walks a description checking its shape; counts the values it describes and its depth.
+ * The path to what it checks (`vmdesc.devices[3].fields[0]`) is kept as segments and made
+ * a string only for an error: a vmdesc has one entry per FULL section, so building every
+ * path would cost more than the walk (see `docs/design/hostile-input.md`, "Cost").
+ */
 class VmdescChecker {
   private values = 0;
+  /** Where the walk is: names (`.fields`) and indexes (`[3]`), `at[0 .. top)`. */
+  private readonly at: (string | number)[] = [];
+  private top = 0;
 
   constructor(private readonly offset: number) {}
 
@@ -109,49 +117,104 @@ class VmdescChecker {
     throw new VmdescError(this.offset, detail);
   }
 
+  /** Fails naming the current path, then `rest`. */
+  private failHere(rest: string): never {
+    let path = '';
+    for (const segment of this.at.slice(0, this.top)) path += typeof segment === 'number' ? `[${segment}]` : segment;
+    this.fail(`${path}${rest}`);
+  }
+
   /** The values one field describes (an element's count × its array length). */
-  field(v: unknown, path: string, depth: number): number {
+  field(v: unknown, depth: number): number {
     if (!isRecord(v) || typeof v.name !== 'string' || typeof v.type !== 'string' || !isCount(v.size, MAX_VMDESC_SIZE)) {
-      this.fail(`${path}: a field needs name, type and a size between 0 and 2^31`);
+      this.failHere(': a field needs name, type and a size between 0 and 2^31');
     }
     if (v.array_len !== undefined && !isCount(v.array_len, MAX_VMDESC_COUNT)) {
-      this.fail(`${path}: array_len must be an integer between 0 and ${MAX_VMDESC_COUNT}`);
+      this.failHere(`: array_len must be an integer between 0 and ${MAX_VMDESC_COUNT}`);
     }
-    if (v.type === 'struct' && v.struct === undefined) this.fail(`${path}: a struct field needs "struct"`);
+    if (v.type === 'struct' && v.struct === undefined) this.failHere(': a struct field needs "struct"');
     let element = 1;
-    if (v.struct !== undefined) element += this.struct(v.struct, `${path}.struct`, depth + 1);
-    if (v.fields !== undefined) element += this.fieldList(v.fields, `${path}.fields`, depth + 1);
+    if (v.struct !== undefined) {
+      this.push('.struct');
+      element += this.struct(v.struct, depth + 1);
+      this.top--;
+    }
+    if (v.fields !== undefined) {
+      this.push('.fields');
+      element += this.fieldList(v.fields, depth + 1);
+      this.top--;
+    }
     const count = element * ((v.array_len as number | undefined) ?? 1);
-    if (count > MAX_VMDESC_VALUES) this.fail(`${path} describes ${count} values, more than the ${MAX_VMDESC_VALUES} a vmdesc may`);
+    if (count > MAX_VMDESC_VALUES) this.failHere(` describes ${count} values, more than the ${MAX_VMDESC_VALUES} a vmdesc may`);
     return count;
   }
 
-  fieldList(v: unknown, path: string, depth: number): number {
-    if (depth > MAX_VMDESC_DEPTH) this.fail(`${path}: nested deeper than ${MAX_VMDESC_DEPTH}`);
-    if (!Array.isArray(v)) this.fail(`${path} must be an array`);
+  /** The values a field list (at the current path) describes. */
+  fieldList(v: unknown, depth: number): number {
+    if (depth > MAX_VMDESC_DEPTH) this.failHere(`: nested deeper than ${MAX_VMDESC_DEPTH}`);
+    if (!Array.isArray(v)) this.failHere(' must be an array');
     let total = 0;
-    for (let i = 0; i < v.length; i++) total += this.field(v[i], `${path}[${i}]`, depth);
+    for (let i = 0; i < v.length; i++) {
+      this.push(i);
+      total += this.field(v[i], depth);
+      this.top--;
+    }
     return total;
   }
 
-  struct(v: unknown, path: string, depth: number): number {
-    if (depth > MAX_VMDESC_DEPTH) this.fail(`${path}: nested deeper than ${MAX_VMDESC_DEPTH}`);
-    if (!isRecord(v) || typeof v.vmsd_name !== 'string') this.fail(`${path}: needs vmsd_name`);
-    return this.fieldList(v.fields, `${path}.fields`, depth) + this.subsections(v.subsections, path, depth);
+  /** The values a struct (at the current path) describes: its fields and subsections. */
+  struct(v: unknown, depth: number): number {
+    if (depth > MAX_VMDESC_DEPTH) this.failHere(`: nested deeper than ${MAX_VMDESC_DEPTH}`);
+    if (!isRecord(v) || typeof v.vmsd_name !== 'string') this.failHere(': needs vmsd_name');
+    this.push('.fields');
+    const fields = this.fieldList(v.fields, depth);
+    this.top--;
+    return fields + this.subsections(v.subsections, depth);
   }
 
-  subsections(v: unknown, path: string, depth: number): number {
+  /** The values the subsections of the struct at the current path describe. */
+  subsections(v: unknown, depth: number): number {
     if (v === undefined) return 0;
-    if (!Array.isArray(v)) this.fail(`${path}.subsections must be an array`);
+    if (!Array.isArray(v)) this.failHere('.subsections must be an array');
     let total = 0;
-    for (let i = 0; i < v.length; i++) total += 1 + this.struct(v[i], `${path}.subsections[${i}]`, depth + 1);
+    for (let i = 0; i < v.length; i++) {
+      this.push('.subsections');
+      this.push(i);
+      total += 1 + this.struct(v[i], depth + 1);
+      this.top -= 2;
+    }
     return total;
+  }
+
+  /** A top-level entry: `name`, or `name[index]`, becomes the current path. */
+  enter(name: string, index?: number): void {
+    this.top = 0;
+    this.push(name);
+    if (index !== undefined) this.push(index);
+  }
+
+  private push(segment: string | number): void {
+    this.at[this.top++] = segment;
   }
 
   /** Adds a top-level entry's values to the document's, refusing a total beyond the budget. */
-  count(values: number, path: string): void {
+  count(values: number): void {
     this.values += values;
-    if (this.values > MAX_VMDESC_VALUES) this.fail(`${path}: the description holds more than ${MAX_VMDESC_VALUES} values`);
+    if (this.values > MAX_VMDESC_VALUES) this.failHere(`: the description holds more than ${MAX_VMDESC_VALUES} values`);
+  }
+
+  /** A device entry (the current path): name, instance id, size, fields and subsections. */
+  device(d: unknown): void {
+    if (!isRecord(d) || typeof d.name !== 'string' || typeof d.instance_id !== 'number') this.failHere(': needs name and instance_id');
+    if (d.size !== undefined && !isCount(d.size, MAX_VMDESC_SIZE)) this.failHere(': bad size');
+    let values = 1;
+    if (d.fields !== undefined) {
+      this.push('.fields');
+      values += this.fieldList(d.fields, 1);
+      this.top--;
+    }
+    values += this.subsections(d.subsections, 1);
+    this.count(values);
   }
 }
 
@@ -172,17 +235,13 @@ export function parseVmDescription(json: string, offset = 0): VmDescription {
   }
   if (!isRecord(doc) || !Array.isArray(doc.devices)) check.fail('needs a "devices" array');
   const devices: unknown[] = doc.devices;
-  devices.forEach((d, i) => {
-    const path = `vmdesc.devices[${i}]`;
-    if (!isRecord(d) || typeof d.name !== 'string' || typeof d.instance_id !== 'number') check.fail(`${path}: needs name and instance_id`);
-    if (d.size !== undefined && !isCount(d.size, MAX_VMDESC_SIZE)) check.fail(`${path}: bad size`);
-    let values = 1;
-    if (d.fields !== undefined) values += check.fieldList(d.fields, `${path}.fields`, 1);
-    values += check.subsections(d.subsections, path, 1);
-    check.count(values, path);
-  });
+  for (let i = 0; i < devices.length; i++) {
+    check.enter('vmdesc.devices', i);
+    check.device(devices[i]);
+  }
   const pageSize = typeof doc.page_size === 'number' ? doc.page_size : 4096;
   if (doc.configuration === undefined) return { page_size: pageSize, devices: doc.devices as VmdescDevice[] };
-  check.count(check.struct(doc.configuration, 'vmdesc.configuration', 1), 'vmdesc.configuration');
+  check.enter('vmdesc.configuration');
+  check.count(check.struct(doc.configuration, 1));
   return { configuration: doc.configuration as VmdescStruct, page_size: pageSize, devices: doc.devices as VmdescDevice[] };
 }
