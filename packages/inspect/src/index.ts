@@ -8,16 +8,14 @@
  */
 export {
   inspectStream,
-  findTrailingVmdesc,
-  readTrailingVmdesc,
-  type TrailingVmdesc,
   type InspectedRecord,
   type StreamInspection,
   type InspectOptions,
   InspectInterruptedError,
   RECORDS_PER_TURN,
-  type BodyDecoding,
 } from './inspect-stream.js';
+export { findTrailingVmdesc, readTrailingVmdesc, type TrailingVmdesc } from './trailing-vmdesc.js';
+export { type BodyDecoding } from './body-extent.js';
 export { decodeRamBody, type RamBodySummary, type RamBlockInfo } from './ram-body.js';
 export { decodeVfioBody, type VfioBodySummary } from './vfio-body.js';
 export {

@@ -1,4 +1,5 @@
 import { RamFlag, StreamFormatError, type QemuFileReader } from '@savevm/stream';
+import { decodeFromReader, type BodyDecoder, type BodySource } from './body-source.js';
 
 /** A RAM block announced by a MEM_SIZE record. */
 export interface RamBlockInfo {
@@ -24,36 +25,48 @@ export interface RamBodySummary {
   lastBlock: string | undefined;
 }
 
-/**
- * Decodes a `ram` section body up to and including its EOS record.
- * @param pageSize the target page size (flags live in the bits below it)
- * @param lastBlock the block the previous `ram` section's last page named: QEMU keeps it
- *   from one section to the next, so a section may start with a CONTINUE page
- */
-export async function decodeRamBody(r: QemuFileReader, pageSize = 4096, lastBlock?: string): Promise<RamBodySummary> {
+/** A counted string the source is at: a u8 length and that many bytes. */
+function* countedString(source: BodySource, what: string): BodyDecoder<string> {
+  source.take(1, what);
+  yield;
+  const length = source.buf[source.at] as number;
+  source.take(length, what);
+  yield;
+  return source.buf.toString('utf8', source.at, source.end);
+}
+
+/** A big-endian 64-bit value the source is at. */
+function* be64(source: BodySource, what: string): BodyDecoder<bigint> {
+  source.take(8, what);
+  yield;
+  return source.buf.readBigUInt64BE(source.at);
+}
+
+/** Decodes a `ram` section body up to and including its EOS record (the generator under {@link decodeRamBody}). */
+export function* ramBodyDecoder(source: BodySource, pageSize = 4096, lastBlock?: string): BodyDecoder<RamBodySummary> {
   const flagMask = BigInt(pageSize - 1);
   const summary: RamBodySummary = { blocks: [], totalBytes: undefined, zeroPages: 0, pages: 0, flagCounts: new Map(), lastBlock };
   for (;;) {
-    const at = r.offset;
-    const word = await r.getBe64('a ram record');
+    const at = source.offset;
+    const word = yield* be64(source, 'a ram record');
     const flags = Number(word & flagMask);
     const addr = word & ~flagMask;
     summary.flagCounts.set(flags, (summary.flagCounts.get(flags) ?? 0) + 1);
     const kind = flags & ~RamFlag.CONTINUE;
-    const readBlockName = async (): Promise<void> => {
+    const readBlockName = function* (): BodyDecoder<void> {
       if (flags & RamFlag.CONTINUE) {
         if (summary.lastBlock === undefined) throw new StreamFormatError('BAD_BODY', at, 'ram: CONTINUE without a previous block');
         return;
       }
-      summary.lastBlock = await r.getCountedString('a ram block name');
+      summary.lastBlock = yield* countedString(source, 'a ram block name');
     };
     switch (kind) {
       case RamFlag.MEM_SIZE: {
         (summary as { totalBytes: bigint | undefined }).totalBytes = addr;
         let remaining = addr;
         while (remaining > 0n) {
-          const idstr = await r.getCountedString('a ram block name');
-          const usedLength = await r.getBe64('a ram block length');
+          const idstr = yield* countedString(source, 'a ram block name');
+          const usedLength = yield* be64(source, 'a ram block length');
           if (usedLength > remaining) throw new StreamFormatError('BAD_BODY', at, `ram: block ${idstr} is larger than the announced total`);
           summary.blocks.push({ idstr, usedLength });
           remaining -= usedLength;
@@ -61,27 +74,36 @@ export async function decodeRamBody(r: QemuFileReader, pageSize = 4096, lastBloc
         break;
       }
       case RamFlag.ZERO:
-        await readBlockName();
-        await r.getU8('a zero-page fill byte');
+        yield* readBlockName();
+        source.take(1, 'a zero-page fill byte');
+        yield;
         summary.zeroPages++;
         break;
       case RamFlag.PAGE:
-        await readBlockName();
-        await r.skip(pageSize, 'a ram page');
+        yield* readBlockName();
+        source.skip(pageSize, 'a ram page');
+        yield;
         summary.pages++;
         break;
       case RamFlag.XBZRLE: {
-        await readBlockName();
-        await r.getU8('an XBZRLE encoding byte');
-        const len = await r.getBe16('an XBZRLE length');
-        await r.skip(len, 'an XBZRLE page');
+        yield* readBlockName();
+        source.take(1, 'an XBZRLE encoding byte');
+        yield;
+        source.take(2, 'an XBZRLE length');
+        yield;
+        const len = source.buf.readUInt16BE(source.at);
+        source.skip(len, 'an XBZRLE page');
+        yield;
         break;
       }
       case RamFlag.COMPRESS_PAGE: {
-        await readBlockName();
-        const len = await r.getBe32('a compressed page length');
+        yield* readBlockName();
+        source.take(4, 'a compressed page length');
+        yield;
+        const len = source.buf.readUInt32BE(source.at);
         if (len > pageSize * 2) throw new StreamFormatError('BAD_BODY', at, `ram: compressed page of ${len} bytes`);
-        await r.skip(len, 'a compressed page');
+        source.skip(len, 'a compressed page');
+        yield;
         break;
       }
       case RamFlag.MULTIFD_FLUSH:
@@ -92,4 +114,14 @@ export async function decodeRamBody(r: QemuFileReader, pageSize = 4096, lastBloc
         throw new StreamFormatError('BAD_BODY', at, `ram: unknown record flags 0x${flags.toString(16)}`);
     }
   }
+}
+
+/**
+ * Decodes a `ram` section body up to and including its EOS record.
+ * @param pageSize the target page size (flags live in the bits below it)
+ * @param lastBlock the block the previous `ram` section's last page named: QEMU keeps it
+ *   from one section to the next, so a section may start with a CONTINUE page
+ */
+export function decodeRamBody(r: QemuFileReader, pageSize = 4096, lastBlock?: string): Promise<RamBodySummary> {
+  return decodeFromReader(r, (source) => ramBodyDecoder(source, pageSize, lastBlock));
 }

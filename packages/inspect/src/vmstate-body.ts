@@ -3,11 +3,13 @@ import {
   MAX_VMDESC_VALUES,
   RecordType,
   StreamFormatError,
+  StreamTruncatedError,
   type QemuFileReader,
   type VmdescDevice,
   type VmdescField,
   type VmdescStruct,
 } from '@savevm/stream';
+import { decodeFromReader, type BodyDecoder, type BodySource } from './body-source.js';
 
 /** A decoded value: integers, booleans, hex bytes, nested descriptions, or arrays of them. */
 export type DecodedValue = number | bigint | boolean | string | DecodedStruct | DecodedValue[];
@@ -50,126 +52,219 @@ export class DecodeBudget {
     private depth = MAX_VMDESC_DEPTH,
   ) {}
 
-  /** Takes one value, or throws (TOO_LARGE) at `offset` naming `what`. */
-  take(offset: number, what: string): void {
-    if (--this.values < 0) throw new StreamFormatError('TOO_LARGE', offset, `vmdesc: ${what}: the description asks for more than its budget of values`);
+  /** Takes one value, or throws (TOO_LARGE) at `offset` naming `what` (then `name`, when given). */
+  take(offset: number, what: string, name?: string): void {
+    if (--this.values < 0) {
+      throw new StreamFormatError('TOO_LARGE', offset, `vmdesc: ${whatNamed(what, name)}: the description asks for more than its budget of values`);
+    }
   }
 
-  /** Runs `inner` one level deeper, or throws (TOO_LARGE) beyond the depth limit. */
-  async nest<T>(offset: number, what: string, inner: () => Promise<T>): Promise<T> {
-    if (this.depth <= 0) throw new StreamFormatError('TOO_LARGE', offset, `vmdesc: ${what}: nested deeper than ${MAX_VMDESC_DEPTH}`);
+  /** Goes one level deeper, or throws (TOO_LARGE) beyond the depth limit; `leave` comes back. */
+  enter(offset: number, what: string, name?: string): void {
+    if (this.depth <= 0) throw new StreamFormatError('TOO_LARGE', offset, `vmdesc: ${whatNamed(what, name)}: nested deeper than ${MAX_VMDESC_DEPTH}`);
     this.depth--;
-    try {
-      return await inner();
-    } finally {
-      this.depth++;
+  }
+
+  /** Comes back from an {@link enter}. */
+  leave(): void {
+    this.depth++;
+  }
+}
+
+function whatNamed(what: string, name: string | undefined): string {
+  return name === undefined ? what : `${what} ${name}`;
+}
+
+/** Whether a VMStateInfo name is read as an integer: 0 no, 1 unsigned, 2 signed. */
+function integerKind(type: string): 0 | 1 | 2 {
+  const c = type.charCodeAt(0);
+  if (c !== 0x75 /* u */ && c !== 0x69 /* i */) return 0;
+  const m = INTEGER_TYPE.exec(type);
+  if (m === null) return 0;
+  return m[1] === 'int' ? 2 : 1;
+}
+
+/** The integer the source just took (`size` bytes at `source.at`; `kind` from {@link integerKind}). */
+function integerValue(source: BodySource, size: 1 | 2 | 4 | 8, kind: 1 | 2): number | bigint {
+  const b = source.buf;
+  const at = source.at;
+  const signed = kind === 2;
+  switch (size) {
+    case 1: {
+      const v = b[at] as number;
+      return signed && v >= 0x80 ? v - 0x100 : v;
+    }
+    case 2: {
+      const v = b.readUInt16BE(at);
+      return signed && v >= 0x8000 ? v - 0x10000 : v;
+    }
+    case 4: {
+      const v = b.readUInt32BE(at);
+      return signed ? v | 0 : v;
+    }
+    case 8: {
+      const v = b.readBigUInt64BE(at);
+      return signed ? BigInt.asIntN(64, v) : v;
     }
   }
 }
 
-async function decodeScalar(r: QemuFileReader, f: VmdescField, size: number): Promise<DecodedValue> {
-  const integer = INTEGER_TYPE.exec(f.type);
-  if ((integer || f.type === 'bool') && [1, 2, 4, 8].includes(size)) {
-    await r.ensure(size, `field ${f.name}`);
-    const signed = integer?.[1] === 'int';
-    if (f.type === 'bool') return r.takeU8() !== 0;
-    switch (size) {
-      case 1: {
-        const v = r.takeU8();
-        return signed && v >= 0x80 ? v - 0x100 : v;
-      }
-      case 2: {
-        const v = r.takeBe16();
-        return signed && v >= 0x8000 ? v - 0x10000 : v;
-      }
-      case 4: {
-        const v = r.takeBe32();
-        return signed ? v | 0 : v;
-      }
-      default: {
-        const v = r.takeBe64();
-        return signed ? BigInt.asIntN(64, v) : v;
-      }
-    }
-  }
-  return (await r.getBytes(size, `field ${f.name}`)).toString('hex');
+/** Whether `f` is a bool QEMU's way (1, 2, 4 or 8 bytes), read by {@link boolDecoder}. */
+function isSizedBool(f: VmdescField): boolean {
+  const size = f.size;
+  return f.type === 'bool' && (size === 1 || size === 2 || size === 4 || size === 8);
 }
 
-async function decodeElement(r: QemuFileReader, f: VmdescField, budget: DecodeBudget): Promise<DecodedValue> {
-  budget.take(r.offset, `field ${f.name}`);
+/** A bool: `size` bytes must be there, the first one is read (as the decoder always did). */
+function* boolDecoder(source: BodySource, f: VmdescField): BodyDecoder<boolean> {
+  const size = f.size;
+  source.window(size);
+  yield;
+  const seen = source.end - source.at;
+  if (seen < size) throw new StreamTruncatedError(source.offset + seen, `field ${f.name}`);
+  source.take(1, 'field', f.name);
+  yield;
+  return source.buf[source.at] !== 0;
+}
+
+/** The value of a scalar the source just took (`f.size` bytes): an integer, or hex. */
+function takenScalar(source: BodySource, f: VmdescField): DecodedValue {
+  const size = f.size;
+  if (size === 1 || size === 2 || size === 4 || size === 8) {
+    const kind = integerKind(f.type);
+    if (kind !== 0) return integerValue(source, size, kind);
+  }
+  return source.buf.toString('hex', source.at, source.end);
+}
+
+/** Whether `f` holds fields of its own: a struct, or a `tmp` field. */
+function isNested(f: VmdescField): boolean {
+  return (f.type === 'struct' && f.struct !== undefined) || f.fields !== undefined;
+}
+
+function* elementDecoder(source: BodySource, f: VmdescField, budget: DecodeBudget): BodyDecoder<DecodedValue> {
+  const offset = source.offset;
+  budget.take(offset, 'field', f.name);
   if (f.type === 'struct' && f.struct) {
     const s = f.struct;
-    return budget.nest(r.offset, `field ${f.name}`, () => decodeStruct(r, s, budget));
+    budget.enter(offset, 'field', f.name);
+    try {
+      return yield* structDecoder(source, s.vmsd_name, s.fields, s.subsections, budget);
+    } finally {
+      budget.leave();
+    }
   }
   if (f.fields) {
     // A `tmp` field: its own fields, in place.
-    const tmp = { vmsd_name: f.vmsd_name ?? f.name, version: f.version ?? 0, fields: f.fields };
-    return budget.nest(r.offset, `field ${f.name}`, () => decodeStruct(r, tmp, budget));
+    budget.enter(offset, 'field', f.name);
+    try {
+      return yield* structDecoder(source, f.vmsd_name ?? f.name, f.fields, undefined, budget);
+    } finally {
+      budget.leave();
+    }
   }
-  return decodeScalar(r, f, f.size);
+  if (isSizedBool(f)) return yield* boolDecoder(source, f);
+  source.take(f.size, 'field', f.name);
+  yield;
+  return takenScalar(source, f);
+}
+
+/** Decodes a field list in stream order (the generator under {@link decodeFields}). */
+export function* fieldsDecoder(source: BodySource, fields: readonly VmdescField[], budget: DecodeBudget): BodyDecoder<DecodedField[]> {
+  // Exactly as long as the list (a pushed-to array keeps spare room): the fields of every
+  // FULL section stay in the inspection's result.
+  const out = new Array<DecodedField>(fields.length);
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i] as VmdescField;
+    const offset = source.offset;
+    let value: DecodedValue;
+    if (f.array_len !== undefined) {
+      const items: DecodedValue[] = [];
+      for (let k = 0; k < f.array_len; k++) items.push(yield* elementDecoder(source, f, budget));
+      value = items;
+    } else if (!isNested(f) && !isSizedBool(f)) {
+      // The common case, a plain scalar, read here rather than by a generator of its own.
+      budget.take(offset, 'field', f.name);
+      source.take(f.size, 'field', f.name);
+      yield;
+      value = takenScalar(source, f);
+    } else {
+      value = yield* elementDecoder(source, f, budget);
+    }
+    out[i] = { name: f.name, type: f.type, offset, size: source.offset - offset, value };
+  }
+  return out;
+}
+
+function* subsectionsDecoder(source: BodySource, subs: readonly VmdescStruct[], budget: DecodeBudget): BodyDecoder<DecodedStruct[]> {
+  const out: DecodedStruct[] = [];
+  for (const sub of subs) {
+    const at = source.offset;
+    source.take(1, 'a subsection marker');
+    yield;
+    const marker = source.buf[source.at] as number;
+    if (marker !== RecordType.SUBSECTION) {
+      throw new StreamFormatError('BAD_BODY', at, `expected subsection ${sub.vmsd_name}, found byte 0x${marker.toString(16)}`);
+    }
+    source.take(1, 'a subsection name');
+    yield;
+    const length = source.buf[source.at] as number;
+    source.take(length, 'a subsection name');
+    yield;
+    const name = source.buf.toString('utf8', source.at, source.end);
+    if (name !== sub.vmsd_name) throw new StreamFormatError('BAD_BODY', at, `expected subsection ${sub.vmsd_name}, found ${name}`);
+    source.take(4, 'a subsection version');
+    yield;
+    budget.take(at, 'subsection', sub.vmsd_name);
+    budget.enter(at, 'subsection', sub.vmsd_name);
+    try {
+      out.push(yield* structDecoder(source, name, sub.fields, sub.subsections, budget));
+    } finally {
+      budget.leave();
+    }
+  }
+  return out;
+}
+
+/** A description's fields, then the subsections the vmdesc says were sent. */
+function* structDecoder(
+  source: BodySource,
+  vmsdName: string,
+  fields: readonly VmdescField[],
+  subsections: readonly VmdescStruct[] | undefined,
+  budget: DecodeBudget,
+): BodyDecoder<DecodedStruct> {
+  const decoded = yield* fieldsDecoder(source, fields, budget);
+  return { vmsdName, fields: decoded, subsections: subsections === undefined ? [] : yield* subsectionsDecoder(source, subsections, budget) };
+}
+
+/** Decodes a FULL section body field by field from its vmdesc entry (the generator under {@link decodeDeviceBody}). */
+export function* deviceBodyDecoder(source: BodySource, device: VmdescDevice): BodyDecoder<DecodedStruct> {
+  const budget = new DecodeBudget();
+  if (!device.fields) {
+    if (device.size === undefined) throw new StreamFormatError('BAD_VMDESC', source.offset, `vmdesc entry ${device.name} has neither fields nor size`);
+    return { vmsdName: device.name, fields: yield* fieldsDecoder(source, [{ name: 'data', type: 'buffer', size: device.size }], budget), subsections: [] };
+  }
+  return yield* structDecoder(source, device.vmsd_name ?? device.name, device.fields, device.subsections, budget);
 }
 
 /**
  * Decodes a field list in stream order.
  * @param budget what the decoding may still do (a fresh one per body by default)
  */
-export async function decodeFields(r: QemuFileReader, fields: readonly VmdescField[], budget = new DecodeBudget()): Promise<DecodedField[]> {
-  const out: DecodedField[] = [];
-  for (const f of fields) {
-    const offset = r.offset;
-    let value: DecodedValue;
-    if (f.array_len !== undefined) {
-      const items: DecodedValue[] = [];
-      for (let i = 0; i < f.array_len; i++) items.push(await decodeElement(r, f, budget));
-      value = items;
-    } else {
-      value = await decodeElement(r, f, budget);
-    }
-    out.push({ name: f.name, type: f.type, offset, size: r.offset - offset, value });
-  }
-  return out;
-}
-
-async function decodeSubsections(r: QemuFileReader, subs: readonly VmdescStruct[] | undefined, budget: DecodeBudget): Promise<DecodedStruct[]> {
-  const out: DecodedStruct[] = [];
-  for (const sub of subs ?? []) {
-    const at = r.offset;
-    const marker = await r.getU8('a subsection marker');
-    if (marker !== RecordType.SUBSECTION) {
-      throw new StreamFormatError('BAD_BODY', at, `expected subsection ${sub.vmsd_name}, found byte 0x${marker.toString(16)}`);
-    }
-    const name = await r.getCountedString('a subsection name');
-    if (name !== sub.vmsd_name) throw new StreamFormatError('BAD_BODY', at, `expected subsection ${sub.vmsd_name}, found ${name}`);
-    await r.getBe32('a subsection version');
-    budget.take(at, `subsection ${sub.vmsd_name}`);
-    out.push(await budget.nest(at, `subsection ${sub.vmsd_name}`, async () => ({
-      vmsdName: name,
-      fields: await decodeFields(r, sub.fields, budget),
-      subsections: await decodeSubsections(r, sub.subsections, budget),
-    })));
-  }
-  return out;
+export function decodeFields(r: QemuFileReader, fields: readonly VmdescField[], budget = new DecodeBudget()): Promise<DecodedField[]> {
+  return decodeFromReader(r, (source) => fieldsDecoder(source, fields, budget));
 }
 
 /**
  * Decodes a nested description (fields, then the subsections the vmdesc says were sent).
  * @param budget what the decoding may still do (a fresh one per body by default)
  */
-export async function decodeStruct(r: QemuFileReader, s: VmdescStruct, budget = new DecodeBudget()): Promise<DecodedStruct> {
-  const fields = await decodeFields(r, s.fields, budget);
-  return { vmsdName: s.vmsd_name, fields, subsections: await decodeSubsections(r, s.subsections, budget) };
+export function decodeStruct(r: QemuFileReader, s: VmdescStruct, budget = new DecodeBudget()): Promise<DecodedStruct> {
+  return decodeFromReader(r, (source) => structDecoder(source, s.vmsd_name, s.fields, s.subsections, budget));
 }
 
 /** Decodes a FULL section body field by field from its vmdesc entry. */
-export async function decodeDeviceBody(r: QemuFileReader, device: VmdescDevice): Promise<DecodedStruct> {
-  if (!device.fields) {
-    if (device.size === undefined) throw new StreamFormatError('BAD_VMDESC', r.offset, `vmdesc entry ${device.name} has neither fields nor size`);
-    return { vmsdName: device.name, fields: await decodeFields(r, [{ name: 'data', type: 'buffer', size: device.size }]), subsections: [] };
-  }
-  return decodeStruct(r, {
-    vmsd_name: device.vmsd_name ?? device.name,
-    version: device.version ?? 0,
-    fields: device.fields,
-    ...(device.subsections ? { subsections: device.subsections } : {}),
-  });
+export function decodeDeviceBody(r: QemuFileReader, device: VmdescDevice): Promise<DecodedStruct> {
+  return decodeFromReader(r, (source) => deviceBodyDecoder(source, device));
 }

@@ -1,0 +1,62 @@
+/** The VMDESCRIPTION at the end of a stream, found without parsing what comes before it. */
+import { RecordType, VmdescError, parseVmDescription, type VmDescription } from '@savevm/stream';
+
+/** What {@link readTrailingVmdesc} found at the end of a stream. */
+export interface TrailingVmdesc {
+  /** The description, when there is one and it is valid. */
+  readonly vmdesc: VmDescription | undefined;
+  /** Why the one there was refused (bad JSON, bad shape, beyond the vmdesc's budget). */
+  readonly error: VmdescError | undefined;
+}
+
+/** What {@link locateTrailingVmdesc} found: the record, its JSON text, and what parsing gave. */
+export interface LocatedVmdesc extends TrailingVmdesc {
+  /** Offset of the record's 0x06 byte. */
+  readonly offset: number;
+  /** The JSON text. */
+  readonly json: string;
+}
+
+/**
+ * The last `0x06, be32 J, J bytes of JSON` that ends exactly at the end of the bytes and
+ * follows an EOF byte, parsed; undefined when there is none.
+ */
+export function locateTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): LocatedVmdesc | undefined {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lowest = Math.max(1, view.length - searchWindow);
+  // Candidates (0x06 bytes) are found with lastIndexOf: valid JSON holds no raw 0x06 (a control
+  // character), so the search jumps over a large vmdesc instead of testing each of its bytes.
+  for (let from = view.length - 6; from >= lowest; ) {
+    const p = view.lastIndexOf(RecordType.VMDESCRIPTION, from);
+    if (p < lowest) break;
+    from = p - 1;
+    if (view[p + 5] !== 0x7b || view[p - 1] !== RecordType.EOF) continue;
+    if (view.readUInt32BE(p + 1) !== view.length - p - 5) continue;
+    const json = view.toString('utf8', p + 5);
+    try {
+      return { offset: p, json, vmdesc: parseVmDescription(json, p), error: undefined };
+    } catch (err) {
+      if (err instanceof VmdescError) return { offset: p, json, vmdesc: undefined, error: err };
+      throw err;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Finds the VMDESCRIPTION at the end of a stream without parsing what comes before it:
+ * the last `0x06, be32 J, J bytes of JSON` that ends exactly at the end of the bytes and
+ * follows an EOF byte; says why when it is refused (`parseVmDescription`'s bounds).
+ */
+export function readTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): TrailingVmdesc {
+  const located = locateTrailingVmdesc(bytes, searchWindow);
+  return { vmdesc: located?.vmdesc, error: located?.error };
+}
+
+/**
+ * The VMDESCRIPTION at the end of a stream (see {@link readTrailingVmdesc}); undefined when
+ * there is none or it was refused.
+ */
+export function findTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): VmDescription | undefined {
+  return readTrailingVmdesc(bytes, searchWindow).vmdesc;
+}
