@@ -3,6 +3,7 @@
  * where it happened: the phase, the entry (idstr, instance id) whose hook failed, the
  * section and byte offset on the load side, the original cause and its errno name.
  */
+import { constants as osConstants } from 'node:os';
 import { StreamError, escapeWireString } from '@savevm/stream';
 
 /** Where a migration failed. Names follow the driver's order of events. */
@@ -156,11 +157,21 @@ export interface MigrationErrorInit {
 
 const ERRNO_NAME = /^E[A-Z0-9]+$/;
 
-/** The errno name carried by an error (`errno` or `code` that looks like `EXXX`), if any. */
+/** errno numbers to names, from Node's table of this platform's values. */
+const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(osConstants.errno).map(([name, value]) => [value, name]));
+
+/**
+ * The errno name an error carries, if any: its `errnoName` (a syscall error of
+ * `@savevm/vfio`), a string `errno` that looks like `EXXX` (a `MigrationError`, a VFIO state
+ * transition), a positive numeric `errno` (named from the platform's table), or a Node
+ * system error's `code`. The one place every package turns a cause into an errno name.
+ */
 export function errnoNameOf(cause: unknown): string | undefined {
   if (typeof cause !== 'object' || cause === null) return undefined;
-  const { errno, code } = cause as { errno?: unknown; code?: unknown };
+  const { errno, code, errnoName } = cause as { errno?: unknown; code?: unknown; errnoName?: unknown };
+  if (typeof errnoName === 'string' && ERRNO_NAME.test(errnoName)) return errnoName;
   if (typeof errno === 'string' && ERRNO_NAME.test(errno)) return errno;
+  if (typeof errno === 'number' && errno > 0) return ERRNO_NAMES.get(errno) ?? `E${errno}`;
   if (typeof code === 'string' && ERRNO_NAME.test(code)) return code;
   return undefined;
 }

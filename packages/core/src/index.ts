@@ -30,6 +30,7 @@ export type {
 export { MultifdSendChannels, type MultifdChannelStats } from './multifd/multifd-send-channels.js';
 export { MultifdChannelError } from './multifd/multifd-channel-error.js';
 export { multifdSettingsFor, MAX_MULTIFD_CHANNELS } from './multifd/multifd-settings.js';
+export { isPromiseLike } from './maybe-promise.js';
 export {
   MultifdReceiveChannels,
   MAX_DEVICE_STATE_PACKET_BYTES,
@@ -221,7 +222,7 @@ export {
   PROVIDER_SELECTOR,
   DEVICE_MIGRATION_ATTACHER,
 } from './wiring/tokens.js';
-export type { HandlerProvider, ProbeVerdict, DeviceMigrationSpec } from './wiring/handler-provider.js';
+export type { HandlerProvider, ProbeVerdict, DeviceMigrationSpec, DeviceAttachContext } from './wiring/handler-provider.js';
 export {
   ProviderSelector,
   NoHandlerProviderError,

@@ -2,7 +2,7 @@
  * The migration bitmaps of one outgoing migration and the sync that fills them from every
  * dirty source (docs/design/ram-section.md §6).
  */
-import { isPromiseLike } from './maybe-promise.js';
+import { isPromiseLike } from '@savevm/core';
 import { DirtyBitmap } from './dirty-bitmap.js';
 import type { DirtySource } from './dirty-source.js';
 import type { RamBlock } from './ram-block.js';

@@ -3,8 +3,7 @@
  * happened (the device and the v1 phase), what went wrong (a stable `code`), and why (the
  * original `cause`, with its errno name when there is one).
  */
-import { MigrationErrorReason, reasonOf } from '@savevm/core';
-import { errnoName } from '@savevm/vfio';
+import { MigrationErrorReason, errnoNameOf, reasonOf } from '@savevm/core';
 
 /** Where in the v1 protocol a failure happened. */
 export type V1Phase =
@@ -68,17 +67,6 @@ export interface VfioV1ErrorInit {
   readonly cause?: unknown;
 }
 
-/** The errno name an error carries (`VfioSyscallError.errnoName`, or a string `errno`/`code`). */
-function errnoNameFrom(cause: unknown): string | undefined {
-  if (typeof cause !== 'object' || cause === null) return undefined;
-  const { errno, code, errnoName: name } = cause as { errno?: unknown; code?: unknown; errnoName?: unknown };
-  if (typeof name === 'string') return name;
-  if (typeof errno === 'string' && /^E[A-Z0-9]+$/.test(errno)) return errno;
-  if (typeof errno === 'number' && errno > 0) return errnoName(errno);
-  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
-  return undefined;
-}
-
 const DEFAULT_ERRNO: Readonly<Record<V1ErrorCode, string>> = {
   'region-missing': 'ENOTTY',
   'region-too-small': 'EINVAL',
@@ -121,7 +109,7 @@ export class VfioV1Error extends Error {
     this.phase = init.phase;
     this.code = init.code;
     this.detail = init.detail;
-    this.errno = errnoNameFrom(init.cause) ?? DEFAULT_ERRNO[init.code];
+    this.errno = errnoNameOf(init.cause) ?? DEFAULT_ERRNO[init.code];
     this.reason = init.code === 'bad-stream' ? MigrationErrorReason.BAD_STREAM : reasonOf(init.cause, MigrationErrorReason.DEVICE_FAILED);
   }
 }

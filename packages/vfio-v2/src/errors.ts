@@ -4,8 +4,8 @@
  * a {@link VfioV2MigrationError}: a core `MigrationError` that also names the device and the
  * operation, so a migration failure always says which device, which phase and why.
  */
-import { MigrationError, messageOf, reasonOf, type EntryRef, type MigrationErrorReason, type MigrationPhase } from '@savevm/core';
-import { VfioSyscallError, migStateName } from '@savevm/vfio';
+import { MigrationError, errnoNameOf, messageOf, reasonOf, type EntryRef, type MigrationErrorReason, type MigrationPhase } from '@savevm/core';
+import { migStateName } from '@savevm/vfio';
 
 /** What the recovery of a failed state change did (QEMU `vfio_migration_set_state`). */
 export type TransitionOutcome =
@@ -38,13 +38,6 @@ export interface TransitionFailure {
   readonly resetError?: unknown;
 }
 
-/** errno name carried by an error (VfioSyscallError), if any. */
-export function errnoNameOfCause(cause: unknown): string | undefined {
-  if (cause instanceof VfioSyscallError) return cause.errnoName;
-  if (cause instanceof VfioStateTransitionError) return cause.errno;
-  if (cause instanceof MigrationError) return cause.errno;
-  return undefined;
-}
 
 /** A SET MIG_DEVICE_STATE failed (or handed out an fd out of sync). */
 export class VfioStateTransitionError extends Error {
@@ -68,7 +61,7 @@ export class VfioStateTransitionError extends Error {
   /** @param failure what failed and what recovery did */
   constructor(failure: TransitionFailure) {
     const arc = `${migStateName(failure.from)}→${migStateName(failure.target)}`;
-    const errno = failure.outcome === 'out-of-sync' ? 'EBADF' : errnoNameOfCause(failure.cause);
+    const errno = failure.outcome === 'out-of-sync' ? 'EBADF' : errnoNameOf(failure.cause);
     const what =
       failure.outcome === 'out-of-sync'
         ? 'data_fd out of sync (a new data_fd while one is open; closed it)'
@@ -131,7 +124,7 @@ export class VfioV2MigrationError extends MigrationError {
       detail,
       entry: init.entry,
       cause: init.cause,
-      errno: init.errno ?? errnoNameOfCause(init.cause),
+      errno: init.errno ?? errnoNameOf(init.cause),
     });
     this.device = init.device;
     this.operation = init.operation;

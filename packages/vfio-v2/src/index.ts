@@ -44,7 +44,6 @@ export { createMigrationStatusHook } from './migration-status-hook.js';
 export {
   VfioStateTransitionError,
   VfioV2MigrationError,
-  errnoNameOfCause,
   type TransitionOutcome,
   type TransitionFailure,
   type VfioV2ErrorInit,

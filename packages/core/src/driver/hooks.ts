@@ -4,10 +4,6 @@ import { MigrationError, type MigrationPhase, type SectionRef, detailOf } from '
 import { reasonOf } from '../failure-reason.js';
 import type { SaveStateEntry } from '../registry/save-state-entry.js';
 
-/** Whether a hook result must be awaited (so synchronous hooks cost no microtask). */
-export function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
 
 /**
  * The error for a hook that threw: a `MigrationError` naming the phase, the entry and the

@@ -17,7 +17,7 @@ import {
   decodeRamPacket,
   readMultifdHeader,
 } from '@savevm/stream';
-import { isPromiseLike } from '../driver/hooks.js';
+import { isPromiseLike } from '../maybe-promise.js';
 import { MigrationError, messageOf } from '../errors.js';
 import { reasonOf } from '../failure-reason.js';
 import type { SaveStateEntry } from '../registry/save-state-entry.js';

@@ -4,12 +4,9 @@
  * link, a peer that stopped reading). The failed operation then rejects with a
  * {@link TransportError} of phase `transfer` instead of hanging until TCP gives up.
  */
+import { isPromiseLike } from '@savevm/core';
 import type { ReadChannel, WriteChannel } from '@savevm/stream';
 import { TransportError } from './transport-error.js';
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
-}
 
 /**
  * Wraps a read and/or write channel with a transfer timeout. Time only counts while an
@@ -47,7 +44,7 @@ export class WatchdogChannel implements ReadChannel, WriteChannel {
     if (this.expired) return Promise.reject(this.expired);
     if (!this.inner.read) throw new Error('not a read channel');
     const r = this.inner.read(into);
-    if (!isPromise(r)) return this.progressed(r);
+    if (!isPromiseLike(r)) return this.progressed(r);
     return this.watch(r).then((n) => this.progressed(n));
   }
 
@@ -56,7 +53,7 @@ export class WatchdogChannel implements ReadChannel, WriteChannel {
     if (this.expired) return Promise.reject(this.expired);
     if (!this.inner.writev) throw new Error('not a write channel');
     const r = this.inner.writev(chunks);
-    if (!isPromise(r)) {
+    if (!isPromiseLike(r)) {
       this.progressed(0);
       return undefined;
     }

@@ -6,10 +6,9 @@
  * config state through the same path as the FULL section's.
  */
 import type { EntryRef, SwitchoverStartContext } from '@savevm/core';
-import { reasonOf } from '@savevm/core';
+import { errnoNameOf, reasonOf } from '@savevm/core';
 import { MemoryReadChannel, QemuFileReader } from '@savevm/stream';
 import { VfioTag } from '@savevm/vfio';
-import { errnoNameOfCause } from '../errors.js';
 import type { DeviceMigrationState } from '../migration-state.js';
 import { traceVfio } from '../tracing.js';
 import {
@@ -111,7 +110,7 @@ export class MultifdDeviceLoader {
     try {
       if (buffer.data.byteLength > 0) await dataFile.write(buffer.data);
     } catch (cause) {
-      const errno = errnoNameOfCause(cause);
+      const errno = errnoNameOf(cause);
       throw new VfioMultifdError({
         device,
         phase: 'multifd',
@@ -149,7 +148,7 @@ export class MultifdDeviceLoader {
         index: buffer.index,
         detail: `${device}: loading the config state (buffer ${buffer.index}) failed: ${cause instanceof Error ? cause.message : String(cause)}`,
         reason: reasonOf(cause, 'BAD_STREAM'),
-        errno: errnoNameOfCause(cause) ?? 'EINVAL',
+        errno: errnoNameOf(cause) ?? 'EINVAL',
         cause,
       });
     }

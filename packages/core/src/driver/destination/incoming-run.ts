@@ -34,7 +34,8 @@ import type { MigrationInfo } from '../../status/migration-info.js';
 import { MigrationStatus } from '../../status/migration-status.js';
 import { isTracing, trace } from '../../tracing/trace-points.js';
 import type { MigrationClock } from '../clock.js';
-import { hookFailure, isPromiseLike, streamErrno } from '../hooks.js';
+import { hookFailure, streamErrno } from '../hooks.js';
+import { isPromiseLike } from '../../maybe-promise.js';
 import { ProgressTracker } from '../progress.js';
 
 /** Whether two short byte strings are equal (cheaper than Buffer.equals for idstrs). */
