@@ -134,7 +134,7 @@ interface BadCase {
   readonly name: string;
   /** Byte surgery on the good timer stream. */
   readonly build: (s: TimerStreamLayout) => Promise<Buffer>;
-  /** Lines QEMU must print (spec §7). */
+  /** Lines QEMU must print (docs/design/stream-format.md §7). */
   readonly qemu: readonly string[];
   /** Our parser's error class, code and offset. */
   readonly error: typeof StreamFormatError | typeof StreamTruncatedError;

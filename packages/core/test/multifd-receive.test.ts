@@ -2,7 +2,7 @@
  * The destination's multifd channels (docs/design/multifd.md §3–§6) on crafted packets:
  * RAM pages land where the offsets say, zero pages are filled, SYNC barriers hold a channel
  * until the main stream releases it, and every packet QEMU refuses is refused in its words,
- * naming the channel — byte layouts as QEMU's spec tables give them, not as our encoder writes.
+ * naming the channel — byte layouts as the tables of multifd.md §2–§3 give them, not as our encoder writes.
  */
 import { MemoryReadChannel, QemuFileReader } from '@savevm/stream';
 import { describe, expect, it } from 'vitest';

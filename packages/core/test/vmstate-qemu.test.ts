@@ -30,7 +30,7 @@ import { World, readerOf, saveToMemory } from './helpers/world.js';
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/qemu-7.2/', import.meta.url));
 const vector = (name: string): Buffer => readFileSync(`${fixtures}${name}`);
 
-/** Offsets of the FULL bodies in the 747-byte `none-*.mig` streams (spec §6). */
+/** Offsets of the FULL bodies in the 747-byte `none-*.mig` streams (docs/design/stream-format.md §6). */
 const TIMER_BODY = { start: 0x5c, end: 0x74 };
 const GLOBALSTATE_BODY = { start: 0x92, end: 0xfa };
 

@@ -1,5 +1,5 @@
-// Byte layouts checked against the facts in spec/qemu-stream.md (§1, §2, §6, §7), not
-// against our own decoder: the expected bytes are written out from the spec.
+// Byte layouts checked against the facts in docs/design/stream-format.md (§1, §2, §6, §7),
+// not against our own decoder: the expected bytes are written out from that note.
 import { describe, expect, it } from 'vitest';
 import { QemuFileWriter } from '../src/file/qemu-file-writer.js';
 import {
@@ -18,7 +18,7 @@ import { parseVmDescription } from '../src/grammar/vmdesc.js';
 import { bytesOf, hex } from './helpers.js';
 import { vectorBytes } from './fixtures/vectors.js';
 
-describe('stream writer byte layouts (spec/qemu-stream.md)', () => {
+describe('stream writer byte layouts (docs/design/stream-format.md)', () => {
   it('writes the minimal 18-byte stream QEMU 7.2 accepts (§7)', async () => {
     const bytes = await bytesOf((f) => {
       writeHeader(f);

@@ -1,4 +1,4 @@
-// Everything QEMU 7.2 rejects at the framing level (spec/qemu-stream.md §7) is rejected
+// Everything QEMU 7.2 rejects at the framing level (docs/design/stream-format.md §7) is rejected
 // by the parser with a typed error naming the byte offset.
 import { describe, expect, it } from 'vitest';
 import { StreamError, StreamFormatError, StreamTruncatedError } from '../src/errors.js';

@@ -1,11 +1,12 @@
 /**
  * Moving one chunk of device data between the migration region and the stream.
  *
- * Save (spec §C.4 b–d): read `data_offset` (the device stages data), read `data_size`, then
- * the data (copied out of the mapped data section when save setup mapped it, else pread),
- * written as `be64 size` followed by the bytes. Load (§C.5, §C.6): for each piece that fits
- * the data section, read `data_offset`, write the bytes there (into the mapping, else
- * pwrite), then write `data_size`; a chunk larger than the data section is split.
+ * Save (docs/design/vfio-uapi.md §7.4 b–d): read `data_offset` (the device stages data),
+ * read `data_size`, then the data (copied out of the mapped data section when save setup
+ * mapped it, else pread), written as `be64 size` followed by the bytes. Load (§7.5, §7.6):
+ * for each piece that fits the data section, read `data_offset`, write the bytes there (into
+ * the mapping, else pwrite), then write `data_size`; a chunk larger than the data section is
+ * split.
  */
 import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import type { V1Phase } from './errors.js';

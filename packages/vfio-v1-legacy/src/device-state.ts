@@ -1,6 +1,6 @@
 /**
  * The v1 `device_state` bit values, the changes the handlers make to them, and their names
- * for messages (spec handlers-and-vfio.md §C.3).
+ * for messages (docs/design/vfio-uapi.md §7.3).
  */
 import { V1State, isV1ErrorState, isValidV1State } from '@savevm/vfio';
 

@@ -1,5 +1,5 @@
 /**
- * Finding the v1 migration region (spec handlers-and-vfio.md §C.1): the region whose TYPE
+ * Finding the v1 migration region (docs/design/vfio-uapi.md §7.1): the region whose TYPE
  * capability is type 3 / subtype 1, found through VFIO_DEVICE_GET_REGION_INFO and its
  * capability chain; a region too small for its 32-byte header is refused.
  */

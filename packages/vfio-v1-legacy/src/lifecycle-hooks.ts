@@ -1,5 +1,5 @@
 /**
- * The v1 device's VM change-state handler and migration-status hook (spec §C.6):
+ * The v1 device's VM change-state handler and migration-status hook (docs/design/vfio-uapi.md §7.6):
  *
  * - VM started: clear SAVING and RESUMING, set RUNNING (a failed source goes back from
  *   pre-copy or stop-and-copy; a destination leaves RESUMING, which makes the device load

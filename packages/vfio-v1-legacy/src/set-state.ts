@@ -1,5 +1,5 @@
 /**
- * Changing `device_state` the way QEMU 7.x did (spec handlers-and-vfio.md §C.6), made safe:
+ * Changing `device_state` the way QEMU 7.x did (docs/design/vfio-uapi.md §7.6), made safe:
  * read, apply the change keeping the reserved bits, refuse an invalid combination before
  * writing, write; if the write fails, read the state back. Where QEMU aborted (device
  * unreadable or in ERROR), the device is reset (VFIO_DEVICE_RESET, the only way out of

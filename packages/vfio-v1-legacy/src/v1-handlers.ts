@@ -1,6 +1,6 @@
 /**
- * The v1 protocol as `SaveVMHandlers` (spec handlers-and-vfio.md §C.4–C.6, wire layout
- * spec/qemu-stream.md §5):
+ * The v1 protocol as `SaveVMHandlers` (docs/design/vfio-uapi.md §7.4–§7.6, wire layout
+ * docs/design/stream-format.md §5):
  *
  * - Save and load setup map the data section when its sparse-mmap cap allows (pread/pwrite
  *   otherwise, or when mmap fails, as QEMU 7.x); save and load cleanup unmap it.

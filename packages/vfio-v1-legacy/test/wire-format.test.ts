@@ -38,7 +38,7 @@ async function written(body: (f: QemuFileWriter) => unknown): Promise<Buffer> {
   return channel.bytes();
 }
 
-describe('v1 section bodies, byte for byte (spec qemu-stream.md §5)', () => {
+describe('v1 section bodies, byte for byte (docs/design/stream-format.md §5)', () => {
   it('START, PART with data, PART with nothing pending, END', async () => {
     // One 4 KiB page: the image is header + one page record, then (stop-and-copy) a DONE record.
     const { device, model } = v1Device({ stateSize: 4096, pageSize: 4096, v1DataSectionSize: 64 * 1024 });

@@ -1,7 +1,7 @@
 /**
  * The device's migration state as the VFIO v2 state machine, and the one way to change it:
- * set-state with a recover state (QEMU `vfio_migration_set_state`, spec handlers-and-vfio.md
- * §D.4). The data_fd of the current session is owned here.
+ * set-state with a recover state (QEMU `vfio_migration_set_state`, docs/design/vfio-uapi.md
+ * §6). The data_fd of the current session is owned here.
  */
 import {
   MigState,

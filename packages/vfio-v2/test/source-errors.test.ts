@@ -1,8 +1,8 @@
 /**
- * The source's error matrix: every ioctl failing with each errno the spec lists for it, in
- * each phase. After every failure: the outcome follows QEMU's recover rules, the device is
- * RUNNING with its state intact, and no fd is left open (emulated kernel fd table and
- * /proc/self/fd).
+ * The source's error matrix: every ioctl failing with each errno docs/design/vfio-uapi.md §4
+ * lists for it, in each phase. After every failure: the outcome follows QEMU's recover rules
+ * (vfio-uapi.md §6), the device is RUNNING with its state intact, and no fd is left open
+ * (emulated kernel fd table and /proc/self/fd).
  */
 import { describe, expect, it } from 'vitest';
 import { MigrationError, isMigrationErrorReason, type MigrationPhase } from '@savevm/core';

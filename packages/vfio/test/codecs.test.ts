@@ -34,7 +34,7 @@ import {
   type StructCodec,
 } from '../src/index.js';
 
-/** Field offsets and sizes, written from spec §B.2 / §C.2 / §B.1 tables (not from the code). */
+/** Field offsets and sizes, written from the tables of docs/design/vfio-uapi.md §2 / §7.2 / §1 (not from the code). */
 const SPEC_LAYOUTS: ReadonlyArray<[StructCodec<never>, number, ReadonlyArray<[string, number, number]>]> = [
   [FeatureMigration as StructCodec<never>, 8, [['flags', 0, 8]]],
   [FeatureMigState as StructCodec<never>, 8, [['device_state', 0, 4], ['data_fd', 4, 4]]],
@@ -58,7 +58,7 @@ const SPEC_LAYOUTS: ReadonlyArray<[StructCodec<never>, number, ReadonlyArray<[st
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
-describe('uAPI constants (spec §B.1)', () => {
+describe('uAPI constants (vfio-uapi.md §1)', () => {
   it('ioctl numbers are _IO(";", 100 + k)', () => {
     expect(VfioIoctl.GET_API_VERSION).toBe(0x3b64);
     expect(VfioIoctl.CHECK_EXTENSION).toBe(0x3b65);
@@ -84,7 +84,7 @@ describe('uAPI constants (spec §B.1)', () => {
   });
 });
 
-describe('struct layouts match the spec tables', () => {
+describe('struct layouts match the tables of vfio-uapi.md', () => {
   for (const [codec, size, fields] of SPEC_LAYOUTS) {
     it(`${codec.name}: ${size} bytes`, () => {
       expect(codec.size).toBe(size);

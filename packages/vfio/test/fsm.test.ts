@@ -11,7 +11,7 @@ import {
 } from '../src/index.js';
 import { stopCopyImage } from './helpers.js';
 
-// ---- The spec's table (handlers-and-vfio.md §B.3), transcribed independently of src/ -------
+// ---- The table of docs/design/vfio-uapi.md §3, transcribed independently of src/ ----------
 const NAMES = ['ERROR', 'STOP', 'RUNNING', 'STOP_COPY', 'RESUMING', 'RUNNING_P2P', 'PRE_COPY', 'PRE_COPY_P2P'] as const;
 type Name = (typeof NAMES)[number];
 const COLS: Name[] = ['STOP', 'RUNNING', 'STOP_COPY', 'RESUMING', 'RUNNING_P2P', 'PRE_COPY', 'PRE_COPY_P2P'];
@@ -42,7 +42,7 @@ const REQUIRED: Record<Name, string[]> = {
 };
 const supports = (features: string[], s: Name): boolean => REQUIRED[s].every((f) => features.includes(f));
 
-/** The spec's algorithm, walked with the fix: resulting state, errno and arcs. */
+/** The algorithm of vfio-uapi.md §3, walked with the fix: resulting state, errno and arcs. */
 function expected(features: string[], from: Name, target: number): { state: Name; errno: number; arcs: [Name, Name][] } {
   const arcs: [Name, Name][] = [];
   const targetName = NAMES[target];
@@ -90,7 +90,7 @@ describe('next-step table and paths (pure)', () => {
     expect(nextMigrationStep(7, MigState.STOP_COPY, MigState.PRE_COPY_P2P)).toEqual({ ok: false });
     expect(nextMigrationStep(5, MigState.STOP_COPY, MigState.PRE_COPY)).toEqual({ ok: false });
   });
-  it('multi-step paths named in the spec (all features)', () => {
+  it('multi-step paths named in vfio-uapi.md §3 (all features)', () => {
     const names = (from: MigState, to: MigState): string[] => migrationPath(7, from, to).steps.map((s) => NAMES[s] ?? '?');
     expect(names(MigState.PRE_COPY, MigState.STOP_COPY)).toEqual(['PRE_COPY_P2P', 'STOP_COPY']);
     expect(names(MigState.RUNNING, MigState.STOP_COPY)).toEqual(['RUNNING_P2P', 'STOP', 'STOP_COPY']);

@@ -35,7 +35,7 @@ function setV1State(device: VfioDevice, region: VfioRegionInfo, bits: number): v
   device.writeRegion(region, V1InfoOffset.device_state, u32(value));
 }
 
-/** QEMU 7.x's save loop (spec §C.4) until pending is 0. */
+/** QEMU 7.x's save loop (docs/design/vfio-uapi.md §7.4) until pending is 0. */
 function saveIterate(device: VfioDevice, region: VfioRegionInfo, out: Uint8Array[]): void {
   for (;;) {
     const pending = read64(device, region, V1InfoOffset.pending_bytes);

@@ -1,4 +1,4 @@
-/** Facts of QEMU's migration stream (spec/qemu-stream.md §1, handlers-and-vfio.md §A.8). */
+/** Facts of QEMU's migration stream (docs/design/stream-format.md §1–§2). */
 
 /** "QEVM", the be32 magic that opens every stream. */
 export const QEMU_VM_FILE_MAGIC = 0x5145564d;

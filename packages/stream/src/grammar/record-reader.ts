@@ -47,7 +47,7 @@ export type AfterEof =
     };
 
 /**
- * QEMU's top-level records after the configuration section (spec qemu-stream.md §2), one
+ * QEMU's top-level records after the configuration section (docs/design/stream-format.md §2), one
  * at a time, with the footer of the previous section checked before the next record.
  *
  * This is the engine under {@link StreamParser} and the destination driver's hot loop: it

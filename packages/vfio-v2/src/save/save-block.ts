@@ -1,6 +1,6 @@
 /**
  * One DEV_DATA_STATE block: read up to a buffer's worth from the data_fd and frame it as
- * QEMU does (`vfio_save_block`, spec qemu-stream.md §5): be64 DEV_DATA_STATE, be64 size,
+ * QEMU does (`vfio_save_block`, docs/design/stream-format.md §5): be64 DEV_DATA_STATE, be64 size,
  * the bytes.
  */
 import type { MigrationPhase } from '@savevm/core';

@@ -1,11 +1,11 @@
 /**
- * Checks a migration stream's VFIO sections byte by byte against spec/qemu-stream.md §5,
- * with a decoder written here from the spec (not the package's): section header bytes,
+ * Checks a migration stream's VFIO sections byte by byte against docs/design/stream-format.md
+ * §5, with a decoder written here from that note (not the package's): section header bytes,
  * footers, and the be64 tags of each body.
  */
 import { inspectStream } from '@savevm/inspect';
 
-/** The markers, written out from the spec table. */
+/** The markers, written out from the table of stream-format.md §5. */
 export const TAG = {
   END_OF_STATE: 0xffffffffef100001n,
   DEV_CONFIG_STATE: 0xffffffffef100002n,

@@ -1,6 +1,6 @@
 /**
  * Numeric constants of the Linux VFIO uAPI (include/uapi/linux/vfio.h) used by this package.
- * Values are facts of the kernel ABI; see spec/handlers-and-vfio.md §B.1–B.2 and §C.
+ * Values are facts of the kernel ABI; see docs/design/vfio-uapi.md §1–§3 and §7.
  */
 
 /** ioctl type byte of every VFIO ioctl (`';'`). */

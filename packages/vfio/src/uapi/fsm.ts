@@ -1,5 +1,5 @@
 /**
- * The v2 migration state machine as data (spec §B.3): the kernel's next-step table
+ * The v2 migration state machine as data (docs/design/vfio-uapi.md §3): the kernel's next-step table
  * (`vfio_mig_get_next_state`), the flags each state needs, and the path resolver including
  * the 2026 fix (stop on ERROR and answer EINVAL instead of looping).
  */

@@ -1,6 +1,6 @@
 /**
- * Byte-exact codecs for the VFIO uAPI structs (spec §B.1, §B.2, §C.2). Offsets and sizes are
- * the x86_64/arm64 layouts; u64 fields decode as bigint.
+ * Byte-exact codecs for the VFIO uAPI structs (docs/design/vfio-uapi.md §1, §2, §7.2).
+ * Offsets and sizes are the x86_64/arm64 layouts; u64 fields decode as bigint.
  */
 import { defineStruct, viewOf, type StructValue } from './codec.js';
 

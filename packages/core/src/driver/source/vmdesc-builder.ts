@@ -10,7 +10,7 @@ const prefixes = new WeakMap<SaveStateEntry, string>();
 
 /**
  * Builds the VMDESCRIPTION JSON as FULL sections are written, laid out with QEMU's `", "`
- * and `": "` separators (spec qemu-stream.md §2): a declarative entry as QEMU describes a
+ * and `": "` separators (docs/design/stream-format.md §2): a declarative entry as QEMU describes a
  * vmsd (`name`, `instance_id`, `vmsd_name`, `version`, `fields`, `subsections`); any
  * other as an old-style device (`name`, `instance_id`, `size`, one `data` buffer field).
  * With a machine type, the JSON opens with a `"configuration"` key describing the
