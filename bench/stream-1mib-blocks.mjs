@@ -1,7 +1,7 @@
 // stream-1mib-blocks: @savevm/stream framing 1 GiB (BENCH_BYTES) as 1 MiB VFIO DATA blocks,
 // against `cat` moving the same bytes between the same endpoints, in the same run.
 //
-// How it is kept fair (see bench/README.md and ../shared/notes/stack-and-limits.md §4):
+// How it is kept fair (see bench/README.md: "stream-1mib-blocks" and "Data-path limits"):
 // - Pinning: this process pins itself and every child to ONE CPU (BENCH_CPU, default 0)
 //   with `taskset -a -p` before anything starts. Cross-CPU pipes on this 2-vCPU VM are
 //   bimodal (~1 vs ~3.4 GB/s); on one CPU the numbers are stable.

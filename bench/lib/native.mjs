@@ -1,7 +1,7 @@
 // Native helpers shared by the benchmarks (not a benchmark: run.mjs only runs bench/*.mjs).
 // - alignedBuffer(): a page-aligned Buffer. Large Node Buffers are malloc memory at
 //   page+16, and the kernel copies 2.5–4× slower into such a destination on this machine
-//   (../shared/notes/stack-and-limits.md §4), so bulk buffers must be aligned.
+//   (bench/README.md, "Data-path limits"), so bulk buffers must be aligned.
 // - makePipe(): a pipe(2) whose capacity is raised to 1 MiB, with plain fds usable by
 //   fs.*Sync and by child processes.
 // - pinToCpu(): pins this whole process (all threads; children inherit it) to one CPU.

@@ -1,7 +1,7 @@
 // mtty-device.guest.mjs — the mtty mdevs through @savevm/vfio on the real kernel: the fixture
 // devices /init created through sysfs (two mtty-2, one mtty-1), sysfs create errors, opening
 // through group+container and through the iommufd cdev, GET MIGRATION flags, device and region
-// info, and BAR0 loopback. Facts checked: /work/shared/rig/README.md §4–§6.
+// info, and BAR0 loopback. Facts checked: test/kernel/README.md, "The kernel, mtty and mdpy".
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import {
