@@ -1,6 +1,6 @@
 /**
  * One incoming migration, top-down in the order QEMU's `qemu_loadvm_state` works
- * (spec handlers-and-vfio.md §A.9): header and configuration → `loadSetup` of all active
+ * (docs/design/handler-lifecycle.md §5): header and configuration → `loadSetup` of all active
  * entries → sections until EOF (START/FULL by idstr + instance, PART/END by section id,
  * footers checked) → vmdesc read and ignored → `loadCleanup` of all → start or stay paused.
  */

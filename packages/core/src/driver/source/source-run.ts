@@ -1,6 +1,6 @@
 /**
  * One outgoing migration, top-down in the order the protocol happens (QEMU
- * migration.c + savevm.c, spec handlers-and-vfio.md §A.4):
+ * migration.c + savevm.c, docs/design/handler-lifecycle.md §2):
  *
  * prepare → header → setup (START) → live loop (PART) → switchover (VM stop) →
  * complete (END, FULL, EOF, vmdesc) → cleanup; on failure or cancel: restart the VM,
