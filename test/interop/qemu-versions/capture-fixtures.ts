@@ -5,6 +5,7 @@
  * for about a second first. Each stream gets its `.sections.txt` from list-sections.py.
  *
  * Run: npx tsx --conditions=@savevm/source test/interop/qemu-versions/capture-fixtures.ts 10.0
+ * (a third argument, e.g. `q35`, captures only that machine's pair: how the 7.2 q35 ones were added).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,9 @@ const machines = [
   ['pc', 16],
   ['q35', 16],
 ] as const;
+const only = process.argv[3];
 for (const [machine, memoryMiB] of machines) {
+  if (only !== undefined && machine !== only) continue;
   for (const running of [false, true]) {
     const name = `${machine}-${running ? 'running' : 'paused'}`;
     const bytes = await saveStream({

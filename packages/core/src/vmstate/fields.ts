@@ -43,6 +43,12 @@ export interface VmStateFieldBase<S> {
   readonly name: string;
   /** First description version whose stream carries this field (QEMU's field `version_id`; 0 = always). */
   readonly since: number;
+  /**
+   * QEMU's VMStateInfo name when it is not the element's own type (`timer`, `pci config`,
+   * `int32 equal`, …): the vmdesc `type` written for the field. Descriptions loaded from
+   * QEMU's own (see `docs/design/qemu-vmstate.md`) set it; the bytes do not depend on it.
+   */
+  readonly info?: string;
   /** Compile-time marker of the state type; never set. */
   readonly stateType?: S;
 }

@@ -32,6 +32,7 @@ export function vmdescFieldNames(d: VmStateDescription<unknown>): readonly strin
 
 /** The vmdesc `type` of a field's elements. */
 export function vmdescType(field: VmStateField<unknown>): string {
+  if (field.info !== undefined) return field.info;
   switch (field.kind) {
     case 'scalar':
       return field.element.type;
