@@ -4,6 +4,10 @@ import { DEFAULT_INSPECT_MAX_BYTES, InspectInputError, readInspectInput } from '
 import { type DecodedStruct, type DecodedValue, type InspectedRecord, inspectStream } from '@savevm/inspect';
 import { StreamError, escapeWireString as esc, stringifyForTerminal } from '@savevm/stream';
 import type { CliOutput } from '../cli.js';
+import { QemuVmstateDumpError } from '@savevm/core/qemu-vmstate';
+import { writeFile } from 'node:fs/promises';
+import { qemuSectionJson, qemuSectionLines, type QemuSectionJson } from './qemu-vmstate-format.js';
+import { decodeFullSections, readVmstateDump, reencodeStream, type DecodedSections } from './qemu-vmstate-stream.js';
 
 /** One record of `savevm inspect --json`. */
 export interface InspectJsonRecord {
@@ -23,6 +27,8 @@ export interface InspectJsonRecord {
   bodySize?: number;
   /** Machine type name (configuration record only). */
   machine?: string;
+  /** The section decoded through QEMU's description (FULL records, with `--vmstate`). */
+  vmstate?: QemuSectionJson;
 }
 
 /** Maps an inspected record to the `--json` shape (fields that do not apply are left out). */
@@ -111,28 +117,41 @@ export function formatRecordText(item: InspectedRecord): string {
   }
 }
 
-const INSPECT_USAGE = 'usage: savevm inspect FILE [--json] [--max-bytes SIZE]\n';
+const INSPECT_USAGE = 'usage: savevm inspect FILE [--json] [--max-bytes SIZE] [--vmstate DUMP.json [--reencode OUT]]\n';
 
 /** The arguments of `inspect`. */
 interface InspectArgs {
   readonly file: string;
   readonly json: boolean;
   readonly maxBytes: number;
+  /** A `-dump-vmstate` file: decode every FULL section through it (and the stream's vmdesc). */
+  readonly vmstate: string | undefined;
+  /** Where to write the stream back, FULL sections re-encoded (needs `vmstate`). */
+  readonly reencode: string | undefined;
 }
 
 function parseInspectArgs(args: readonly string[]): InspectArgs {
   const files: string[] = [];
   let json = false;
   let maxBytes = DEFAULT_INSPECT_MAX_BYTES;
+  let vmstate: string | undefined;
+  let reencode: string | undefined;
+  const path = (option: string, value: string | undefined): string => {
+    if (value === undefined || value === '') throw new UsageError(`${option} needs a file`);
+    return value;
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
     if (a === '--json') json = true;
     else if (a === '--max-bytes') maxBytes = parseBytes(args[++i] ?? '', '--max-bytes');
+    else if (a === '--vmstate') vmstate = path(a, args[++i]);
+    else if (a === '--reencode') reencode = path(a, args[++i]);
     else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
     else files.push(a);
   }
   if (files.length !== 1) throw new UsageError('one FILE');
-  return { file: files[0] as string, json, maxBytes };
+  if (reencode !== undefined && vmstate === undefined) throw new UsageError('--reencode needs --vmstate');
+  return { file: files[0] as string, json, maxBytes, vmstate, reencode };
 }
 
 /**
@@ -149,7 +168,7 @@ export async function runInspect(args: readonly string[], out: CliOutput): Promi
     out.stderr(INSPECT_USAGE);
     return 2;
   }
-  const { file, json, maxBytes } = parsed;
+  const { file, json, maxBytes, vmstate, reencode } = parsed;
   const signal = out.interrupt;
   let bytes: Buffer;
   try {
@@ -161,10 +180,18 @@ export async function runInspect(args: readonly string[], out: CliOutput): Promi
   }
   try {
     const result = await inspectStream(bytes, signal ? { signal } : {});
+    const decoded = vmstate === undefined ? undefined : await decodeFullSections(bytes, result, await readDump(vmstate));
     if (json) {
-      out.stdout(`${stringifyForTerminal({ records: result.records.map(toJsonRecord) })}\n`);
+      const records = result.records.map((item) => withVmstate(toJsonRecord(item), item, decoded));
+      out.stdout(`${stringifyForTerminal({ records })}\n`);
     } else {
-      out.stdout(`${result.records.map(formatRecordText).join('\n')}\n`);
+      out.stdout(`${result.records.map((item) => formatWithVmstate(item, decoded)).join('\n')}\n`);
+    }
+    if (reencode !== undefined && decoded !== undefined) {
+      const written = await reencodeStream(bytes, result, decoded);
+      await writeFile(reencode, written.bytes);
+      const same = written.differing.length === 0 ? 'byte-identical' : `differing in ${written.differing.map(esc).join(', ')}`;
+      out.stderr(`savevm inspect: ${esc(reencode)}: ${written.sections} FULL sections re-encoded, ${same}\n`);
     }
     for (const w of result.warnings) out.stderr(`savevm inspect: warning: ${esc(w)}\n`);
     return 0;
@@ -173,10 +200,41 @@ export async function runInspect(args: readonly string[], out: CliOutput): Promi
       out.stderr(`savevm inspect: ${esc(file)}: interrupted\n`);
       return INTERRUPTED;
     }
+    if (err instanceof QemuVmstateDumpError || err instanceof DumpReadError) {
+      out.stderr(`savevm inspect: ${esc(vmstate ?? '')}: ${esc(err.message)}\n`);
+      return 1;
+    }
     if (err instanceof StreamError) {
       out.stderr(`savevm inspect: ${esc(file)}: invalid stream at byte offset ${err.offset} (0x${err.offset.toString(16)}): ${esc(err.detail)}\n`);
       return 1;
     }
     throw err;
+  }
+}
+
+/** The `--json` record with the section decoded through QEMU's description, when there is one. */
+function withVmstate(json: InspectJsonRecord, item: InspectedRecord, decoded: DecodedSections | undefined): InspectJsonRecord {
+  const section = decoded?.get(item.record.offset);
+  if (section === undefined || item.record.type !== 'full') return json;
+  return { ...json, vmstate: qemuSectionJson(section) };
+}
+
+/** A record's text: with `--vmstate`, a FULL section's fields as QEMU's description names them. */
+function formatWithVmstate(item: InspectedRecord, decoded: DecodedSections | undefined): string {
+  const section = decoded?.get(item.record.offset);
+  if (section === undefined || item.record.type !== 'full') return formatRecordText(item);
+  const head = formatRecordText({ record: item.record, ...(item.bodySize === undefined ? {} : { bodySize: item.bodySize }) });
+  return [head, ...qemuSectionLines(section)].join('\n');
+}
+
+/** The `--vmstate` file could not be read. */
+class DumpReadError extends Error {}
+
+async function readDump(path: string): ReturnType<typeof readVmstateDump> {
+  try {
+    return await readVmstateDump(path);
+  } catch (err) {
+    if (err instanceof QemuVmstateDumpError) throw err;
+    throw new DumpReadError(err instanceof Error ? err.message : String(err), { cause: err });
   }
 }
