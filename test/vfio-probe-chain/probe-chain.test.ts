@@ -21,7 +21,7 @@ import {
   type RunStateController,
 } from '@savevm/core';
 import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
-import { EmulatedVfioKernel, MigState, V1State, createEmulatedDevice, type VfioDevice } from '@savevm/vfio';
+import { EmulatedVfioKernel, MULTI_DEVICE_BLOCKER_REASON, MigState, V1State, createEmulatedDevice, type VfioDevice } from '@savevm/vfio';
 import { Scratchpad, scratchpadContainerModule } from '@savevm/custom-device';
 import { vfioV1ContainerModule } from '@savevm/vfio-v1-legacy';
 import { vfioV2ContainerModule } from '@savevm/vfio-v2';
@@ -46,6 +46,9 @@ function isBlocked(result: AttachedDevice | BlockedDevice): result is BlockedDev
   return 'blocker' in result;
 }
 
+/** v1 devices vouched for as taking no part in P2P DMA (docs/embedding-in-a-vmm.md §3). */
+const VOUCHED_V1 = { v1: { allowMultiDeviceWithoutP2P: true } } as const;
+
 const ENOTTY_REASON = 'VFIO_DEVICE_FEATURE GET MIGRATION: ENOTTY (no VFIO migration v2 in this kernel or driver)';
 
 describe('the VFIO probe chain: v2, then v1, then a blocker', () => {
@@ -60,7 +63,8 @@ describe('the VFIO probe chain: v2, then v1, then a blocker', () => {
   });
 
   it('three emulated devices: v2-capable picks v2, v1-only picks v1, none gets the aggregated reason and a blocker', async () => {
-    const c = await containerWith(vfioProvidersModule());
+    // The v1 device has no P2P state: vouched for, so that the only blocker is the third device's.
+    const c = await containerWith(vfioProvidersModule(VOUCHED_V1));
     const attacher = c.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER);
     const { v2, v1, none } = threeDevices(1);
 
@@ -105,9 +109,9 @@ describe('the VFIO probe chain: v2, then v1, then a blocker', () => {
     );
   });
 
-  it('a v2 device and a v1 device migrate together through the chain; the blocked device is left out', async () => {
-    const src = await containerWith(vfioProvidersModule());
-    const dst = await containerWith(vfioProvidersModule());
+  it('a v2 device and a v1 device migrate together through the chain when the v1 device is vouched for; the blocked device is left out', async () => {
+    const src = await containerWith(vfioProvidersModule(VOUCHED_V1));
+    const dst = await containerWith(vfioProvidersModule(VOUCHED_V1));
     const from = threeDevices(1);
     const to = threeDevices(100);
     for (const [c, devices] of [[src, from], [dst, to]] as const) {
@@ -132,6 +136,29 @@ describe('the VFIO probe chain: v2, then v1, then a blocker', () => {
     expect(to.v2.model.migState).toBe(MigState.RUNNING);
     expect(to.v1.model.v1State).toBe(V1State.RUNNING);
     expect(Buffer.from(to.none.model.stateBytes)).not.toEqual(Buffer.from(from.none.model.stateBytes));
+  });
+});
+
+describe("QEMU 8.2's multi-device rule across the chain: a v1 device has no P2P state", () => {
+  it('a v2 device with P2P and a v1 device: migrate is refused naming the v1 device; detaching it lifts the blocker', async () => {
+    const c = await containerWith(vfioProvidersModule());
+    const attacher = c.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER);
+    const { v2, v1 } = threeDevices(1);
+    await attacher.attach(v2.device, 'gpu0');
+    const onV1 = await attacher.attach(v1.device, 'legacy0');
+    await c.get<RunStateController>(RUN_STATE_CONTROLLER).start();
+    const arcs = [[...v2.model.arcLog], [...v1.model.arcLog]];
+    const refused = await c
+      .get<MigrationSource>(MIGRATION_SOURCE)
+      .migrate(new QemuFileWriter(new MemoryWriteChannel()))
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(MigrationError);
+    expect((refused as MigrationError).reason).toBe('BLOCKED');
+    expect((refused as MigrationError).message).toContain(`vfio: ${MULTI_DEVICE_BLOCKER_REASON} (without P2P: legacy0)`);
+    // Refused before setup: no device moved.
+    expect([v2.model.arcLog, v1.model.arcLog]).toEqual(arcs);
+    onV1.detach();
+    expect(c.get<MigrationBlockers>(MIGRATION_BLOCKERS).list()).toEqual([]);
   });
 });
 

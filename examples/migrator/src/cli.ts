@@ -32,7 +32,8 @@ SPEC:
                   an emulated VFIO v2 device (default 1M, stop-copy|p2p, no dirtying, seed 1); its
                   state is filled from the seed, and the destination checks the bytes it loaded;
                   with --memory, dma-rate makes it write BYTES_PER_S worth of guest RAM pages by DMA
-                  while it runs (its DMA logging tells the RAM which pages to send again)
+                  while it runs (its DMA logging tells the RAM which pages to send again); with
+                  more than one VFIO device, migrate needs p2p on every one (QEMU 8.2's rule)
   vfio:SYSFS_PATH_OR_MDEV_UUID
                   a real VFIO device; VFIO migration v2, else v1, picks its handlers
 
@@ -74,6 +75,9 @@ migrate:
   --tls-hostname NAME        the name the destination certificate must carry (default: the URI host)
   --compat 7.2|10.0          the stream to write: what QEMU 7.2 accepts (default; QEMU 10.0 loads it too),
                              or what QEMU 10.0 writes (SWITCHOVER_START, its globalstate and vmdesc)
+  --allow-multi-device-without-p2p
+                             migrate several VFIO devices although some lack p2p (or are v1), vouching
+                             that none does peer-to-peer DMA; without it such a migration is refused
 incoming:
   --listen-address ADDRESS   address a tcp: destination binds to (default 127.0.0.1)
 

@@ -14,7 +14,7 @@ import { runCli, summaryOf } from './helpers/run-cli.js';
 const dir = mkdtempSync(join(tmpdir(), 'savevm-exec-exit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const DEVICES = ['--device', 'emulated:nic0,size=256K,flags=stop-copy|pre-copy,dirty-rate=64K,seed=3', '--device', 'emulated:gpu0,size=128K,seed=9'];
+const DEVICES = ['--device', 'emulated:nic0,size=256K,flags=stop-copy|p2p|pre-copy,dirty-rate=64K,seed=3', '--device', 'emulated:gpu0,size=128K,seed=9'];
 
 describe('exec: exit status', () => {
   it("source: exec:'cat >/dev/null; exit 5' fails, every device runs again with its state, the summary names the error", async () => {

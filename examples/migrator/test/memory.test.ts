@@ -71,7 +71,7 @@ describe('savevm migrate / incoming --memory', () => {
   });
 
   it('RAM and emulated devices together, every one verified', async () => {
-    const devices = ['--device', 'emulated:nic0,size=1M,flags=stop-copy|pre-copy,dirty-rate=256K,seed=7', '--device', 'emulated:gpu0,size=512K,seed=42'];
+    const devices = ['--device', 'emulated:nic0,size=1M,flags=stop-copy|p2p|pre-copy,dirty-rate=256K,seed=7', '--device', 'emulated:gpu0,size=512K,seed=42'];
     const { src, dst } = await migrate('tcp:127.0.0.1:0', [...devices, '--memory', '8M'], [...devices, '--memory', '8M,dirty-rate=2M,seed=5', ...LIVE]);
     expect(await src.code).toBe(0);
     expect(await dst.code).toBe(0);

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,8 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const tls = (name: string): string[] => ['--tls-cert', join(certs, `${name}.pem`), '--tls-key', join(certs, `${name}.key`), '--tls-ca', join(certs, 'ca.pem')];
-const DEVICES = ['--device', 'emulated:nic0,size=1M,flags=stop-copy|pre-copy,dirty-rate=256K,seed=7', '--device', 'emulated:gpu0,size=512K,seed=42'];
+// Two devices: both with p2p, as QEMU 8.2's multi-device rule asks (docs/embedding-in-a-vmm.md §3).
+const DEVICES = ['--device', 'emulated:nic0,size=1M,flags=stop-copy|p2p|pre-copy,dirty-rate=256K,seed=7', '--device', 'emulated:gpu0,size=512K,seed=42'];
 
 describe('savevm migrate / incoming', () => {
   it('over TCP with TLS: the destination checks every device byte against the source', async () => {
@@ -165,6 +166,25 @@ describe('savevm migrate / incoming', () => {
     expect(await refused.code).toBe(1);
     expect(refused.stderr()).toMatch(/^savevm migrate: FAILED \(transport tcp:127\.0\.0\.1:1, phase connect\): cannot connect: connect ECONNREFUSED/);
     expect(refused.records().find((r) => r.event === 'error')).toMatchObject({ phase: 'connect', reason: 'CONNECT_FAILED' });
+  });
+
+  it("two devices, one without p2p: migrate is refused with QEMU 8.2's blocker naming it, before anything is written; the escape lets it through", async () => {
+    const mixed = ['--device', 'emulated:a,size=64K,flags=stop-copy|pre-copy,seed=3', '--device', 'emulated:b,size=64K,seed=4'];
+    const path = join(dir, 'mixed.mig');
+    const refused = runCli(['migrate', `file:${path}`, '--paused', ...mixed]);
+    expect(await refused.code).toBe(1);
+    expect(refused.stderr()).toBe(
+      'savevm migrate: FAILED (phase blocked): migration is blocked: vfio: Multiple VFIO devices migration is supported only if all of them support P2P migration (without P2P: emulated:a,size=64K,flags=stop-copy|pre-copy,seed=3)\n',
+    );
+    expect(refused.records().find((r) => r.event === 'error')).toMatchObject({ phase: 'blocked', reason: 'BLOCKED' });
+    expect(refused.records().some((r) => r.event === 'connected')).toBe(false);
+    expect(existsSync(path)).toBe(false);
+    const save = runCli(['migrate', `file:${path}`, '--paused', '--allow-multi-device-without-p2p', ...mixed]);
+    expect(await save.code).toBe(0);
+    // The destination has no rule to pass: blockers stop only outgoing migrations.
+    const restore = runCli(['incoming', `file:${path}`, ...mixed]);
+    expect(await restore.code).toBe(0);
+    expect(summaryOf(restore).devices.every((d) => d.verified === true)).toBe(true);
   });
 
   it('names the device and the phase when a device cannot be set up', async () => {

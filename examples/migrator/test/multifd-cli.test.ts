@@ -20,7 +20,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const tls = (name: string): string[] => ['--tls-cert', join(certs, `${name}.pem`), '--tls-key', join(certs, `${name}.key`), '--tls-ca', join(certs, 'ca.pem')];
-const DEVICES = ['--device', 'emulated:nic0,size=2M,flags=stop-copy|pre-copy,dirty-rate=256K,seed=7', '--device', 'emulated:gpu0,size=4M,seed=42'];
+const DEVICES = ['--device', 'emulated:nic0,size=2M,flags=stop-copy|p2p|pre-copy,dirty-rate=256K,seed=7', '--device', 'emulated:gpu0,size=4M,seed=42'];
 const UUID = '5f1c6a4e-2b1d-4c8e-9a3b-0d2e4f6a8b1c';
 
 interface ChannelBytes {

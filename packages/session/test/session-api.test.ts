@@ -3,7 +3,7 @@
  * tcp: and unix:, snapshots over file:, the destination's refusal reaching the source as a
  * failure, cancel by AbortSignal, port 0, and the argument checks.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MigrationError, RunState, type MigrationInfo, type SaveVMHandlers } from '@savevm/core';
@@ -225,6 +225,29 @@ describe('migrate(uri) and incoming(uri)', () => {
     await expect(src.session.migrate(file, { returnPath: true })).rejects.toMatchObject({ reason: 'INVALID_ARGUMENT' });
     await expect(src.session.migrate(file, { switchoverAck: true })).rejects.toMatchObject({ reason: 'INVALID_ARGUMENT' });
     expect(src.live.calls).toEqual([]);
+  });
+
+  it('a blocker refuses migrate before anything connects: no file is created, no destination hears of it', async () => {
+    const src = await makeVm(15);
+    await src.session.runState.start();
+    const blocker = src.session.blockers.add('the GPU cannot be quiesced', 'gpu0');
+    const file = join(dir, 'blocked.snap');
+    await expect(src.session.migrate(`file:${file}`)).rejects.toMatchObject({
+      reason: 'BLOCKED',
+      phase: 'blocked',
+      message: expect.stringContaining('migration is blocked: gpu0: the GPU cannot be quiesced'),
+    });
+    expect(existsSync(file)).toBe(false);
+    const dst = await makeVm(16);
+    const incoming = dst.session.incoming('tcp:127.0.0.1:0');
+    const { uri } = await incoming.listening;
+    await expect(src.session.migrate(uri)).rejects.toMatchObject({ reason: 'BLOCKED' });
+    expect(src.live.calls).toEqual([]);
+    expect(src.session.runState.isRunning).toBe(true);
+    // The destination still waits for a source: lifting the blocker lets the same migration through.
+    blocker.dispose();
+    expect((await src.session.migrate(uri)).status).toBe('completed');
+    expect((await incoming).status).toBe('completed');
   });
 
   it('an AbortSignal cancels a live migration: CANCELLED, the VM runs, the destination fails', async () => {

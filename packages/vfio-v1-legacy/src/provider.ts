@@ -5,7 +5,7 @@
  */
 import type { DeviceMigrationSpec, HandlerProvider, ProbeVerdict } from '@savevm/core';
 import { INSTANCE_ID_ANY } from '@savevm/stream';
-import { NOT_A_VFIO_DEVICE, isVfioDevice, vfioIdstr, type VfioDevice } from '@savevm/vfio';
+import { NOT_A_VFIO_DEVICE, VfioMultiDeviceRule, isVfioDevice, vfioIdstr, type VfioDevice } from '@savevm/vfio';
 import { lookUpMigrationRegion, requireMigrationRegion } from './discovery.js';
 import { VfioV1LifecycleHooks } from './lifecycle-hooks.js';
 import { V1MigrationRegion } from './migration-region.js';
@@ -20,6 +20,13 @@ export interface VfioV1ProviderOptions extends VfioV1HandlerOptions {
   readonly idstrOf?: (device: VfioDevice) => string;
   /** Run-state handler priority (QEMU: the device's qdev tree depth; default 0). */
   readonly runStatePriority?: number;
+  /**
+   * Count these devices as safe to migrate alongside other VFIO devices (default false): the
+   * VMM vouches that they take no part in peer-to-peer DMA. v1 has no P2P state, so without
+   * it a v1 device with any other VFIO device blocks migration (QEMU 8.2's multi-device rule,
+   * docs/embedding-in-a-vmm.md §3).
+   */
+  readonly allowMultiDeviceWithoutP2P?: boolean;
 }
 
 /** Accepts devices with a non-empty v1 migration region and describes their migration. */
@@ -49,7 +56,8 @@ export class VfioV1Provider implements HandlerProvider<VfioDevice> {
 
   /**
    * The device's entry (`<idstr>`, instance ANY, version 1), its handlers, its run-state
-   * handler and its migration-status hook.
+   * handler, its migration-status hook, and its place in the VM's multi-device P2P rule
+   * (as a device without P2P) while it is attached.
    * @throws VfioV1Error when the region is missing or too small
    */
   create(device: VfioDevice): DeviceMigrationSpec {
@@ -64,6 +72,8 @@ export class VfioV1Provider implements HandlerProvider<VfioDevice> {
       runStateHandler: hooks.runStateHandler,
       runStatePriority: this.options.runStatePriority ?? 0,
       migrationNotifier: hooks.migrationNotifier,
+      attached: ({ name, blockers }) =>
+        VfioMultiDeviceRule.of(blockers).join({ name, p2p: false, exempt: this.options.allowMultiDeviceWithoutP2P ?? false }),
     };
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { RunState } from '@savevm/core';
-import { EmulatedVfioKernel, V1State } from '@savevm/vfio';
+import { MigrationError, RunState, type HandlerProvider } from '@savevm/core';
+import { EmulatedVfioKernel, MULTI_DEVICE_BLOCKER_REASON, V1State } from '@savevm/vfio';
+import { VfioV1Provider } from '../src/index.js';
 import { LIVE, World, loadFromMemory, saveToMemory, snapshot, v1Device } from './helpers/world.js';
 
 describe('v1 save/load round trips on the emulated v1 device', () => {
@@ -29,7 +30,8 @@ describe('v1 save/load round trips on the emulated v1 device', () => {
   });
 
   it('several devices in one kernel, different seeds, data sections smaller on the destination (chunks split)', async () => {
-    const src = new World();
+    // v1 has no P2P state: the devices are vouched for (QEMU 8.2's multi-device rule, docs/embedding-in-a-vmm.md §3).
+    const src = new World(RunState.RUNNING, [new VfioV1Provider({ allowMultiDeviceWithoutP2P: true }) as HandlerProvider]);
     const dst = new World(RunState.INMIGRATE);
     const srcKernel = new EmulatedVfioKernel();
     const dstKernel = new EmulatedVfioKernel();
@@ -45,6 +47,22 @@ describe('v1 save/load round trips on the emulated v1 device', () => {
       expect(snapshot((targets[i] as (typeof targets)[number]).model.stateBytes)).toEqual(snapshot((sources[i] as (typeof sources)[number]).model.stateBytes));
       expect((targets[i] as (typeof targets)[number]).model.v1State).toBe(V1State.RUNNING);
     }
+  });
+
+  it('several devices without the escape: migrate is refused naming each (v1 has no P2P state); one left migrates', async () => {
+    const src = new World();
+    const kernel = new EmulatedVfioKernel();
+    const devices = ['a', 'b'].map((name, i) => v1Device({ name, seed: 20 + i }, kernel));
+    const attached = [];
+    for (const d of devices) attached.push(await src.attacher.attach(d.device, d.device.name));
+    const refused = await saveToMemory(src, LIVE).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(MigrationError);
+    expect((refused as MigrationError).reason).toBe('BLOCKED');
+    expect((refused as MigrationError).message).toContain(`vfio: ${MULTI_DEVICE_BLOCKER_REASON} (without P2P: a, b)`);
+    for (const d of devices) expect(d.model.v1State).toBe(V1State.RUNNING);
+    attached[1]!.detach();
+    expect(src.blockers.list()).toEqual([]);
+    expect((await saveToMemory(src, LIVE)).info.status).toBe('completed');
   });
 
   it('a paused VM: save goes straight to stop-and-copy and the device is STOP afterwards', async () => {

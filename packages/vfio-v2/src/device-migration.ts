@@ -1,11 +1,12 @@
 /**
  * Everything that makes one VFIO v2 device migratable: its state machine, its save and load
  * sides, its handlers, run-state handler and migration-status hook, and the spec the core's
- * attacher registers ("<device path>/vfio", instance ANY, version 1).
+ * attacher registers ("<device path>/vfio", instance ANY, version 1), whose `attached` hook
+ * joins the VM's multi-device P2P rule (docs/embedding-in-a-vmm.md §3).
  */
-import type { DeviceMigrationSpec, MigrationNotifier, SaveVMHandlers, VmChangeStateHandler } from '@savevm/core';
+import type { DeviceAttachContext, DeviceMigrationSpec, Disposable, MigrationNotifier, SaveVMHandlers, VmChangeStateHandler } from '@savevm/core';
 import { INSTANCE_ID_ANY } from '@savevm/stream';
-import { vfioIdstr, type VfioDevice } from '@savevm/vfio';
+import { VfioMultiDeviceRule, vfioIdstr, type VfioDevice } from '@savevm/vfio';
 import { createVfioV2Handlers } from './handlers.js';
 import { DeviceLoader } from './load/device-loader.js';
 import { createMigrationStatusHook } from './migration-status-hook.js';
@@ -74,6 +75,19 @@ export class VfioV2DeviceMigration {
       runStateHandler: this.runStateHandler,
       runStatePriority: this.options.runStatePriority ?? 0,
       migrationNotifier: this.migrationNotifier,
+      attached: (context) => this.attached(context),
     };
+  }
+
+  /**
+   * While attached, the device takes part in the VM's multi-device P2P rule (QEMU 8.2's
+   * `vfio_block_multiple_devices_migration` at realize, its unblock at exit).
+   */
+  attached(context: DeviceAttachContext): Disposable {
+    return VfioMultiDeviceRule.of(context.blockers).join({
+      name: context.name,
+      p2p: this.state.supportsP2P,
+      exempt: this.options.allowMultiDeviceWithoutP2P ?? false,
+    });
   }
 }

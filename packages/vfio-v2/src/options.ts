@@ -56,6 +56,13 @@ export interface VfioV2Options {
    * whose default is unlimited; default {@link DEFAULT_MAX_QUEUED_BUFFERS_SIZE}).
    */
   readonly maxQueuedBuffersSize?: number;
+  /**
+   * Count this device as safe to migrate alongside other VFIO devices although it lacks
+   * P2P (default false): the VMM vouches that it takes no part in peer-to-peer DMA. Without
+   * it, QEMU 8.2's rule blocks the migration of a VM with more than one VFIO device when one
+   * of them lacks P2P. savevm's own escape: QEMU has none. docs/embedding-in-a-vmm.md §3.
+   */
+  readonly allowMultiDeviceWithoutP2P?: boolean;
 }
 
 /**

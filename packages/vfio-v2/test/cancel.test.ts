@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MigrationCancelledError } from '@savevm/core';
 import { MigState } from '@savevm/vfio';
 import { VfioTracePoint, type VfioTracePointName } from '../src/index.js';
-import { ALL_FLAGS, STOP_COPY_ONLY, STOP_COPY_P2P, Vm, processFdCount, saveToMemory } from './helpers/vm.js';
+import { ALL_FLAGS, MIXED_P2P, STOP_COPY_ONLY, STOP_COPY_P2P, Vm, processFdCount, saveToMemory } from './helpers/vm.js';
 
 const unsubscribers: Array<() => void> = [];
 afterEach(() => {
@@ -38,7 +38,7 @@ const PHASES: Array<[string, string]> = [
 describe('cancel in each phase', () => {
   for (const [phase, point] of PHASES) {
     it(`cancel during ${phase}: CANCELLED, devices RUNNING with state intact, no fd left`, async () => {
-      const vm = new Vm();
+      const vm = new Vm(MIXED_P2P);
       await vm.addDevice(0, { flags: ALL_FLAGS, stateSize: 3 * 1024 * 1024 }, 1);
       await vm.addDevice(1, { flags: STOP_COPY_ONLY }, 2);
       await vm.addDevice(2, { flags: STOP_COPY_P2P }, 3);

@@ -32,6 +32,7 @@ import {
   STOP_COPY_PRE_COPY,
   Vm,
   loadFromMemory,
+  MIXED_P2P,
   makePair,
   migrateOverSocket,
   saveToMemory,
@@ -60,7 +61,7 @@ type SetState = VfioTracePayloads['vfio_migration_set_state'];
 
 describe('QEMU 8.0 items', () => {
   it('registration as "<device path>/vfio", instance ANY (→ 0), version 1; the device state kept as the v2 state machine', async () => {
-    const { src, dst } = await makePair([{ flags: STOP_COPY_ONLY }, { flags: STOP_COPY_P2P }], { preCopy: false });
+    const { src, dst } = await makePair([{ flags: STOP_COPY_ONLY }, { flags: STOP_COPY_P2P }], { ...MIXED_P2P, preCopy: false });
     const entries = src.registry.list();
     expect(entries.map((e) => [e.idstr, e.instanceId, e.versionId])).toEqual([
       ['0000:00:03.0/vfio', 0, 1],
@@ -253,7 +254,7 @@ describe('beyond QEMU 8.0: PRE_COPY', () => {
 
 describe('beyond QEMU 8.0: P2P ordering across devices', () => {
   it('on stop every P2P device reaches RUNNING_P2P / PRE_COPY_P2P before any device goes to STOP / STOP_COPY; on resume every device reaches RUNNING_P2P before any is RUNNING', async () => {
-    const vm = new Vm();
+    const vm = new Vm(MIXED_P2P);
     for (const [i, flags] of [ALL_FLAGS, STOP_COPY_P2P, STOP_COPY_ONLY, STOP_COPY_P2P].entries()) await vm.addDevice(i, { flags }, i + 1);
     const traces = recordTraces();
     // A migration: switchover stops the VM.
@@ -281,7 +282,7 @@ describe('beyond QEMU 8.0: switchover-ack', () => {
   it('DEV_INIT_DATA_SENT ends one PART once the initial bytes are drained; the destination approves; the source waits for the ack before stopping the VM', async () => {
     const { src, dst } = await makePair(
       [{ flags: ALL_FLAGS, stateSize: 2 * MIB }, { flags: STOP_COPY_PRE_COPY, preCopyEmptyRead: 'zero' }, { flags: STOP_COPY_ONLY }],
-      { switchoverAck: true },
+      { ...MIXED_P2P, switchoverAck: true },
     );
     const traces = recordTraces();
     const result = await migrateOverSocket(src, dst, {}, true);

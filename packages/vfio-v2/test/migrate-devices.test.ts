@@ -6,6 +6,7 @@ import {
   STOP_COPY_P2P,
   STOP_COPY_PRE_COPY,
   loadFromMemory,
+  MIXED_P2P,
   makePair,
   migrateOverSocket,
   saveToMemory,
@@ -54,7 +55,7 @@ describe('migrating 1, 2 and 4 devices with mixed flags', () => {
   ];
   for (const [name, specs] of cases) {
     it(`${name}: over memory, bytes identical, layout per qemu-stream.md §5`, async () => {
-      const { src, dst } = await makePair(specs);
+      const { src, dst } = await makePair(specs, MIXED_P2P);
       const { bytes } = await saveToMemory(src);
       // The final state is what the source device holds after it stopped.
       const expected = src.devices.map((x) => Buffer.from(x.emulated.model.stateBytes));
@@ -83,7 +84,7 @@ describe('migrating 1, 2 and 4 devices with mixed flags', () => {
   }
 
   it('4 devices over a socket pair with the source and destination running at once', async () => {
-    const { src, dst } = await makePair(cases[2]![1]);
+    const { src, dst } = await makePair(cases[2]![1], MIXED_P2P);
     const result = await migrateOverSocket(src, dst);
     expect(result.source.status).toBe('completed');
     const expected = src.devices.map((x) => Buffer.from(x.emulated.model.stateBytes));

@@ -19,7 +19,7 @@ import { describe, expect, it } from 'vitest';
 import type { VfioConfigStateHook } from '../src/index.js';
 import { E } from './helpers/faults.js';
 import { bodyShape, vfioSections } from './helpers/stream-layout.js';
-import { ALL_FLAGS, FAST, STOP_COPY_ONLY, makePair, type Vm } from './helpers/vm.js';
+import { ALL_FLAGS, FAST, MIXED_P2P, STOP_COPY_ONLY, makePair, type Vm } from './helpers/vm.js';
 
 const MiB = 1 << 20;
 
@@ -92,8 +92,8 @@ describe('VFIO stop-copy state on multifd channels through the drivers', () => {
           { flags: ALL_FLAGS, stateSize: 5 * MiB + 321, dirtyPagesPerRead: 2 },
           { flags: STOP_COPY_ONLY, stateSize: 3 * MiB + 17 },
         ],
-        { configState: configHook(0xc0ffee, []) },
-        { configState: configHook(0, loaded), maxQueuedBuffersSize: 4 * MiB },
+        { ...MIXED_P2P, configState: configHook(0xc0ffee, []) },
+        { ...MIXED_P2P, configState: configHook(0, loaded), maxQueuedBuffersSize: 4 * MiB },
       );
       const run = await save(src, channels);
       expect(run.source.status).toBe('completed');

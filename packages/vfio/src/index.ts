@@ -251,3 +251,11 @@ export { DeviceDmaLogging, DMA_LOGGING_MAX_RANGES } from './device/dma-logging.j
 export type { DmaLoggingRangeSpec } from './device/dma-logging.js';
 export { VfioTag } from './wire/vfio-tags.js';
 export { vfioIdstr, isVfioIdstr } from './wire/vfio-idstr.js';
+export {
+  VfioMultiDeviceRule,
+  MULTI_DEVICE_BLOCKER_OWNER,
+  MULTI_DEVICE_BLOCKER_REASON,
+  type MultiDeviceBlockerSink,
+  type MultiDeviceMember,
+  type MultiDeviceRegistration,
+} from './migration/multi-device-rule.js';

@@ -54,6 +54,8 @@ export interface MigrateOptions extends CommonOptions {
   readonly convergencePolicy: ConvergencePolicy;
   /** Rounds without the pending bytes shrinking that count as not converging (`--stall-rounds`; default core's 10). */
   readonly stallRounds: number | undefined;
+  /** Migrate several VFIO devices although some lack P2P (`--allow-multi-device-without-p2p`). */
+  readonly allowMultiDeviceWithoutP2P: boolean;
 }
 
 /** `savevm incoming` options. */
@@ -144,6 +146,7 @@ export function parseMigrateOptions(args: readonly string[]): MigrateOptions {
     compat: { type: 'string' },
     converge: { type: 'string' },
     'stall-rounds': { type: 'string' },
+    'allow-multi-device-without-p2p': { type: 'boolean' },
   });
   const v = values as Record<string, string | boolean | string[] | undefined>;
   const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
@@ -161,6 +164,7 @@ export function parseMigrateOptions(args: readonly string[]): MigrateOptions {
     compat: parseCompat(str('compat')),
     convergencePolicy: parseConvergePolicy(str('converge')),
     stallRounds: parseStallRounds(str('stall-rounds')),
+    allowMultiDeviceWithoutP2P: v['allow-multi-device-without-p2p'] === true,
   };
 }
 

@@ -47,7 +47,10 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
   let ram: VmRam | undefined;
   try {
     const tls = tlsCredentialsOf(options.tls, options.uri);
-    devices = await DeviceSet.open(options.devices, { switchoverAck: options.switchoverAck });
+    devices = await DeviceSet.open(options.devices, {
+      switchoverAck: options.switchoverAck,
+      allowMultiDeviceWithoutP2P: options.allowMultiDeviceWithoutP2P,
+    });
     const { session } = devices;
     // The RAM's guest runs with the VM, so a paused VM gets none.
     if (options.memory !== undefined) ram = new VmRam(options.memory, session, { guest: !options.paused, digestOnStop: true });

@@ -25,6 +25,8 @@ export interface AttachedMigrationDevice {
 export interface DeviceSetOptions {
   /** The `switchover-ack` capability for v2 devices (both sides must agree). */
   readonly switchoverAck?: boolean;
+  /** Vouch that no device does peer-to-peer DMA, so several devices migrate although some lack P2P. */
+  readonly allowMultiDeviceWithoutP2P?: boolean;
 }
 
 /** Every device of one side, attached to the VM's migration session. */
@@ -41,8 +43,14 @@ export class DeviceSet {
    * @throws DeviceSetupError naming the device that could not be opened or has no provider
    */
   static async open(specs: readonly DeviceSpec[], options: DeviceSetOptions = {}): Promise<DeviceSet> {
+    // More than one device: QEMU 8.2's rule blocks migrate unless every one has P2P
+    // (docs/embedding-in-a-vmm.md §3); the flag vouches for the devices without it.
+    const allowMultiDeviceWithoutP2P = options.allowMultiDeviceWithoutP2P ?? false;
     const session = await createMigrationSession({
-      providers: [vfioV2ContainerModule({ switchoverAck: options.switchoverAck ?? false }), vfioV1ContainerModule()],
+      providers: [
+        vfioV2ContainerModule({ switchoverAck: options.switchoverAck ?? false, allowMultiDeviceWithoutP2P }),
+        vfioV1ContainerModule({ allowMultiDeviceWithoutP2P }),
+      ],
     });
     const devices: AttachedMigrationDevice[] = [];
     try {

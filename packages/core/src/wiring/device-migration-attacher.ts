@@ -24,7 +24,7 @@ export interface AttachedDevice {
   readonly entry: SaveStateEntry;
   /** Every verdict gathered while selecting. */
   readonly verdicts: readonly ProviderVerdict[];
-  /** Unregisters the entry, the run-state handler and the notifier. */
+  /** Unregisters the entry, the run-state handler and the notifier, and disposes the spec's `attached` hook. */
   detach(): void;
 }
 
@@ -38,7 +38,8 @@ export interface BlockedDevice {
 
 /**
  * Selects a provider for a device and registers what it creates: the save-state entry,
- * the run-state change handler and the migration-status hook.
+ * the run-state change handler and the migration-status hook, then calls the spec's
+ * `attached` hook with the VM's blockers.
  */
 @injectable()
 export class DeviceMigrationAttacher {
@@ -75,17 +76,22 @@ export class DeviceMigrationAttacher {
     }
     if (spec.migrationNotifier) registrations.push(this.notifiers.add(spec.migrationNotifier));
     let attached = true;
-    return {
-      provider: provider as HandlerProvider,
-      entry,
-      verdicts,
-      detach: () => {
-        if (!attached) return;
-        attached = false;
-        this.registry.unregister(entry);
-        for (const r of registrations) r.dispose();
-      },
+    const detach = (): void => {
+      if (!attached) return;
+      attached = false;
+      this.registry.unregister(entry);
+      // Undone in reverse order: the spec's `attached` hook first.
+      for (const r of registrations.reverse()) r.dispose();
     };
+    if (spec.attached) {
+      try {
+        registrations.push(spec.attached({ name: describe, blockers: this.blockers }));
+      } catch (err) {
+        detach();
+        throw err;
+      }
+    }
+    return { provider: provider as HandlerProvider, entry, verdicts, detach };
   }
 
   /**

@@ -6,8 +6,9 @@
  * `bind(HANDLER_PROVIDER).to(MyProvider)` (or `toConstantValue`).
  */
 import type { MaybePromise, SaveVMHandlers } from '../handlers.js';
+import type { MigrationBlockers } from '../lifecycle/migration-blockers.js';
 import type { MigrationNotifier } from '../lifecycle/migration-notifiers.js';
-import type { VmChangeStateHandler } from '../run-state/change-handlers.js';
+import type { Disposable, VmChangeStateHandler } from '../run-state/change-handlers.js';
 
 /** A provider's answer to `probe`. */
 export interface ProbeVerdict {
@@ -15,6 +16,14 @@ export interface ProbeVerdict {
   readonly accepted: boolean;
   /** Why (or why not): shown when no provider accepts, e.g. "MIGRATION feature: ENOTTY". */
   readonly reason: string;
+}
+
+/** The VM's services a device may use while it is attached (see {@link DeviceMigrationSpec.attached}). */
+export interface DeviceAttachContext {
+  /** The name the device is attached under. */
+  readonly name: string;
+  /** The VM's migration blockers (a rule over several devices adds and lifts its own). */
+  readonly blockers: MigrationBlockers;
 }
 
 /** Everything needed to make one device migratable; registered by the attacher. */
@@ -40,6 +49,12 @@ export interface DeviceMigrationSpec {
   readonly runStatePriority?: number;
   /** A migration-status hook (VFIO: back to RUNNING on `precopy-failed`). */
   readonly migrationNotifier?: MigrationNotifier;
+  /**
+   * Called once the device is registered, with the VM's services; what it returns is
+   * disposed when the device is detached (VFIO: the multi-device P2P rule's blocker). A
+   * throw fails the attach and undoes the registration.
+   */
+  readonly attached?: (context: DeviceAttachContext) => Disposable;
 }
 
 /**

@@ -6,7 +6,6 @@
 import {
   DEFAULT_STREAM_COMPAT,
   MigrationCancelledError,
-  MigrationError,
   type MigrationInfo,
   type MigrationParameters,
   type MigrationSource,
@@ -38,7 +37,9 @@ export async function migrateToUri(source: MigrationSource, uri: string, paramet
     ...core
   } = parameters;
   if (signal?.aborted) throw new MigrationCancelledError('connect');
-  if (source.isRunning) throw new MigrationError({ phase: 'busy', reason: 'BLOCKED', detail: 'a migration is already in progress', errno: 'EBUSY' });
+  // Busy or blocked: refused before anything connects, as QEMU's migrate_prepare does.
+  const refusal = source.refusal();
+  if (refusal) throw refusal;
   const settings = multifdChannels === undefined || multifdChannels === 0 ? undefined : checkedSettings(uri, core.streamCompat, multifdChannels);
   const uuidBytes = settings === undefined ? undefined : checkedUuid(uri, uuid);
   // Before connecting: a migration that could end without the destination's verdict is refused.

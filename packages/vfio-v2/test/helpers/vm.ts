@@ -42,6 +42,13 @@ export const STOP_COPY_P2P = VfioMigrationFlags.STOP_COPY | VfioMigrationFlags.P
 /** STOP_COPY | PRE_COPY. */
 export const STOP_COPY_PRE_COPY = VfioMigrationFlags.STOP_COPY | VfioMigrationFlags.PRE_COPY;
 
+/**
+ * Options for tests that mix devices with and without P2P on purpose: the test vouches that
+ * no device does peer-to-peer DMA, which QEMU 8.2's multi-device rule would otherwise
+ * block (docs/embedding-in-a-vmm.md §3).
+ */
+export const MIXED_P2P: VfioV2Options = { allowMultiDeviceWithoutP2P: true };
+
 /** One emulated device to attach. */
 export interface DeviceSpec {
   /** Migration flags. */

@@ -74,6 +74,25 @@ export class MigrationSource {
   }
 
   /**
+   * Why `migrate` would refuse now, if it would (QEMU `migrate_prepare`, checked before any
+   * connection is made): `busy` while a migration is in progress, else `blocked` while a
+   * blocker is registered, naming every blocker.
+   */
+  refusal(): MigrationError | undefined {
+    if (this.current) {
+      return new MigrationError({ phase: 'busy', reason: 'BLOCKED', detail: 'a migration is already in progress', errno: 'EBUSY' });
+    }
+    const blockers = this.deps.blockers.list();
+    if (blockers.length === 0) return undefined;
+    return new MigrationError({
+      phase: 'blocked',
+      reason: 'BLOCKED',
+      detail: `migration is blocked: ${blockers.map((b) => (b.owner ? `${b.owner}: ${b.reason}` : b.reason)).join('; ')}`,
+      errno: 'EPERM',
+    });
+  }
+
+  /**
    * Migrates to `f`. With `parameters.returnPath`, the migration completes only once the
    * destination said it loaded the state. Resolves with the final info once the stream is complete and every
    * `saveCleanup` ran; rejects with a {@link MigrationError} (naming phase, entry and hook)
@@ -81,18 +100,8 @@ export class MigrationSource {
    * @throws MigrationError `busy` when a migration is already running, `blocked` when a blocker is registered
    */
   async migrate(f: QemuFileWriter, parameters: Partial<MigrationParameters> = {}, options: MigrateStreamOptions = {}): Promise<MigrationInfo> {
-    if (this.current) {
-      throw new MigrationError({ phase: 'busy', reason: 'BLOCKED', detail: 'a migration is already in progress', errno: 'EBUSY' });
-    }
-    const blockers = this.deps.blockers.list();
-    if (blockers.length > 0) {
-      throw new MigrationError({
-        phase: 'blocked',
-        reason: 'BLOCKED',
-        detail: `migration is blocked: ${blockers.map((b) => (b.owner ? `${b.owner}: ${b.reason}` : b.reason)).join('; ')}`,
-        errno: 'EPERM',
-      });
-    }
+    const refusal = this.refusal();
+    if (refusal) throw refusal;
     const params = resolveParameters(parameters);
     const run = new SourceRun(f, {
       entries: this.deps.registry.list(),
