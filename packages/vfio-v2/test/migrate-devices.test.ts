@@ -54,7 +54,7 @@ describe('migrating 1, 2 and 4 devices with mixed flags', () => {
     ],
   ];
   for (const [name, specs] of cases) {
-    it(`${name}: over memory, bytes identical, layout per qemu-stream.md §5`, async () => {
+    it(`${name}: over memory, bytes identical, layout per stream-format.md §5`, async () => {
       const { src, dst } = await makePair(specs, MIXED_P2P);
       const { bytes } = await saveToMemory(src);
       // The final state is what the source device holds after it stopped.
