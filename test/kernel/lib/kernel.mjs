@@ -36,12 +36,21 @@ export function missingOptions(fragmentText, dotConfigText) {
   return [...lost, ...on];
 }
 
-/** The cache key and directory for a fragment. */
+/** A fragment's CONFIG lines, trimmed, one per line: what the kernel depends on (comments and blank lines do not). */
+function configLines(fragment) {
+  return fragment
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .join('\n');
+}
+
+/** The cache key and directory for a fragment (its CONFIG lines, the kernel source's version, the recipe). */
 export function kernelCacheDir(fragmentPath) {
   const version = debianVersion(SOURCE_PACKAGE);
   if (!version) throw new LaneError(`${SOURCE_PACKAGE} is not installed`);
   const hash = createHash('sha256')
-    .update(readFileSync(fragmentPath))
+    .update(configLines(readFileSync(fragmentPath, 'utf8')))
     .update(`\0${SOURCE_PACKAGE}=${version}\0recipe=${RECIPE_VERSION}`)
     .digest('hex');
   return { dir: join(cacheRoot(), 'kernel', hash), hash, version };
