@@ -59,7 +59,8 @@ options (both sides):
                            both sides) carry RAM pages, and with --compat 10.0 device state; the progress
                            shows each channel's throughput, the summary each channel's bytes
   --uuid UUID              the VM's uuid (QEMU -uuid) each multifd channel announces (default all zero)
-  --json                   one JSON line per event (the default when stdout is not a terminal)
+  --json                   one JSON line per event (the default when stdout is not a terminal), among them
+                           a vfio-migration line at each VFIO device state change (QEMU's VFIO_MIGRATION)
 migrate:
   --downtime-limit DURATION  longest acceptable downtime (default 300ms; bare number = ms)
   --max-bandwidth RATE       bytes per second, e.g. 100M (default 128M; 0 = unlimited)

@@ -118,6 +118,26 @@ describe('savevm migrate / incoming', () => {
     expect(summaryOf(destination).devices.every((d) => d.verified === true)).toBe(true);
   });
 
+  it('JSON lines: a vfio-migration line at each device state change, on both sides, in the order QEMU sends VFIO_MIGRATION', async () => {
+    const path = join(dir, 'events.sock');
+    const destination = runCli(['incoming', `unix:${path}`, ...DEVICES]);
+    await destination.waitFor('listening');
+    const source = runCli(['migrate', `unix:${path}`, '--avail-switchover-bandwidth', '1G', ...DEVICES]);
+    expect(await source.code).toBe(0);
+    expect(await destination.code).toBe(0);
+    const states = (run: typeof source, device: string): unknown[] =>
+      run.records().filter((r) => r.event === 'vfio-migration' && r.device === device).map((r) => r.state);
+    const line = source.records().find((r) => r.event === 'vfio-migration');
+    expect(Object.keys(line ?? {})).toEqual(['event', 'device', 'idstr', 'state']);
+    // The VM starts (P2P: through running-p2p), pre-copies nic0, stops (P2P first), then stop-copy and cleanup.
+    expect(states(source, 'emulated:nic0')).toEqual(['running-p2p', 'running', 'pre-copy', 'pre-copy-p2p', 'stop-copy', 'stop']);
+    expect(states(source, 'emulated:gpu0')).toEqual(['running-p2p', 'running', 'running-p2p', 'stop', 'stop-copy', 'stop']);
+    // The destination loads (resuming; stop once the kernel took the state) and starts the VM.
+    for (const device of ['emulated:nic0', 'emulated:gpu0']) {
+      expect(states(destination, device)).toEqual(['resuming', 'stop', 'running-p2p', 'running']);
+    }
+  });
+
   it('snapshot and restore through a file, the source paused', async () => {
     const path = join(dir, 'snap.mig');
     const save = runCli(['migrate', `file:${path}`, '--paused', ...DEVICES]);

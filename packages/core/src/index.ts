@@ -141,6 +141,7 @@ export {
 
 // Blockers and migration-status hooks.
 export { MigrationBlockers, type MigrationBlocker } from './lifecycle/migration-blockers.js';
+export { DeviceEvents, type DeviceEvent, type DeviceEventValue } from './lifecycle/device-events.js';
 export {
   MigrationNotifiers,
   type MigrationNotifier,
@@ -215,6 +216,7 @@ export {
   SAVE_STATE_REGISTRY,
   RUN_STATE_CONTROLLER,
   MIGRATION_BLOCKERS,
+  DEVICE_EVENTS,
   MIGRATION_NOTIFIERS,
   MIGRATION_CLOCK,
   MIGRATION_SOURCE,

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Container } from 'inversify';
 import { describe, expect, it } from 'vitest';
 import {
+  DEVICE_EVENTS,
   DEVICE_MIGRATION_ATTACHER,
   HANDLER_PROVIDER,
   MIGRATION_BLOCKERS,
@@ -10,6 +11,8 @@ import {
   SAVE_STATE_REGISTRY,
   coreContainerModule,
   type DeviceAttachContext,
+  type DeviceEvent,
+  type DeviceEvents,
   type DeviceMigrationAttacher,
   type DeviceMigrationSpec,
   type Disposable,
@@ -56,12 +59,32 @@ describe("the spec's attached hook", () => {
     const attached = await c.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER).attach('dev0', 'the device');
     expect(seen?.name).toBe('the device');
     expect(seen?.blockers).toBe(blockers);
+    expect(seen?.events).toBe(c.get<DeviceEvents>(DEVICE_EVENTS));
     expect(log).toEqual(['attached the device with dev0/hooked']);
     expect(blockers.list()).toEqual([{ reason: 'held by the hook', owner: 'the device' }]);
     attached.detach();
     attached.detach();
     expect(log).toEqual(['attached the device with dev0/hooked', 'disposed']);
     expect(blockers.list()).toEqual([]);
+  });
+
+  it('the device events reach every subscriber in order, from the moment it subscribed (no replay)', async () => {
+    const c = containerWith((context) => {
+      context.events.emit({ event: 'HELLO', device: context.name, data: { n: 1 } });
+      return { dispose: () => context.events.emit({ event: 'BYE', device: context.name, data: {} }) };
+    }, []);
+    const events = c.get<DeviceEvents>(DEVICE_EVENTS);
+    const early: DeviceEvent[] = [];
+    events.events$.subscribe((e) => early.push(e));
+    const attached = await c.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER).attach('dev0', 'pad0');
+    const late: DeviceEvent[] = [];
+    events.events$.subscribe((e) => late.push(e));
+    attached.detach();
+    expect(early).toEqual([
+      { event: 'HELLO', device: 'pad0', data: { n: 1 } },
+      { event: 'BYE', device: 'pad0', data: {} },
+    ]);
+    expect(late).toEqual([{ event: 'BYE', device: 'pad0', data: {} }]);
   });
 
   it('a throw fails the attach and undoes every registration', async () => {

@@ -2,13 +2,15 @@
  * Everything that makes one VFIO v2 device migratable: its state machine, its save and load
  * sides, its handlers, run-state handler and migration-status hook, and the spec the core's
  * attacher registers ("<device path>/vfio", instance ANY, version 1), whose `attached` hook
- * joins the VM's multi-device P2P rule (docs/embedding-in-a-vmm.md §3).
+ * joins the VM's multi-device P2P rule (docs/embedding-in-a-vmm.md §3) and, with
+ * `migrationEvents`, sends VFIO_MIGRATION events (§10).
  */
 import type { DeviceAttachContext, DeviceMigrationSpec, Disposable, MigrationNotifier, SaveVMHandlers, VmChangeStateHandler } from '@savevm/core';
 import { INSTANCE_ID_ANY } from '@savevm/stream';
 import { VfioMultiDeviceRule, vfioIdstr, type VfioDevice } from '@savevm/vfio';
 import { createVfioV2Handlers } from './handlers.js';
 import { DeviceLoader } from './load/device-loader.js';
+import { vfioMigrationEvent } from './migration-events.js';
 import { createMigrationStatusHook } from './migration-status-hook.js';
 import { DeviceMigrationState } from './migration-state.js';
 import { DEFAULT_MAX_QUEUED_BUFFERS_SIZE, type VfioV2Options } from './options.js';
@@ -81,13 +83,25 @@ export class VfioV2DeviceMigration {
 
   /**
    * While attached, the device takes part in the VM's multi-device P2P rule (QEMU 8.2's
-   * `vfio_block_multiple_devices_migration` at realize, its unblock at exit).
+   * `vfio_block_multiple_devices_migration` at realize, its unblock at exit) and, with
+   * `migrationEvents`, each state it is taken to is a VFIO_MIGRATION event in the VM's
+   * device events, under the name it was attached with.
    */
   attached(context: DeviceAttachContext): Disposable {
-    return VfioMultiDeviceRule.of(context.blockers).join({
+    const member = VfioMultiDeviceRule.of(context.blockers).join({
       name: context.name,
       p2p: this.state.supportsP2P,
       exempt: this.options.allowMultiDeviceWithoutP2P ?? false,
     });
+    const events =
+      this.options.migrationEvents === true
+        ? this.state.stateChanges$.subscribe((state) => context.events.emit(vfioMigrationEvent(context.name, this.state.name, state)))
+        : undefined;
+    return {
+      dispose: () => {
+        events?.unsubscribe();
+        member.dispose();
+      },
+    };
   }
 }

@@ -21,6 +21,14 @@ export {
   type OpaqueConfigStateErrorReason,
 } from './opaque-config-state.js';
 export { DeviceMigrationState } from './migration-state.js';
+export {
+  VFIO_MIGRATION_EVENT,
+  vfioMigrationStateName,
+  vfioMigrationEvent,
+  isVfioMigrationEvent,
+  type VfioMigrationEvent,
+  type VfioMigrationStateName,
+} from './migration-events.js';
 export { DeviceSaver, type DeviceSaverOptions, type DeviceSaveStats } from './save/device-saver.js';
 export { saveBlock, type BlockResult } from './save/save-block.js';
 export { DeviceLoader, type DeviceLoaderOptions } from './load/device-loader.js';

@@ -1,8 +1,10 @@
 /**
  * The device's migration state as the VFIO v2 state machine, and the one way to change it:
  * set-state with a recover state (QEMU `vfio_migration_set_state`, docs/design/vfio-uapi.md
- * §6). The data_fd of the current session is owned here.
+ * §6). The data_fd of the current session is owned here, and every state the device is
+ * taken to is pushed on `stateChanges$` where QEMU 9.1 sends its VFIO_MIGRATION event.
  */
+import { type Observable, Subject } from 'rxjs';
 import {
   MigState,
   VfioMigrationFlags,
@@ -22,6 +24,7 @@ import { traceVfio } from './tracing.js';
 export class DeviceMigrationState {
   #state: MigState = MigState.RUNNING;
   #dataFile: VfioDataFile | undefined;
+  readonly #changes = new Subject<MigState>();
 
   /**
    * @param device the VFIO device
@@ -40,6 +43,17 @@ export class DeviceMigrationState {
   /** The cached device state. */
   get state(): MigState {
     return this.#state;
+  }
+
+  /**
+   * The state the device is taken to, each time it is set (QEMU 9.1
+   * `vfio_migration_set_device_state`, where VFIO_MIGRATION is sent): after a successful
+   * SET; the recover state after a failed one, even when the device was already in it;
+   * RUNNING after a reset, ERROR when the reset failed. Nothing when the device is already
+   * in the target. Pushed synchronously, before the setter returns or throws.
+   */
+  get stateChanges$(): Observable<MigState> {
+    return this.#changes.asObservable();
   }
 
   /** The open data file of the current session, if any. */
@@ -79,7 +93,7 @@ export class DeviceMigrationState {
     } catch (first) {
       this.#recover(from, target, recover, first);
     }
-    this.#state = target;
+    this.#set(target);
     if (dataFile !== undefined) {
       if (this.#dataFile !== undefined && !this.#dataFile.closed) {
         closeQuietly(dataFile);
@@ -106,10 +120,10 @@ export class DeviceMigrationState {
     try {
       this.device.reset();
     } catch (error) {
-      this.#state = MigState.ERROR;
+      this.#set(MigState.ERROR);
       throw error;
     }
-    this.#state = MigState.RUNNING;
+    this.#set(MigState.RUNNING);
     traceVfio('vfio_migration_set_state', { device: this.name, from: migStateName(from), target: migStateName(MigState.RUNNING), state: migStateName(MigState.RUNNING), outcome: 'reset' });
   }
 
@@ -120,12 +134,18 @@ export class DeviceMigrationState {
     file?.close();
   }
 
+  /** Caches the state the device is now in and tells `stateChanges$`. */
+  #set(state: MigState): void {
+    this.#state = state;
+    this.#changes.next(state);
+  }
+
   #recover(from: MigState, target: MigState, recover: MigState, first: unknown): never {
     if (recover !== MigState.ERROR) {
       try {
         const late = this.device.setState(recover).dataFile;
         if (late !== undefined) closeQuietly(late);
-        this.#state = recover;
+        this.#set(recover);
         this.#fail(from, target, recover, 'recovered', recover, first);
       } catch (error) {
         if (error instanceof VfioStateTransitionError) throw error;
@@ -135,10 +155,10 @@ export class DeviceMigrationState {
     try {
       this.device.reset();
     } catch (resetError) {
-      this.#state = MigState.ERROR;
+      this.#set(MigState.ERROR);
       this.#fail(from, target, recover, 'reset-failed', MigState.ERROR, first, resetError);
     }
-    this.#state = MigState.RUNNING;
+    this.#set(MigState.RUNNING);
     this.#fail(from, target, recover, 'reset', MigState.RUNNING, first);
   }
 

@@ -63,6 +63,12 @@ export interface VfioV2Options {
    * of them lacks P2P. savevm's own escape: QEMU has none. docs/embedding-in-a-vmm.md §3.
    */
   readonly allowMultiDeviceWithoutP2P?: boolean;
+  /**
+   * Send a `VFIO_MIGRATION` event into the VM's device events at each change of the
+   * device's migration state (QEMU 9.1's `migration-events` property; default false, as in
+   * QEMU). docs/embedding-in-a-vmm.md §10.
+   */
+  readonly migrationEvents?: boolean;
 }
 
 /**

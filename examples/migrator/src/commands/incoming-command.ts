@@ -22,6 +22,7 @@ import { verifyLoadedRam } from '../check/verify-loaded-ram.js';
 import { type DeviceVerdict, StateMismatchError, verifyLoadedState } from '../check/verify-loaded-state.js';
 import { DeviceSet } from '../devices/device-set.js';
 import { CliEvents } from '../output/cli-events.js';
+import { showDeviceEvents } from '../output/device-events-view.js';
 import { showProgress } from '../output/progress-view.js';
 import { type MigrationSummary, buildSummary } from '../output/summary.js';
 import { VmRam } from '../ram/vm-ram.js';
@@ -81,6 +82,7 @@ export async function incoming(options: IncomingCommandOptions, events: CliEvent
     const tls = tlsCredentialsOf(options.tls, options.uri);
     devices = await DeviceSet.open(options.devices, { switchoverAck: options.switchoverAck });
     const { session } = devices;
+    showDeviceEvents(devices, events);
     // No guest here: the RAM must hold what it loaded until it is checked.
     if (options.memory !== undefined) ram = new VmRam(options.memory, session, { guest: false, digestOnStop: false });
     // The source's devices with a DMA rate (the same --devices) wrote its RAM by DMA.

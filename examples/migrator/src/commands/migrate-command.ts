@@ -13,6 +13,7 @@ import type { CliOutput } from '../cli-output.js';
 import { STATE_CHECK_IDSTR, STATE_CHECK_VERSION, stateCheckSaveHandlers } from '../check/state-check-section.js';
 import { DeviceSet } from '../devices/device-set.js';
 import { CliEvents } from '../output/cli-events.js';
+import { showDeviceEvents } from '../output/device-events-view.js';
 import { showProgress } from '../output/progress-view.js';
 import { type MigrationSummary, buildSummary } from '../output/summary.js';
 import { VmRam } from '../ram/vm-ram.js';
@@ -52,6 +53,7 @@ export async function migrate(options: MigrateOptions, events: CliEvents, interr
       allowMultiDeviceWithoutP2P: options.allowMultiDeviceWithoutP2P,
     });
     const { session } = devices;
+    showDeviceEvents(devices, events);
     // The RAM's guest runs with the VM, so a paused VM gets none.
     if (options.memory !== undefined) ram = new VmRam(options.memory, session, { guest: !options.paused, digestOnStop: true });
     const emulated = emulatedDevicesOf(devices);

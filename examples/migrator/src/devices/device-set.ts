@@ -48,7 +48,8 @@ export class DeviceSet {
     const allowMultiDeviceWithoutP2P = options.allowMultiDeviceWithoutP2P ?? false;
     const session = await createMigrationSession({
       providers: [
-        vfioV2ContainerModule({ switchoverAck: options.switchoverAck ?? false, allowMultiDeviceWithoutP2P }),
+        // Every device state change is a VFIO_MIGRATION event (the --json lines show them).
+        vfioV2ContainerModule({ switchoverAck: options.switchoverAck ?? false, allowMultiDeviceWithoutP2P, migrationEvents: true }),
         vfioV1ContainerModule({ allowMultiDeviceWithoutP2P }),
       ],
     });
@@ -74,6 +75,11 @@ export class DeviceSet {
       throw err;
     }
     return new DeviceSet(devices, session);
+  }
+
+  /** The device attached under `name` (its `--device` spec as written), if any. */
+  byName(name: string): AttachedMigrationDevice | undefined {
+    return this.devices.find((d) => d.device.spec.text === name);
   }
 
   /** The device whose section idstr is `idstr`, if any. */

@@ -1,5 +1,6 @@
 import { INSTANCE_ID_ANY } from '@savevm/stream';
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
+import { DeviceEvents } from '../lifecycle/device-events.js';
 import type { MigrationBlockers } from '../lifecycle/migration-blockers.js';
 import type { MigrationNotifiers } from '../lifecycle/migration-notifiers.js';
 import type { SaveStateRegistry } from '../registry/registry.js';
@@ -9,6 +10,7 @@ import type { RunStateController } from '../run-state/run-state-controller.js';
 import type { HandlerProvider } from './handler-provider.js';
 import { NoHandlerProviderError, type ProviderSelector, type ProviderVerdict } from './provider-selector.js';
 import {
+  DEVICE_EVENTS,
   MIGRATION_BLOCKERS,
   MIGRATION_NOTIFIERS,
   PROVIDER_SELECTOR,
@@ -39,10 +41,13 @@ export interface BlockedDevice {
 /**
  * Selects a provider for a device and registers what it creates: the save-state entry,
  * the run-state change handler and the migration-status hook, then calls the spec's
- * `attached` hook with the VM's blockers.
+ * `attached` hook with the VM's blockers and device events.
  */
 @injectable()
 export class DeviceMigrationAttacher {
+  /** The device events attached devices emit into (the bound `DEVICE_EVENTS`, or one of its own). */
+  readonly events: DeviceEvents;
+
   /** @param selector picks the provider; the rest receive the registrations */
   constructor(
     @inject(PROVIDER_SELECTOR) private readonly selector: ProviderSelector,
@@ -50,7 +55,10 @@ export class DeviceMigrationAttacher {
     @inject(RUN_STATE_CONTROLLER) private readonly runState: RunStateController,
     @inject(MIGRATION_NOTIFIERS) private readonly notifiers: MigrationNotifiers,
     @inject(MIGRATION_BLOCKERS) private readonly blockers: MigrationBlockers,
-  ) {}
+    @inject(DEVICE_EVENTS) @optional() events?: DeviceEvents,
+  ) {
+    this.events = events ?? new DeviceEvents();
+  }
 
   /**
    * Makes `device` migratable.
@@ -85,7 +93,7 @@ export class DeviceMigrationAttacher {
     };
     if (spec.attached) {
       try {
-        registrations.push(spec.attached({ name: describe, blockers: this.blockers }));
+        registrations.push(spec.attached({ name: describe, blockers: this.blockers, events: this.events }));
       } catch (err) {
         detach();
         throw err;

@@ -6,6 +6,7 @@
  * `bind(HANDLER_PROVIDER).to(MyProvider)` (or `toConstantValue`).
  */
 import type { MaybePromise, SaveVMHandlers } from '../handlers.js';
+import type { DeviceEvents } from '../lifecycle/device-events.js';
 import type { MigrationBlockers } from '../lifecycle/migration-blockers.js';
 import type { MigrationNotifier } from '../lifecycle/migration-notifiers.js';
 import type { Disposable, VmChangeStateHandler } from '../run-state/change-handlers.js';
@@ -24,6 +25,8 @@ export interface DeviceAttachContext {
   readonly name: string;
   /** The VM's migration blockers (a rule over several devices adds and lifts its own). */
   readonly blockers: MigrationBlockers;
+  /** The VM's device events (QMP-style events, e.g. VFIO_MIGRATION). */
+  readonly events: DeviceEvents;
 }
 
 /** Everything needed to make one device migratable; registered by the attacher. */
@@ -51,8 +54,8 @@ export interface DeviceMigrationSpec {
   readonly migrationNotifier?: MigrationNotifier;
   /**
    * Called once the device is registered, with the VM's services; what it returns is
-   * disposed when the device is detached (VFIO: the multi-device P2P rule's blocker). A
-   * throw fails the attach and undoes the registration.
+   * disposed when the device is detached (VFIO: the multi-device P2P rule's blocker, the
+   * VFIO_MIGRATION events). A throw fails the attach and undoes the registration.
    */
   readonly attached?: (context: DeviceAttachContext) => Disposable;
 }

@@ -8,6 +8,8 @@ export const SAVE_STATE_REGISTRY = Symbol.for('savevm.SaveStateRegistry');
 export const RUN_STATE_CONTROLLER = Symbol.for('savevm.RunStateController');
 /** The `MigrationBlockers` singleton. */
 export const MIGRATION_BLOCKERS = Symbol.for('savevm.MigrationBlockers');
+/** The `DeviceEvents` singleton (QMP-style events of the attached devices). */
+export const DEVICE_EVENTS = Symbol.for('savevm.DeviceEvents');
 /** The `MigrationNotifiers` singleton. */
 export const MIGRATION_NOTIFIERS = Symbol.for('savevm.MigrationNotifiers');
 /** The `MigrationClock` (default: the system clock). */

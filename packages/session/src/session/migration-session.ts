@@ -5,6 +5,7 @@
  */
 import 'reflect-metadata';
 import {
+  DEVICE_EVENTS,
   DEVICE_MIGRATION_ATTACHER,
   MIGRATION_BLOCKERS,
   MIGRATION_CLOCK,
@@ -15,6 +16,8 @@ import {
   SAVE_STATE_REGISTRY,
   coreContainerModule,
   type AttachedDevice,
+  type DeviceEvent,
+  type DeviceEvents,
   type DeviceMigrationAttacher,
   type MigrationBlockers,
   type MigrationClock,
@@ -55,6 +58,8 @@ export class MigrationSession {
   readonly blockers: MigrationBlockers;
   /** Hooks told when a migration sets up, completes or fails. */
   readonly notifiers: MigrationNotifiers;
+  /** The attached devices' QMP-style events (e.g. VFIO_MIGRATION); subscribe to `deviceEvents$`. */
+  readonly deviceEvents: DeviceEvents;
   /** The outgoing driver (its `info$` is the outgoing migration's progress). */
   readonly source: MigrationSource;
   /** The incoming driver (its `info$` is the incoming migration's progress). */
@@ -70,6 +75,7 @@ export class MigrationSession {
     this.runState = container.get<RunStateController>(RUN_STATE_CONTROLLER);
     this.blockers = container.get<MigrationBlockers>(MIGRATION_BLOCKERS);
     this.notifiers = container.get<MigrationNotifiers>(MIGRATION_NOTIFIERS);
+    this.deviceEvents = container.get<DeviceEvents>(DEVICE_EVENTS);
     this.source = container.get<MigrationSource>(MIGRATION_SOURCE);
     this.destination = container.get<MigrationDestination>(MIGRATION_DESTINATION);
     this.attacher = container.get<DeviceMigrationAttacher>(DEVICE_MIGRATION_ATTACHER);
@@ -82,6 +88,15 @@ export class MigrationSession {
    */
   get info$(): Observable<MigrationInfo> {
     return this.direction.pipe(switchAll());
+  }
+
+  /**
+   * The attached devices' events as they happen, in either direction — with VFIO v2 devices
+   * whose `migrationEvents` option is on, a `VFIO_MIGRATION` event at each device state
+   * change (QEMU 9.1's QMP event; `docs/embedding-in-a-vmm.md` §10). Never replayed.
+   */
+  get deviceEvents$(): Observable<DeviceEvent> {
+    return this.deviceEvents.events$;
   }
 
   /**
