@@ -37,6 +37,7 @@ import type { MigrationClock } from '../clock.js';
 import { hookFailure, streamErrno } from '../hooks.js';
 import { isPromiseLike } from '../../maybe-promise.js';
 import { ProgressTracker } from '../progress.js';
+import { SectionIndex } from './section-index.js';
 
 /** Whether two short byte strings are equal (cheaper than Buffer.equals for idstrs). */
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -107,12 +108,13 @@ export interface IncomingRunContext {
 /** The state of one incoming migration. */
 export class IncomingRun {
   private readonly entries: readonly SaveStateEntry[];
-  private readonly indexOf = new Map<SaveStateEntry, number>();
+  /** Entry → list position, built at the first section that arrives out of list order. */
+  private indexOf: Map<SaveStateEntry, number> | undefined;
   private readonly progress: ProgressTracker;
   private readonly parser: StreamParser;
   private readonly records: RecordReader;
   /** Section id (from START/FULL) → list position (QEMU `load_section_id`). */
-  private readonly sectionIndex = new Map<number, number>();
+  private readonly sectionIndex = new SectionIndex();
   /** Version found in the stream, by list position (QEMU `load_version_id`). */
   private readonly loadVersion: Uint32Array;
   private nextGuess = 0;
@@ -133,7 +135,6 @@ export class IncomingRun {
     private readonly options: IncomingOptions,
   ) {
     this.entries = ctx.registry.list();
-    this.entries.forEach((e, i) => this.indexOf.set(e, i));
     this.progress = new ProgressTracker('destination', this.entries, ctx.clock, ctx.infos);
     const commands = options.commands ?? NEWEST_COMMANDS;
     this.parser = new StreamParser(f, { requireConfiguration: options.requireConfiguration ?? true, commands });
@@ -420,7 +421,9 @@ export class IncomingRun {
       return this.nextGuess++;
     }
     const entry = this.ctx.registry.find(idstr.toString('utf8'), instanceId);
-    const index = entry === undefined ? undefined : this.indexOf.get(entry);
+    if (entry === undefined) return undefined;
+    this.indexOf ??= new Map(this.entries.map((e, i) => [e, i]));
+    const index = this.indexOf.get(entry);
     if (index !== undefined) this.nextGuess = index + 1;
     return index;
   }
