@@ -12,9 +12,11 @@ export const USAGE = `usage: savevm <command> [options]
 commands:
   incoming URI VM [options]     receive a migration (the destination; start it first)
   migrate URI VM [options]      send one (the source)
-  inspect FILE [--json] [--max-bytes SIZE]
+  inspect FILE [--json] [--max-bytes SIZE] [--vmstate DUMP.json[.gz] [--reencode OUT]]
                                 list the records of a QEMU migration stream (read whole, up to
-                                SIZE, default 1G; a longer input, e.g. /dev/zero, is refused)
+                                SIZE, default 1G; a longer input, e.g. /dev/zero, is refused);
+                                with QEMU's -dump-vmstate, each device's fields by name, and
+                                --reencode writes the stream back through the vmstate engine
   demo                          a destination and a source on loopback: guest RAM and two devices, checked
 
 VM: --device SPEC (repeat) and/or --memory MEM; both sides give the same
