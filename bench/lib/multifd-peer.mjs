@@ -3,25 +3,41 @@
 // capped benchmarks) that runs one migration per request, so the memory is prepared once:
 //   node bench/lib/multifd-peer.mjs source|destination
 // The configuration comes in the environment as MULTIFD_PEER (JSON): { kind: 'device' | 'ram', bytes }.
+//
+// kind 'device': one emulated VFIO v2 device (@savevm/vfio's EmulatedVfioKernel, as the
+// example migrator's `emulated:NAME,size=…` devices and @savevm/vfio-v2's test VMs build
+// them), STOP_COPY only (no pre-copy), whose state is `bytes` long; it is attached through the
+// session's providers (`vfioV2ContainerModule()`), so @savevm/vfio-v2's handlers migrate it:
+// with QEMU 10.0's stream and multifd channels (`multifdTransfer` 'auto') the stop-copy state
+// goes on the channels at switchover, one device-state packet per 1 MiB read of the data_fd,
+// and the destination writes the buffers into its data_fd in index order from the load work
+// SWITCHOVER_START starts. The device (kernel and model) lives for the whole benchmark; each
+// migration opens it again (a fresh VfioDevice handle, closed afterwards) in a fresh session.
+// kind 'ram': @savevm/ram's GuestRam with one block, registerRam, a paused VM (one pass).
+//
 // Requests and answers (process.send):
 //   destination: {incoming: {uri, channels}} → {listening: uri}, then {loaded: {digest,
-//     maxQueuedBuffers, faults, cpu}}. Every migration gets a fresh session over the same
-//     memory — resident, refilled with garbage (0x5a) before each, so what is checked is
-//     what came — holding the device (bench/lib/multifd-device.mjs) or one RAM block.
-//   source: {migrate: {uri, channels}} → {migrated: {seconds, info, digest, faults, cpu}}:
-//     a fresh session over the fixed content (AES-128-CTR of zeros; for RAM every fourth
-//     page zero, as bench/ram-1gib.mjs; its SHA-256 taken once, before anything is timed),
-//     then `session.migrate(uri)` with QEMU 10.0's stream (device state on the channels),
-//     no bandwidth limit, channels 0 = no multifd. `seconds` runs from the call to its
-//     resolution, which with the return path (on) comes after the destination's SHUT:
-//     everything loaded. device: the VM runs, the device's state is stop-copy only (it all
-//     moves at switchover, on the channels); ram: the VM is paused (one pass over RAM).
+//     maxQueuedBytes, faults, cpu}}. The memory — the device model's state bytes, or the RAM
+//     block — is resident and refilled with garbage (0x5a) before each migration, so what is
+//     checked (SHA-256 after the load) is what came; the device's peak of queued multifd
+//     buffers (bytes) comes back as maxQueuedBytes.
+//   source: {migrate: {uri, channels}} → {migrated: {seconds, info, digest, stopCopyBytes,
+//     faults, cpu}}: a fresh session over the fixed content (AES-128-CTR of zeros; for RAM
+//     every fourth page zero, as bench/ram-1gib.mjs; its SHA-256 taken once, before anything
+//     is timed), then `session.migrate(uri)` with QEMU 10.0's stream (device state on the
+//     channels), no bandwidth limit, channels 0 = no multifd. `seconds` runs from the call to
+//     its resolution, which with the return path (on) comes after the destination's SHUT:
+//     everything loaded. device: the VM runs (`runState.start()`, which also takes the device
+//     back to RUNNING from the STOP the previous migration left it in), its state is
+//     stop-copy only (it all moves at switchover, on the channels); ram: the VM is paused.
 //   Either side answers {error} when a migration fails.
 import { createCipheriv, createHash } from 'node:crypto';
+import { subscribe } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import { createMigrationSession } from '@savevm/session';
 import { GuestRam, registerRam } from '@savevm/ram';
-import { ChannelStateDevice } from './multifd-device.mjs';
+import { EmulatedVfioKernel, MigState, VfioMigrationFlags, openVfioDevice } from '@savevm/vfio';
+import { vfioV2ContainerModule } from '@savevm/vfio-v2';
 
 const PAGE = 4096;
 const role = process.argv[2];
@@ -43,40 +59,81 @@ function cpuSeconds(start) {
   return (u.user + u.system) / 1e6;
 }
 
-/** The fixed source content. */
-function content(bytes, zeroEvery) {
-  const buf = Buffer.allocUnsafeSlow(bytes);
+/** Fills `into` with the fixed source content. */
+function fillContent(into, zeroEvery) {
+  const bytes = into.byteLength;
   const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 0x42), Buffer.alloc(16, 0));
   const zeros = Buffer.alloc(1 << 20);
   for (let at = 0; at < bytes; at += zeros.length) {
     const part = cipher.update(zeros);
-    part.copy(buf, at, 0, Math.min(part.length, bytes - at));
+    into.set(part.subarray(0, Math.min(part.length, bytes - at)), at);
   }
-  if (zeroEvery) for (let at = 0; at < bytes; at += zeroEvery * PAGE) buf.fill(0, at, Math.min(bytes, at + PAGE));
-  return buf;
+  if (zeroEvery) for (let at = 0; at < bytes; at += zeroEvery * PAGE) into.fill(0, at, Math.min(bytes, at + PAGE));
+  return into;
 }
 
-function digest(buf) {
-  return createHash('sha256').update(buf).digest('hex');
+function digest(bytes) {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** A fresh session with the benchmark's device or RAM over `memory`. */
-async function vm(memory) {
-  const session = await createMigrationSession();
-  let device;
-  if (config.kind === 'device') {
-    device = new ChannelStateDevice(memory);
-    session.registry.register('0000:00:03.0/vfio', 0, 1, device);
-  } else {
+/** The device's name: its section is `0000:00:03.0/vfio`, as QEMU's `<qdev path>/vfio`. */
+const DEVICE_NAME = '0000:00:03.0';
+
+/**
+ * The benchmark's memory: for 'device' an emulated kernel with one VFIO v2 device (STOP_COPY
+ * only, state `bytes` long), whose model's state bytes are the memory; for 'ram' a buffer.
+ */
+function prepare() {
+  if (config.kind !== 'device') return { memory: Buffer.allocUnsafeSlow(config.bytes) };
+  const kernel = new EmulatedVfioKernel();
+  const node = kernel.addDevice({ name: DEVICE_NAME, protocol: 'v2', migrationFlags: VfioMigrationFlags.STOP_COPY, stateSize: config.bytes, seed: 1 });
+  return { memory: node.model.stateBytes, kernel, node };
+}
+
+/** A fresh session with the benchmark's device (opened again) or RAM over `side.memory`. */
+async function vm(side) {
+  if (config.kind !== 'device') {
+    const session = await createMigrationSession();
     const ram = new GuestRam();
-    ram.addBlock('pc.ram', memory);
+    ram.addBlock('pc.ram', side.memory);
     registerRam(session.registry, ram);
+    return { session, close: () => undefined };
   }
-  return { session, device };
+  const session = await createMigrationSession({ providers: [vfioV2ContainerModule()] });
+  const vfio = openVfioDevice(side.node, { syscalls: side.kernel, via: 'cdev' });
+  let attached;
+  try {
+    attached = await session.attach(vfio, DEVICE_NAME);
+  } catch (err) {
+    vfio.close();
+    throw err;
+  }
+  if (attached.provider.name !== 'vfio-v2') throw new Error(`the device was taken by ${attached.provider.name}, not vfio-v2`);
+  const migration = attached.provider.created?.get(vfio);
+  return {
+    session,
+    migration,
+    close: () => {
+      attached.detach();
+      vfio.close();
+    },
+  };
 }
 
 function multifd(channels) {
   return channels > 0 ? { multifdChannels: channels } : {};
+}
+
+/**
+ * The device's whole state moves at switchover (stop-copy only), and nothing moves before it
+ * to measure the link by, so with the default parameters the switchover threshold stays at
+ * the assumed 128 MiB/s × the 300 ms downtime limit ≈ 40 MB and a 1 GiB device never
+ * converges, as in QEMU. As a QEMU user would, the source sets `avail-switchover-bandwidth`
+ * (here 100 GB/s, so the threshold exceeds any BENCH_BYTES): it switches over at the first
+ * decision, 100 ms in (when the first measuring window closes), in both arms alike.
+ */
+function switchover() {
+  return config.kind === 'device' ? { availSwitchoverBandwidth: 100e9 } : {};
 }
 
 /** The info as plain data (what crosses the IPC channel). */
@@ -84,34 +141,66 @@ function plain(info) {
   return JSON.parse(JSON.stringify(info));
 }
 
-async function destination(memory, { uri, channels }) {
-  memory.fill(0x5a);
-  const { session, device } = await vm(memory);
-  const incoming = session.incoming(uri, { ...multifd(channels), connectTimeoutMs: 60_000 });
-  const endpoint = await incoming.listening;
-  globalThis.gc?.();
-  const faults = minorFaults();
-  const cpu0 = process.cpuUsage();
-  process.send({ listening: endpoint.uri });
-  await incoming;
-  const faultsDuring = minorFaults() - faults;
-  const cpu = cpuSeconds(cpu0);
-  process.send({ loaded: { digest: digest(memory), maxQueuedBuffers: device?.maxQueued, faults: faultsDuring, cpu } });
+/**
+ * Watches the destination device's multifd loader while a load runs (it exists from
+ * loadSetup to loadCleanup); `peak()` is its queue's most bytes held at once.
+ */
+function watchQueue(migration) {
+  let loader;
+  const timer = setInterval(() => {
+    loader ??= migration?.loader.multifd;
+  }, 5);
+  return {
+    peak() {
+      clearInterval(timer);
+      return loader?.queue.peakQueuedBytes;
+    },
+  };
 }
 
-async function source(memory, expected, { uri, channels }) {
-  const { session } = await vm(memory);
-  if (config.kind === 'device') await session.runState.start();
-  globalThis.gc?.();
-  const faults = minorFaults();
-  const cpu0 = process.cpuUsage();
-  const t0 = now();
-  const info = await session.migrate(uri, { ...multifd(channels), streamCompat: 'qemu-10.0', maxBandwidth: 0 });
-  const seconds = now() - t0;
-  const faultsDuring = minorFaults() - faults;
-  const cpu = cpuSeconds(cpu0);
-  if (info.status !== 'completed') throw new Error(`migration ended ${info.status}`);
-  process.send({ migrated: { seconds, info: plain(info), digest: expected, faults: faultsDuring, cpu } });
+async function destination(side, { uri, channels }) {
+  side.memory.fill(0x5a);
+  const { session, migration, close } = await vm(side);
+  try {
+    const incoming = session.incoming(uri, { ...multifd(channels), connectTimeoutMs: 60_000 });
+    const endpoint = await incoming.listening;
+    globalThis.gc?.();
+    const faults = minorFaults();
+    const cpu0 = process.cpuUsage();
+    const queue = watchQueue(migration);
+    process.send({ listening: endpoint.uri });
+    try {
+      await incoming;
+    } finally {
+      queue.peak();
+    }
+    const faultsDuring = minorFaults() - faults;
+    const cpu = cpuSeconds(cpu0);
+    if (side.node !== undefined && side.node.model.migState === MigState.RESUMING) throw new Error('the device is still RESUMING after the load');
+    process.send({ loaded: { digest: digest(side.memory), maxQueuedBytes: queue.peak(), faults: faultsDuring, cpu } });
+  } finally {
+    close();
+  }
+}
+
+async function source(side, expected, { uri, channels }) {
+  const { session, migration, close } = await vm(side);
+  try {
+    if (config.kind === 'device') await session.runState.start();
+    globalThis.gc?.();
+    const faults = minorFaults();
+    const cpu0 = process.cpuUsage();
+    const t0 = now();
+    const info = await session.migrate(uri, { ...multifd(channels), ...switchover(), streamCompat: 'qemu-10.0', maxBandwidth: 0 });
+    const seconds = now() - t0;
+    const faultsDuring = minorFaults() - faults;
+    const cpu = cpuSeconds(cpu0);
+    if (info.status !== 'completed') throw new Error(`migration ended ${info.status}`);
+    const stopCopyBytes = migration?.saver.stats.stopCopyBytes;
+    process.send({ migrated: { seconds, info: plain(info), digest: expected, stopCopyBytes, faults: faultsDuring, cpu } });
+  } finally {
+    close();
+  }
 }
 
 function fail(err) {
@@ -119,11 +208,22 @@ function fail(err) {
 }
 
 if (role !== 'source' && role !== 'destination') throw new Error(`unknown role ${role}`);
-const memory = role === 'source' ? content(config.bytes, config.kind === 'ram' ? 4 : 0) : Buffer.allocUnsafeSlow(config.bytes).fill(0x5a);
-const expected = role === 'source' ? digest(memory) : undefined;
+// MULTIFD_PEER_TRACE=1: every core and VFIO trace event on stderr (debugging, not for timing).
+if (process.env.MULTIFD_PEER_TRACE) {
+  const { TracePoint } = await import('@savevm/core');
+  const { VfioTracePoint } = await import('@savevm/vfio-v2');
+  const t0 = now();
+  for (const name of [...Object.values(TracePoint), ...Object.values(VfioTracePoint)]) {
+    subscribe(name, (payload) => process.stderr.write(`[${role} ${(now() - t0).toFixed(3)}] ${name} ${JSON.stringify(payload, (_k, v) => (typeof v === 'bigint' ? String(v) : v))?.slice(0, 200)}\n`));
+  }
+}
+const side = prepare();
+if (role === 'source') fillContent(side.memory, config.kind === 'ram' ? 4 : 0);
+else side.memory.fill(0x5a);
+const expected = role === 'source' ? digest(side.memory) : undefined;
 process.on('message', (m) => {
-  if (m.incoming) destination(memory, m.incoming).catch(fail);
-  else if (m.migrate) source(memory, expected, m.migrate).catch(fail);
+  if (m.incoming) destination(side, m.incoming).catch(fail);
+  else if (m.migrate) source(side, expected, m.migrate).catch(fail);
   else if (m.exit) process.disconnect();
 });
 process.send({ ready: true });

@@ -56,11 +56,14 @@ function peer(role, config, ns) {
     ended = err;
     deliver();
   });
-  child.once('exit', (code, signal) => {
-    children.delete(child);
-    ended ??= new Error(`${role} exited with ${signal ?? code}`);
-    deliver();
-  });
+  const exited = new Promise((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      ended ??= new Error(`${role} exited with ${signal ?? code}`);
+      deliver();
+      resolve();
+    }),
+  );
   return {
     send: (m) => child.send(m),
     next: (key) =>
@@ -69,7 +72,19 @@ function peer(role, config, ns) {
         waiter = { match: (m) => key in m, resolve: (m) => resolve(m[key]), reject };
         deliver();
       }),
-    stop: () => child.kill('SIGKILL'),
+    /** Asks the peer to exit (so --cpu-prof writes its profile), SIGKILL after 10 s. */
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        child.send({ exit: true });
+      } catch {
+        // the channel is gone already
+      }
+      let timer;
+      await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+    },
   };
 }
 
@@ -91,17 +106,23 @@ export async function startPeers({ hosts, kind, bytes }) {
       src.send({ migrate: { uri, channels } });
       const [s, d] = await Promise.all([src.next('migrated'), dst.next('loaded')]);
       if (s.digest !== d.digest) throw new Error(`the destination's state differs from the source's (${d.digest} ≠ ${s.digest})`);
+      const perChannel = (s.info.multifdChannels ?? []).map((c) => c.bytes);
+      // The device's stop-copy state must have gone on the channels (QEMU 10.0's way), not the main stream.
+      if (kind === 'device' && channels > 0 && perChannel.reduce((a, b) => a + b, 0) < bytes) {
+        throw new Error(`only ${perChannel.reduce((a, b) => a + b, 0)} bytes went on the multifd channels, less than the device's ${bytes}`);
+      }
       return {
         seconds: s.seconds,
-        perChannel: (s.info.multifdChannels ?? []).map((c) => c.bytes),
-        maxQueuedBuffers: d.maxQueuedBuffers,
+        perChannel,
+        maxQueuedBytes: d.maxQueuedBytes,
+        stopCopyBytes: s.stopCopyBytes,
         faults: { source: s.faults, destination: d.faults },
         cpu: { source: s.cpu, destination: d.cpu },
       };
     },
-    stop() {
-      dst.stop();
-      src.stop();
+    /** Stops both peers (see `peer().stop`). */
+    async stop() {
+      await Promise.all([dst.stop(), src.stop()]);
     },
   };
 }
@@ -110,15 +131,20 @@ const MB = 1e6;
 
 /**
  * The benchmark: `runs` migrations with `channels` and as many with `refChannels`,
- * alternating (one untimed warm-up of each first when `warmup`), logged to stderr;
- * returns the result object with the medians in MB/s (payload bytes ÷ seconds).
+ * alternating, logged to stderr; first one untimed warm-up migration of each arm when
+ * `warmup` is 'both', of the `channels` arm only when 'first' (the peers' first migration
+ * pays for JIT compilation and first touches, and it would always fall on that arm).
+ * Returns the result object with the medians in MB/s (payload bytes ÷ seconds).
  */
 export async function compareChannels({ name, peers, bytes, runs, channels, refChannels, warmup, describe }) {
   const arms = [
     { label: `${channels} channels`, channels, mbps: [] },
     { label: refChannels === 0 ? 'no multifd' : `${refChannels} channel${refChannels === 1 ? '' : 's'}`, channels: refChannels, mbps: [] },
   ];
-  if (warmup) for (const arm of arms) await peers.migrate(arm.channels);
+  for (const arm of warmup === 'both' ? arms : warmup === 'first' ? arms.slice(0, 1) : []) {
+    const r = await peers.migrate(arm.channels);
+    log(`  ${arm.label.padEnd(12)} ${(bytes / r.seconds / MB).toFixed(1).padStart(7)} MB/s  ${r.seconds.toFixed(2)} s  (untimed warm-up)`);
+  }
   for (let i = 0; i < runs; i++) {
     for (const arm of arms) {
       const r = await peers.migrate(arm.channels);
@@ -127,7 +153,8 @@ export async function compareChannels({ name, peers, bytes, runs, channels, refC
       log(
         `  ${arm.label.padEnd(12)} ${mbps.toFixed(1).padStart(7)} MB/s  ${r.seconds.toFixed(2)} s  per channel MiB [${r.perChannel.map((b) => (b / 2 ** 20).toFixed(0)).join(' ')}]` +
           `  CPU s src ${r.cpu.source.toFixed(2)} dst ${r.cpu.destination.toFixed(2)}  faults src ${r.faults.source} dst ${r.faults.destination}` +
-          (r.maxQueuedBuffers === undefined ? '' : `  max queued ${r.maxQueuedBuffers}`),
+          (r.maxQueuedBytes === undefined ? '' : `  dst queue peak ${(r.maxQueuedBytes / 2 ** 20).toFixed(0)} MiB`) +
+          (r.stopCopyBytes === undefined ? '' : `  stop-copy ${(r.stopCopyBytes / 2 ** 20).toFixed(1)} MiB`),
       );
     }
   }
