@@ -82,6 +82,8 @@ export {
   VmdescError,
   MAX_VMDESC_VALUES,
   MAX_VMDESC_DEPTH,
+  MAX_VMDESC_COUNT,
+  MAX_VMDESC_SIZE,
   type VmDescription,
   type VmdescDevice,
   type VmdescField,

@@ -313,6 +313,32 @@ describe('StreamParser.read (issue 17 item 10)', () => {
     expect(ends.map((rec) => (rec.type === 'end' ? [rec.sectionId, rec.idstr, rec.instanceId] : []))).toEqual(ids.map((id) => [id, `s${id}`, id & 7]));
   });
 
+  it('gives a PART/END the identity of the last START or FULL with its id, kept as bytes (non-ASCII idstrs included)', async () => {
+    const bytes = await bytesOf((f) => {
+      prologue(f);
+      writeSectionStart(f, { sectionId: 0, idstr: 'first', instanceId: 1, versionId: 2 });
+      writeSectionFooter(f, 0);
+      writeSectionStart(f, { sectionId: 0, idstr: 'second', instanceId: 3, versionId: 4 });
+      writeSectionFooter(f, 0);
+      writeSectionFull(f, { sectionId: 1, idstr: 'dévice', instanceId: 0xffffffff, versionId: 5 });
+      writeSectionFooter(f, 1);
+      for (const id of [0, 0, 1]) {
+        writeSectionPart(f, id);
+        writeSectionFooter(f, id);
+      }
+      writeSectionEnd(f, 1);
+      writeSectionFooter(f, 1);
+      writeEof(f);
+    });
+    const later = (await parseAll(bytes)).filter((rec) => rec.type === 'part' || rec.type === 'end');
+    expect(later.map((rec) => (rec.type === 'part' || rec.type === 'end' ? [rec.type, rec.sectionId, rec.idstr, rec.instanceId, rec.versionId] : []))).toEqual([
+      ['part', 0, 'second', 3, 4],
+      ['part', 0, 'second', 3, 4],
+      ['part', 1, 'dévice', 0xffffffff, 5],
+      ['end', 1, 'dévice', 0xffffffff, 5],
+    ]);
+  });
+
   it('skips the vmdesc text when told not to keep it, and still checks its length', async () => {
     const bytes = await goodStream();
     const skipBodies = async (rec: StreamRecord, r: QemuFileReader): Promise<void> => {

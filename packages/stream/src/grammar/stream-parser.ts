@@ -215,12 +215,11 @@ export class StreamParser {
           offset: h.offset,
           bodyOffset: h.bodyOffset,
           sectionId: h.sectionId,
-          idstr: h.idstrView.toString('utf8'),
+          idstr: h.idstrView.toString(), // UTF-8, by the shortest path (no encoding argument to look up)
           instanceId: h.instanceId,
           versionId: h.versionId,
         };
-        // The record is the section's identity (no second object per section).
-        this.sections.set(record);
+        this.sections.set(h.sectionId, h.idstrView, record.idstr, h.instanceId, h.versionId);
         return this.openBody(record);
       }
       case 'part':

@@ -73,9 +73,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Largest element count or element size accepted from a vmdesc (it comes from the stream). */
-const MAX_VMDESC_COUNT = 1 << 20;
-const MAX_VMDESC_SIZE = 2 ** 31;
+/** Largest element count (`array_len`) accepted from a vmdesc (it comes from the stream). */
+export const MAX_VMDESC_COUNT = 1 << 20;
+/** Largest element size (`size`) accepted from a vmdesc. */
+export const MAX_VMDESC_SIZE = 2 ** 31;
 
 /**
  * The most values a whole vmdesc may describe once its arrays are unfolded (an array of
