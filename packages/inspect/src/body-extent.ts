@@ -8,7 +8,7 @@ import { isVfioIdstr } from '@savevm/vfio';
 import { MemoryBodySource, decodeInMemory, type BodyDecoder } from './body-source.js';
 import { ramBodyDecoder, type RamBodySummary } from './ram-body.js';
 import { vfioBodyDecoder, type VfioBodySummary } from './vfio-body.js';
-import { deviceBodyDecoder, type DecodedStruct } from './vmstate-body.js';
+import { decodeFlatDeviceBody, deviceBodyDecoder, type DecodedStruct } from './vmstate-body.js';
 
 /** How a section body's extent was found. */
 export type BodyDecoding = 'ram' | 'vfio' | 'vmdesc' | 'footer-scan';
@@ -127,6 +127,12 @@ export class BodyExtents {
   }
 
   private decodeVmdesc(section: SectionRecord, device: VmdescDevice): BodyExtent | undefined {
+    const flat = decodeFlatDeviceBody(this.bytes, section.bodyOffset, device);
+    if (flat === null) return undefined;
+    if (flat !== undefined) {
+      const last = flat.fields[flat.fields.length - 1];
+      return { size: last === undefined ? 0 : last.offset + last.size - section.bodyOffset, decoding: 'vmdesc', fields: flat };
+    }
     const source = this.source.reset(section.bodyOffset);
     const fields = this.attempt(deviceBodyDecoder(source, device));
     return fields && { size: source.offset - section.bodyOffset, decoding: 'vmdesc', fields };

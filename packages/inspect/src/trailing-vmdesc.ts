@@ -9,19 +9,12 @@ export interface TrailingVmdesc {
   readonly error: VmdescError | undefined;
 }
 
-/** What {@link locateTrailingVmdesc} found: the record, its JSON text, and what parsing gave. */
-export interface LocatedVmdesc extends TrailingVmdesc {
-  /** Offset of the record's 0x06 byte. */
-  readonly offset: number;
-  /** The JSON text. */
-  readonly json: string;
-}
-
 /**
- * The last `0x06, be32 J, J bytes of JSON` that ends exactly at the end of the bytes and
- * follows an EOF byte, parsed; undefined when there is none.
+ * Where the last `0x06, be32 J, J bytes of JSON` that ends exactly at the end of the bytes
+ * and follows an EOF byte starts (its 0x06 byte), without decoding it; undefined when there
+ * is none. The JSON is `bytes[offset + 5, bytes.length)`.
  */
-export function locateTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): LocatedVmdesc | undefined {
+export function trailingVmdescOffset(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): number | undefined {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lowest = Math.max(1, view.length - searchWindow);
   // Candidates (0x06 bytes) are found with lastIndexOf: valid JSON holds no raw 0x06 (a control
@@ -32,13 +25,7 @@ export function locateTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024
     from = p - 1;
     if (view[p + 5] !== 0x7b || view[p - 1] !== RecordType.EOF) continue;
     if (view.readUInt32BE(p + 1) !== view.length - p - 5) continue;
-    const json = view.toString('utf8', p + 5);
-    try {
-      return { offset: p, json, vmdesc: parseVmDescription(json, p), error: undefined };
-    } catch (err) {
-      if (err instanceof VmdescError) return { offset: p, json, vmdesc: undefined, error: err };
-      throw err;
-    }
+    return p;
   }
   return undefined;
 }
@@ -49,8 +36,15 @@ export function locateTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024
  * follows an EOF byte; says why when it is refused (`parseVmDescription`'s bounds).
  */
 export function readTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): TrailingVmdesc {
-  const located = locateTrailingVmdesc(bytes, searchWindow);
-  return { vmdesc: located?.vmdesc, error: located?.error };
+  const p = trailingVmdescOffset(bytes, searchWindow);
+  if (p === undefined) return { vmdesc: undefined, error: undefined };
+  const json = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8', p + 5);
+  try {
+    return { vmdesc: parseVmDescription(json, p), error: undefined };
+  } catch (err) {
+    if (err instanceof VmdescError) return { vmdesc: undefined, error: err };
+    throw err;
+  }
 }
 
 /**

@@ -84,10 +84,8 @@ function integerKind(type: string): 0 | 1 | 2 {
   return m[1] === 'int' ? 2 : 1;
 }
 
-/** The integer the source just took (`size` bytes at `source.at`; `kind` from {@link integerKind}). */
-function integerValue(source: BodySource, size: 1 | 2 | 4 | 8, kind: 1 | 2): number | bigint {
-  const b = source.buf;
-  const at = source.at;
+/** The integer of `size` bytes at `b[at]` (`kind` from {@link integerKind}). */
+function integerAt(b: Buffer, at: number, size: 1 | 2 | 4 | 8, kind: 1 | 2): number | bigint {
   const signed = kind === 2;
   switch (size) {
     case 1: {
@@ -127,14 +125,19 @@ function* boolDecoder(source: BodySource, f: VmdescField): BodyDecoder<boolean> 
   return source.buf[source.at] !== 0;
 }
 
-/** The value of a scalar the source just took (`f.size` bytes): an integer, or hex. */
-function takenScalar(source: BodySource, f: VmdescField): DecodedValue {
+/** The value of scalar `f` in `b[at, end)` (`f.size` bytes): an integer, or hex. */
+function scalarAt(b: Buffer, at: number, end: number, f: VmdescField): DecodedValue {
   const size = f.size;
   if (size === 1 || size === 2 || size === 4 || size === 8) {
     const kind = integerKind(f.type);
-    if (kind !== 0) return integerValue(source, size, kind);
+    if (kind !== 0) return integerAt(b, at, size, kind);
   }
-  return source.buf.toString('hex', source.at, source.end);
+  return b.toString('hex', at, end);
+}
+
+/** The value of a scalar the source just took (`f.size` bytes): an integer, or hex. */
+function takenScalar(source: BodySource, f: VmdescField): DecodedValue {
+  return scalarAt(source.buf, source.at, source.end, f);
 }
 
 /** Whether `f` holds fields of its own: a struct, or a `tmp` field. */
@@ -246,6 +249,47 @@ export function* deviceBodyDecoder(source: BodySource, device: VmdescDevice): Bo
     return { vmsdName: device.name, fields: yield* fieldsDecoder(source, [{ name: 'data', type: 'buffer', size: device.size }], budget), subsections: [] };
   }
   return yield* structDecoder(source, device.vmsd_name ?? device.name, device.fields, device.subsections, budget);
+}
+
+/** Whether every field of `fields` is a plain scalar: no array, no nesting, no bool read QEMU's way. */
+function isFlat(fields: readonly VmdescField[]): boolean {
+  if (fields.length > MAX_VMDESC_VALUES) return false;
+  for (const f of fields) if (f.array_len !== undefined || isNested(f) || isSizedBool(f)) return false;
+  return true;
+}
+
+/**
+ * A FULL body over the stream's bytes in memory when its vmdesc entry is a flat list of
+ * scalars (no array, no nesting, no bool read QEMU's way, no subsection, or the `size` of an
+ * old-style device): decoded in one loop, to what {@link deviceBodyDecoder} gives, without
+ * its generators (most entries are flat; see `docs/design/hostile-input.md`, "Cost"). The
+ * body's size is the sum of its fields' sizes.
+ * @returns the body, null when the bytes end first (the generators' truncation error),
+ *   undefined when the entry is not flat (decode it with the generators)
+ */
+export function decodeFlatDeviceBody(buf: Buffer, start: number, device: VmdescDevice): DecodedStruct | null | undefined {
+  let vmsdName: string;
+  let fields: readonly VmdescField[];
+  if (device.fields) {
+    if (device.subsections !== undefined && device.subsections.length > 0) return undefined;
+    vmsdName = device.vmsd_name ?? device.name;
+    fields = device.fields;
+  } else {
+    if (device.size === undefined) return undefined;
+    vmsdName = device.name;
+    fields = [{ name: 'data', type: 'buffer', size: device.size }];
+  }
+  if (!isFlat(fields)) return undefined;
+  const out = new Array<DecodedField>(fields.length);
+  let at = start;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i] as VmdescField;
+    const size = f.size;
+    if (size > buf.length - at) return null;
+    out[i] = { name: f.name, type: f.type, offset: at, size, value: scalarAt(buf, at, at + size, f) };
+    at += size;
+  }
+  return { vmsdName, fields: out, subsections: [] };
 }
 
 /**

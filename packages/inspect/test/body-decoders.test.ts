@@ -1,10 +1,13 @@
 // The body decoders are written once, as generators, and run two ways: synchronously over
 // the bytes in memory (inspectStream) and over a QemuFileReader (decodeDeviceBody and the
 // other exported functions). Both must read the same bytes the same way (issue 17 item 10).
+import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { MemoryReadChannel, QemuFileReader, StreamTruncatedError, type VmdescDevice } from '@savevm/stream';
+import { MemoryReadChannel, QemuFileReader, StreamError, StreamTruncatedError, type VmdescDevice, type VmdescField } from '@savevm/stream';
+import { MemoryBodySource, decodeInMemory } from '../src/body-source.js';
 import { DecodeBudget, decodeDeviceBody, decodeFields, decodeRamBody, decodeVfioBody, inspectStream } from '../src/index.js';
 import { VmdescIndex } from '../src/vmdesc-index.js';
+import { decodeFlatDeviceBody, deviceBodyDecoder } from '../src/vmstate-body.js';
 import { ALL_VECTORS, vectorBytes } from './fixtures/vectors.js';
 
 /** A reader whose channel hands out at most `chunk` bytes per read (so decoders wait for more). */
@@ -80,6 +83,43 @@ describe('body decoders in memory and over a reader', () => {
     ]);
     const short = new QemuFileReader(new MemoryReadChannel(Buffer.from([1, 0])));
     await expect(decodeFields(short, [{ name: 'b', type: 'bool', size: 4 }])).rejects.toThrow(/field b/);
+  });
+});
+
+describe('decodeFlatDeviceBody', () => {
+  const field: fc.Arbitrary<VmdescField> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ name: fc.constantFrom('a', 'b'), type: fc.constantFrom('uint8', 'int16', 'uint32', 'int64', 'uint64', 'buffer', 'int32_le', 'bool', 'unused_buffer'), size: fc.constantFrom(0, 1, 2, 3, 4, 8, 16) }) },
+    { weight: 1, arbitrary: fc.record({ name: fc.constant('arr'), type: fc.constant('uint8'), size: fc.constant(1), array_len: fc.nat(3) }) },
+    { weight: 1, arbitrary: fc.constant<VmdescField>({ name: 's', type: 'struct', size: 2, struct: { vmsd_name: 'in', version: 0, fields: [{ name: 'x', type: 'uint16', size: 2 }] } }) },
+  );
+  const device: fc.Arbitrary<VmdescDevice> = fc.oneof(
+    fc.tuple(fc.boolean(), fc.array(field, { maxLength: 5 })).map(([named, fields]): VmdescDevice => ({ name: 'dev', instance_id: 0, ...(named ? { vmsd_name: 'vmsd' } : {}), fields })),
+    fc.nat(24).map((size): VmdescDevice => ({ name: 'old', instance_id: 0, size })),
+    fc.tuple(fc.boolean(), fc.array(field, { maxLength: 2 })).map(([sent, fields]): VmdescDevice => ({ name: 'sub', instance_id: 0, fields, subsections: sent ? [{ vmsd_name: 'sub/x', version: 1, fields: [] }] : [] })),
+  );
+
+  test.prop([device, fc.uint8Array({ maxLength: 48 }), fc.nat(8)], { numRuns: 500 })('gives what the generators give for a flat entry, and leaves the others to them', (d, body, start) => {
+    const bytes = Buffer.concat([Buffer.alloc(start, 0xee), Buffer.from(body)]);
+    const flat = decodeFlatDeviceBody(bytes, start, d);
+    const source = new MemoryBodySource(bytes, start);
+    let slow: unknown;
+    try {
+      slow = decodeInMemory(deviceBodyDecoder(source, d));
+    } catch (err) {
+      if (!(err instanceof StreamError)) throw err;
+      slow = null;
+    }
+    if (flat === undefined) {
+      expect(d.subsections?.length || d.fields?.some((f) => f.array_len !== undefined || f.struct !== undefined || (f.type === 'bool' && [1, 2, 4, 8].includes(f.size)))).toBeTruthy();
+      return;
+    }
+    if (flat === null) {
+      expect(slow).toBeNull();
+    } else {
+      expect(flat).toEqual(slow);
+      const last = flat.fields.at(-1);
+      expect(last === undefined ? start : last.offset + last.size).toBe(source.offset);
+    }
   });
 });
 

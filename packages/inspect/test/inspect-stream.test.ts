@@ -14,7 +14,8 @@ import {
   type QemuFileWriter,
 } from '@savevm/stream';
 import { VfioTag } from '@savevm/vfio';
-import { findTrailingVmdesc, inspectStream } from '../src/index.js';
+import { findTrailingVmdesc, inspectRecords, inspectStream, type InspectedRecord } from '../src/index.js';
+import { ALL_VECTORS, vectorBytes } from './fixtures/vectors.js';
 import { bytesOf } from './helpers.js';
 
 const TIMER_DESC = {
@@ -161,5 +162,30 @@ describe('inspectStream', () => {
     const good = await timerStream(0);
     expect(findTrailingVmdesc(good)?.devices[0]?.name).toBe('timer');
     expect(findTrailingVmdesc(good.subarray(0, good.length - 1))).toBeUndefined();
+  });
+
+  it('is inspectRecords with the records collected: the same records, vmdesc and warnings for every QEMU vector', async () => {
+    for (const [version, name] of ALL_VECTORS) {
+      const bytes = vectorBytes(name, version);
+      const collected = await inspectStream(bytes);
+      const handed: InspectedRecord[] = [];
+      const streamed = await inspectRecords(bytes, (item) => void handed.push(item));
+      expect(handed, `${version}/${name}`).toEqual(collected.records);
+      expect(streamed.vmdesc()).toEqual(collected.vmdesc);
+      expect(streamed.warnings).toEqual(collected.warnings);
+      // The vmdesc record's text is read from the bytes when asked for.
+      const vmdesc = handed.at(-1)?.record;
+      expect(vmdesc?.type === 'vmdesc' && JSON.parse(vmdesc.json)).toEqual(collected.vmdesc && JSON.parse(JSON.stringify(collected.vmdesc)));
+    }
+  });
+
+  it('hands the records before an invalid one over, then throws', async () => {
+    const handed: string[] = [];
+    const err = await inspectRecords(await timerStream(5), (item) => void handed.push(item.record.type)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StreamError);
+    expect(handed).toEqual(['header', 'configuration', 'full']);
   });
 });
