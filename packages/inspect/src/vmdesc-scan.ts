@@ -10,33 +10,27 @@
  * usual way, which accepts it or says why not with the usual message.
  */
 import { MAX_VMDESC_COUNT, MAX_VMDESC_DEPTH, MAX_VMDESC_SIZE, MAX_VMDESC_VALUES } from '@savevm/stream';
+import {
+  K_ARRAY_LEN,
+  K_CONFIGURATION,
+  K_DEVICES,
+  K_FIELDS,
+  K_INSTANCE_ID,
+  K_NAME,
+  K_PAGE_SIZE,
+  K_SIZE,
+  K_STRUCT,
+  K_SUBSECTIONS,
+  K_TYPE,
+  K_VMSD_NAME,
+  ROLE_KEYS,
+  STRUCT_WORD,
+  keyBit,
+  same,
+} from './vmdesc-keys.js';
+import { Columns, type VmdescTable } from './vmdesc-table.js';
 
-/** Where a checked vmdesc's device entries are; offsets are from the JSON text's first byte. */
-export interface VmdescTable {
-  /** The document's `page_size` when it is a number, else 4096 (as `parseVmDescription`). */
-  readonly pageSize: number;
-  /** Number of device entries. */
-  readonly count: number;
-  /** Where entry `i` starts (its `{`). */
-  readonly starts: Int32Array;
-  /** Where entry `i` ends (after its `}`). */
-  readonly ends: Int32Array;
-  /** Where the string token of entry `i`'s name starts (its opening quote). */
-  readonly nameStarts: Int32Array;
-  /** Where that token ends (after its closing quote). */
-  readonly nameEnds: Int32Array;
-  /** 1 when the bytes between the name's quotes are its characters (ASCII, no escape). */
-  readonly plainNames: Uint8Array;
-  /**
-   * When entry `i` starts with `name` then `instance_id`: the entry whose text after its
-   * instance id (its rest) is the same bytes as entry `i`'s — `i` itself when its rest was
-   * checked token by token, an earlier entry when it was found equal to that one's and not
-   * checked again; else -1.
-   */
-  readonly templates: Int32Array;
-  /** Entry `i`'s `instance_id`. */
-  readonly instanceIds: Float64Array;
-}
+export type { VmdescTable } from './vmdesc-table.js';
 
 /** Thrown inside the scanner to give up; never leaves this module. */
 class GiveUp {}
@@ -52,70 +46,6 @@ const DEVICES = 5;
 const FIELD_LIST = 6;
 const SUBSECTIONS = 7;
 const OTHER_ARRAY = 8;
-
-// The keys the checker reads, as bits (0: a key it ignores).
-const K_NAME = 1;
-const K_INSTANCE_ID = 2;
-const K_SIZE = 4;
-const K_FIELDS = 8;
-const K_SUBSECTIONS = 16;
-const K_TYPE = 32;
-const K_ARRAY_LEN = 64;
-const K_STRUCT = 128;
-const K_VMSD_NAME = 256;
-const K_DEVICES = 512;
-const K_PAGE_SIZE = 1024;
-const K_CONFIGURATION = 2048;
-
-/** The keys each kind of object has the checker read. */
-const KEYS_OF = [
-  K_DEVICES | K_PAGE_SIZE | K_CONFIGURATION,
-  K_NAME | K_INSTANCE_ID | K_SIZE | K_FIELDS | K_SUBSECTIONS,
-  K_NAME | K_TYPE | K_SIZE | K_ARRAY_LEN | K_STRUCT | K_FIELDS,
-  K_VMSD_NAME | K_FIELDS | K_SUBSECTIONS,
-  0,
-];
-
-const word = (s: string): Uint8Array => Buffer.from(s, 'latin1');
-const NAME = word('name');
-const SIZE = word('size');
-const TYPE = word('type');
-const FIELDS = word('fields');
-const STRUCT_WORD = word('struct');
-const DEVICES_WORD = word('devices');
-const PAGE_SIZE = word('page_size');
-const ARRAY_LEN = word('array_len');
-const VMSD_NAME = word('vmsd_name');
-const INSTANCE_ID = word('instance_id');
-const SUBSECTIONS_WORD = word('subsections');
-const CONFIGURATION = word('configuration');
-
-/** The bit of the key `buf[s, e)` (between its quotes, no escape), or 0 for one the checker never reads. */
-function keyBit(buf: Buffer, s: number, e: number): number {
-  const c = buf[s];
-  switch (e - s) {
-    case 4:
-      if (c === 0x6e) return same(buf, s, e, NAME) ? K_NAME : 0;
-      if (c === 0x73) return same(buf, s, e, SIZE) ? K_SIZE : 0;
-      return c === 0x74 && same(buf, s, e, TYPE) ? K_TYPE : 0;
-    case 6:
-      if (c === 0x66) return same(buf, s, e, FIELDS) ? K_FIELDS : 0;
-      return c === 0x73 && same(buf, s, e, STRUCT_WORD) ? K_STRUCT : 0;
-    case 7:
-      return same(buf, s, e, DEVICES_WORD) ? K_DEVICES : 0;
-    case 9:
-      if (c === 0x70) return same(buf, s, e, PAGE_SIZE) ? K_PAGE_SIZE : 0;
-      if (c === 0x61) return same(buf, s, e, ARRAY_LEN) ? K_ARRAY_LEN : 0;
-      return c === 0x76 && same(buf, s, e, VMSD_NAME) ? K_VMSD_NAME : 0;
-    case 11:
-      if (c === 0x69) return same(buf, s, e, INSTANCE_ID) ? K_INSTANCE_ID : 0;
-      return c === 0x73 && same(buf, s, e, SUBSECTIONS_WORD) ? K_SUBSECTIONS : 0;
-    case 13:
-      return same(buf, s, e, CONFIGURATION) ? K_CONFIGURATION : 0;
-    default:
-      return 0;
-  }
-}
 
 /** Containers open at once beyond which the scan gives up. */
 const MAX_FRAMES = 4 * MAX_VMDESC_DEPTH + 16;
@@ -141,67 +71,12 @@ class Frame {
   entry = -1;
 }
 
-/** Whether `buf[s, e)` is `w`. */
-function same(buf: Buffer, s: number, e: number, w: Uint8Array): boolean {
-  if (e - s !== w.length) return false;
-  for (let i = 0; i < w.length; i++) if (buf[s + i] !== w[i]) return false;
-  return true;
-}
-
 function isDigit(c: number | undefined): boolean {
   return c !== undefined && c >= 0x30 && c <= 0x39;
 }
 
 function isHex(c: number | undefined): boolean {
   return c !== undefined && ((c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66));
-}
-
-/** The columns of a {@link VmdescTable} while they grow. */
-class Columns {
-  count = 0;
-  starts: Int32Array;
-  ends: Int32Array;
-  nameStarts: Int32Array;
-  nameEnds: Int32Array;
-  plainNames: Uint8Array;
-  templates: Int32Array;
-  instanceIds: Float64Array;
-
-  /** @param capacity entries first made room for */
-  constructor(capacity: number) {
-    this.starts = new Int32Array(capacity);
-    this.ends = new Int32Array(capacity);
-    this.nameStarts = new Int32Array(capacity);
-    this.nameEnds = new Int32Array(capacity);
-    this.plainNames = new Uint8Array(capacity);
-    this.templates = new Int32Array(capacity);
-    this.instanceIds = new Float64Array(capacity);
-  }
-
-  /** A new entry starting at `start`; its index. */
-  add(start: number): number {
-    if (this.count === this.starts.length) this.grow();
-    const i = this.count++;
-    this.starts[i] = start;
-    this.templates[i] = -1;
-    return i;
-  }
-
-  private grow(): void {
-    const n = this.starts.length * 2;
-    const wider = <T extends Int32Array | Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.starts = wider(this.starts, (k) => new Int32Array(k));
-    this.ends = wider(this.ends, (k) => new Int32Array(k));
-    this.nameStarts = wider(this.nameStarts, (k) => new Int32Array(k));
-    this.nameEnds = wider(this.nameEnds, (k) => new Int32Array(k));
-    this.plainNames = wider(this.plainNames, (k) => new Uint8Array(k));
-    this.templates = wider(this.templates, (k) => new Int32Array(k));
-    this.instanceIds = wider(this.instanceIds, (k) => new Float64Array(k));
-  }
 }
 
 /** The scanner: one pass over the bytes, an explicit stack of {@link Frame}s. */
@@ -370,7 +245,7 @@ class Scanner {
 
   /** The key `buf[s, e)` (between its quotes) as the checker reads it in `f`: its bit, or 0. */
   private keyOf(f: Frame, s: number, e: number): number {
-    const wanted = KEYS_OF[f.role] ?? 0;
+    const wanted = ROLE_KEYS[f.role] ?? 0;
     if (wanted === 0) return 0;
     if (this.escaped) throw GIVE_UP; // might spell a key the checker reads
     if (this.nonAscii) return 0;
