@@ -1,9 +1,10 @@
 import { parseBytes } from '../args/units.js';
 import { UsageError } from '../args/usage-error.js';
 import { DEFAULT_INSPECT_MAX_BYTES, InspectInputError, readInspectInput } from './inspect-input.js';
-import { type DecodedStruct, type DecodedValue, type InspectedRecord, inspectStream } from '@savevm/inspect';
+import { type DecodedStruct, type DecodedValue, type InspectedRecord, inspectRecords, inspectStream } from '@savevm/inspect';
 import { StreamError, escapeWireString as esc, stringifyForTerminal } from '@savevm/stream';
 import type { CliOutput } from '../cli.js';
+import { ChunkedText } from './chunked-text.js';
 import { QemuVmstateDumpError } from '@savevm/core/qemu-vmstate';
 import { writeFile } from 'node:fs/promises';
 import { qemuSectionJson, qemuSectionLines, type QemuSectionJson } from './qemu-vmstate-format.js';
@@ -157,7 +158,8 @@ function parseInspectArgs(args: readonly string[]): InspectArgs {
 /**
  * `savevm inspect FILE [--json] [--max-bytes SIZE]`: exit 0 for a valid stream, 1 with
  * offset and cause for an invalid one (or one larger than `--max-bytes`, default 1 GiB),
- * 130 when interrupted (Ctrl-C, SIGTERM: `out.interrupt`), 2 for a usage error.
+ * 130 when interrupted (Ctrl-C, SIGTERM: `out.interrupt`), 2 for a usage error. Records are
+ * printed as they are read, a chunk at a time (`printRecords`).
  */
 export async function runInspect(args: readonly string[], out: CliOutput): Promise<number> {
   let parsed: InspectArgs;
@@ -179,6 +181,10 @@ export async function runInspect(args: readonly string[], out: CliOutput): Promi
     return err.reason === 'INTERRUPTED' ? INTERRUPTED : 1;
   }
   try {
+    if (vmstate === undefined) {
+      for (const w of await printRecords(bytes, json, out, signal)) out.stderr(`savevm inspect: warning: ${esc(w)}\n`);
+      return 0;
+    }
     const result = await inspectStream(bytes, signal ? { signal } : {});
     const decoded = vmstate === undefined ? undefined : await decodeFullSections(bytes, result, await readDump(vmstate));
     if (json) {
@@ -210,6 +216,26 @@ export async function runInspect(args: readonly string[], out: CliOutput): Promi
     }
     throw err;
   }
+}
+
+/**
+ * Prints every record as `inspectRecords` hands it over, keeping none: text lines, or the
+ * `--json` document written a record at a time (the same bytes as printing the collected
+ * records). Output goes out in chunks ({@link ChunkedText}); when the stream turns out
+ * invalid or the inspection is interrupted, the chunks already written stay written and
+ * the one being filled is dropped (see `docs/design/hostile-input.md`, "Cost").
+ * @returns the inspection's warnings
+ */
+async function printRecords(bytes: Buffer, json: boolean, out: CliOutput, signal: AbortSignal | undefined): Promise<string[]> {
+  const text = new ChunkedText(out.stdout);
+  let count = 0;
+  const print = json
+    ? (item: InspectedRecord): void => text.add(`${count++ === 0 ? '{"records":[' : ','}${stringifyForTerminal(toJsonRecord(item))}`)
+    : (item: InspectedRecord): void => text.add(`${count++ === 0 ? '' : '\n'}${formatRecordText(item)}`);
+  const { warnings } = await inspectRecords(bytes, print, signal ? { signal } : {});
+  text.add(json ? `${count === 0 ? '{"records":[' : ''}]}\n` : '\n');
+  text.flush();
+  return warnings;
 }
 
 /** The `--json` record with the section decoded through QEMU's description, when there is one. */
