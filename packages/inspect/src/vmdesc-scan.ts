@@ -269,11 +269,11 @@ class Scanner {
       const parent = this.top >= 0 ? (this.frames[this.top] as Frame) : undefined;
       const role = parent === undefined ? -1 : parent.role;
       const key = parent === undefined ? 0 : parent.key;
-      if (c === 0x7b && role === DEVICES && this.template >= 0) {
-        // A device entry: when it repeats the last one checked but for its name and instance id, it is done.
-        const q = this.repeatedEntry(p);
-        if (q >= 0) {
-          p = q;
+      if (c === 0x7b) {
+        // A device entry that repeats the last one checked but for its name and instance id is done at once.
+        const repeated = role === DEVICES && this.template >= 0 ? this.repeatedEntry(p) : -1;
+        if (repeated >= 0) {
+          p = repeated;
         } else {
           this.openObject(parent, role, key, p);
           p = this.ws(p + 1);
@@ -283,15 +283,6 @@ class Scanner {
             p = this.member(p);
             continue value;
           }
-        }
-      } else if (c === 0x7b) {
-        this.openObject(parent, role, key, p);
-        p = this.ws(p + 1);
-        if (buf[p] === 0x7d) {
-          p = this.close(p + 1);
-        } else {
-          p = this.member(p);
-          continue value;
         }
       } else if (c === 0x5b) {
         this.openArray(parent, role, key);
