@@ -27,8 +27,12 @@ import { MultifdChannelError } from './multifd-channel-error.js';
 /** Most bytes one device-state packet may carry (QEMU's VFIO sends 1 MiB at most); larger is refused. */
 export const MAX_DEVICE_STATE_PACKET_BYTES = 64 * 1024 * 1024;
 
-/** Bytes read into memory at a time for a device-state payload: memory grows only with bytes that arrived. */
-const PAYLOAD_CHUNK = 1024 * 1024;
+/**
+ * Bytes read into memory at a time for a device-state payload: memory grows only with bytes
+ * that arrived, beyond this much per channel. Large enough that QEMU's 1 MiB buffer with its
+ * 12-byte VFIO header arrives in one allocation (no second one to join two chunks).
+ */
+const PAYLOAD_CHUNK = 4 * 1024 * 1024;
 
 /** What the receiver works with. */
 export interface MultifdReceiveOptions {
