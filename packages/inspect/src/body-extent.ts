@@ -3,7 +3,7 @@
  * format where it is known, else by its footer (see `docs/design/hostile-input.md`, "One
  * parser decides"). Runs synchronously: every decoder reads from a {@link MemoryBodySource}.
  */
-import { RecordType, StreamError, StreamTruncatedError, type SectionRecord, type VmdescDevice } from '@savevm/stream';
+import { RecordType, SECTION_FOOTER_SIZE, StreamError, StreamTruncatedError, type SectionRecord, type VmdescDevice, isSectionFooterAt } from '@savevm/stream';
 import { isVfioIdstr } from '@savevm/vfio';
 import { MemoryBodySource, decodeInMemory, type BodyDecoder } from './body-source.js';
 import { ramBodyDecoder, type RamBodySummary } from './ram-body.js';
@@ -36,24 +36,19 @@ const RECORD_TYPES = new Set<number>([
   RecordType.COMMAND,
 ]);
 
-/** Whether a footer for `sectionId` starts at `at`. */
-function footerAt(bytes: Buffer, at: number, sectionId: number): boolean {
-  return at + 5 <= bytes.length && bytes[at] === RecordType.SECTION_FOOTER && bytes.readUInt32BE(at + 1) === sectionId;
-}
-
 /**
  * A footer for `sectionId` followed by something that can start the next record (for
  * scanning blind). Only the section's own id is looked for: an opaque body often holds
  * `0x7e` and zeros, so a footer naming another section cannot be told from data.
  */
 function plausibleFooterAt(bytes: Buffer, at: number, sectionId: number): boolean {
-  if (!footerAt(bytes, at, sectionId)) return false;
-  const next = bytes[at + 5];
+  if (!isSectionFooterAt(bytes, at, sectionId)) return false;
+  const next = bytes[at + SECTION_FOOTER_SIZE];
   return next === undefined || RECORD_TYPES.has(next);
 }
 
 function scanForFooter(bytes: Buffer, section: SectionRecord): number | undefined {
-  for (let at = section.bodyOffset; at + 5 <= bytes.length; at++) {
+  for (let at = section.bodyOffset; at + SECTION_FOOTER_SIZE <= bytes.length; at++) {
     const i = bytes.indexOf(RecordType.SECTION_FOOTER, at);
     if (i < 0) break;
     if (plausibleFooterAt(bytes, i, section.sectionId)) return i - section.bodyOffset;
@@ -107,7 +102,7 @@ export class BodyExtents {
   }
 
   private footerFollows(section: SectionRecord, extent: BodyExtent): boolean {
-    return footerAt(this.bytes, section.bodyOffset + extent.size, section.sectionId);
+    return isSectionFooterAt(this.bytes, section.bodyOffset + extent.size, section.sectionId);
   }
 
   /** Runs `decoder` over the source; undefined when the body does not decode (a stream error). */

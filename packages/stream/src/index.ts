@@ -60,6 +60,7 @@ export {
   writeEof,
   writeVmdesc,
 } from './grammar/stream-writer.js';
+export { isSectionFooterAt, SECTION_FOOTER_SIZE } from './grammar/section-footer.js';
 export {
   ReturnPathMessage,
   RETURN_PATH_MESSAGE_MAX,

@@ -170,3 +170,16 @@ describe('ByteArrayWriter', () => {
     expect(b.bytes()).toEqual(hex('01 01020304 11 303030303a30303a30332e302f7666696f 00000007 00000001 7e 01020304 08 0002 0004 00000001'));
   });
 });
+
+describe('section footer in a buffer (stream-format.md: 0x7e, be32 section id)', () => {
+  it('isSectionFooterAt finds exactly the footer of the named section', async () => {
+    const { isSectionFooterAt, SECTION_FOOTER_SIZE } = await import('../src/grammar/section-footer.js');
+    const bytes = Uint8Array.from([0xaa, 0x7e, 0x00, 0x00, 0x01, 0x02, 0x00]);
+    expect(SECTION_FOOTER_SIZE).toBe(5);
+    expect(isSectionFooterAt(bytes, 1, 0x102)).toBe(true);
+    expect(isSectionFooterAt(bytes, 1, 0x103)).toBe(false); // another section's id
+    expect(isSectionFooterAt(bytes, 0, 0x102)).toBe(false); // no marker there
+    expect(isSectionFooterAt(bytes, 3, 0x102)).toBe(false); // runs past the end
+    expect(isSectionFooterAt(Uint8Array.from([0x7e, 0xff, 0xff, 0xff, 0xff]), 0, 0xffffffff)).toBe(true); // unsigned id
+  });
+});

@@ -15,7 +15,7 @@ import {
   type QemuVmstateDump,
 } from '@savevm/core/qemu-vmstate';
 import type { StreamInspection } from '@savevm/inspect';
-import { ByteArrayWriter, RecordType, writeSectionFooter, writeSectionFull, type VmdescDevice } from '@savevm/stream';
+import { ByteArrayWriter, SECTION_FOOTER_SIZE, isSectionFooterAt, writeSectionFooter, writeSectionFull, type VmdescDevice } from '@savevm/stream';
 
 /** Reads a `-dump-vmstate` file, gzipped or not. */
 export async function readVmstateDump(path: string): Promise<QemuVmstateDump> {
@@ -33,7 +33,12 @@ export type DecodedSections = ReadonlyMap<number, DecodedQemuSection>;
  * @throws QemuSectionError for the first section without a description or whose bytes do not decode
  */
 export async function decodeFullSections(bytes: Buffer, inspection: StreamInspection, dump: QemuVmstateDump): Promise<DecodedSections> {
-  const devices: readonly VmdescDevice[] = inspection.vmdesc?.devices ?? [];
+  // One lookup table, not a search of the whole device list per section.
+  const vmdescOf = new Map<string, VmdescDevice>();
+  for (const d of inspection.vmdesc?.devices ?? []) {
+    const key = `${d.name}#${d.instance_id}`;
+    if (!vmdescOf.has(key)) vmdescOf.set(key, d);
+  }
   const out = new Map<number, DecodedQemuSection>();
   for (const item of inspection.records) {
     const r = item.record;
@@ -48,7 +53,7 @@ export async function decodeFullSections(bytes: Buffer, inspection: StreamInspec
         versionId: r.versionId,
         body: bytes.subarray(r.bodyOffset, r.bodyOffset + item.bodySize),
         bodyOffset: r.bodyOffset,
-        vmdesc: devices.find((d) => d.name === r.idstr && d.instance_id === r.instanceId),
+        vmdesc: vmdescOf.get(`${r.idstr}#${r.instanceId}`),
       },
       dump,
     );
@@ -87,19 +92,13 @@ export async function reencodeStream(bytes: Buffer, inspection: StreamInspection
     const body = await encodeQemuSection(decoded);
     w.putBuffer(body);
     if (!body.equals(decoded.input.body)) differing.push(decoded.section);
-    const footer = hasFooter(bytes, bodyEnd, r.sectionId);
+    // QEMU's `send-section-footer` is on in every stream since 2.x machines; an older one has none.
+    const footer = isSectionFooterAt(bytes, bodyEnd, r.sectionId);
     if (footer) writeSectionFooter(w, r.sectionId);
     parts.push(w.bytes());
-    copied = bodyEnd + (footer ? FOOTER_BYTES : 0);
+    copied = bodyEnd + (footer ? SECTION_FOOTER_SIZE : 0);
   }
   parts.push(bytes.subarray(copied));
   return { bytes: Buffer.concat(parts), sections: sections.size, differing };
 }
 
-/** A section footer: the marker and the be32 section id. */
-const FOOTER_BYTES = 5;
-
-/** Whether the section's footer follows its body (QEMU's `send-section-footer`, on in every stream since 2.x machines). */
-function hasFooter(bytes: Buffer, at: number, sectionId: number): boolean {
-  return at + FOOTER_BYTES <= bytes.length && bytes[at] === RecordType.SECTION_FOOTER && bytes.readUInt32BE(at + 1) === sectionId;
-}
