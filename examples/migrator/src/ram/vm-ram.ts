@@ -11,7 +11,7 @@ import type { MigrationSession } from '@savevm/session';
 import type { MemorySpec } from '../args/memory-spec.js';
 import type { DeviceStateReport } from '../devices/opened-device.js';
 import { sha256Hex } from '../devices/state-digest.js';
-import { allocateGuestMemory } from './guest-memory.js';
+import { allocateHugePageMemory } from '@savevm/vfio';
 import { DigestThread } from './digest-thread.js';
 import { RAM_GUEST_PRIORITY, RamGuest } from './ram-guest.js';
 import { fillSeeded, firstSeededDifference } from '../devices/seeded-bytes.js';
@@ -65,7 +65,9 @@ export class VmRam {
     private readonly session: MigrationSession,
     options: VmRamOptions,
   ) {
-    const memory = allocateGuestMemory(spec.size);
+    // As a VMM (and QEMU) allocates guest RAM: shared with the digest thread, 2 MiB aligned,
+    // advised for huge pages (64 MiB filled in 320 ms in 4 KiB pages, 50 ms in huge pages).
+    const memory = allocateHugePageMemory(spec.size);
     fillSeeded(memory.bytes, spec.seed);
     this.hugePages = memory.hugePages;
     this.ram = new GuestRam();
