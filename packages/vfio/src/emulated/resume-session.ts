@@ -16,17 +16,10 @@ import {
 } from './image-format.js';
 
 /**
- * Where the stream parser stands: header fill, record fill, page being filled, end
- * checksum, and the bytes of a header or record header that is partly filled.
+ * Where the stream parser stands: header fill, record fill, page offset and bytes left to
+ * fill, end checksum, and the bytes of a header or record header that is partly filled.
  */
-type ParserPosition = readonly [
-  number,
-  number,
-  { offset: number; remaining: number } | undefined,
-  number | undefined,
-  Uint8Array,
-  Uint8Array,
-];
+type ParserPosition = readonly [number, number, number, number, number | undefined, Uint8Array, Uint8Array];
 
 /** States from this size up are staged in huge pages (smaller ones gain nothing). */
 const STAGING_IN_HUGE_PAGES_FROM = 4 * 1024 * 1024;
@@ -44,8 +37,11 @@ export class ResumeSession {
   readonly #header = new Uint8Array(IMAGE_HEADER_SIZE);
   #headerFill = 0;
   readonly #record = new Uint8Array(RECORD_HEADER_SIZE);
+  readonly #recordView = new DataView(this.#record.buffer);
   #recordFill = 0;
-  #pageTarget: { offset: number; remaining: number } | undefined;
+  /** Where the page being filled goes in the staging copy, and how many of its bytes are still to come (0: none). */
+  #pageOffset = 0;
+  #pageRemaining = 0;
   #expectedChecksum: number | undefined;
   #failed: number | undefined;
 
@@ -83,24 +79,37 @@ export class ResumeSession {
   }
 
   #snapshot(): ParserPosition {
-    const target = this.#pageTarget === undefined ? undefined : { ...this.#pageTarget };
-    return [this.#headerFill, this.#recordFill, target, this.#expectedChecksum, this.#header.slice(), this.#record.slice()];
+    return [
+      this.#headerFill,
+      this.#recordFill,
+      this.#pageOffset,
+      this.#pageRemaining,
+      this.#expectedChecksum,
+      this.#header.slice(),
+      this.#record.slice(),
+    ];
   }
 
   #restore(saved: ParserPosition): void {
-    const [headerFill, recordFill, target, checksum, header, record] = saved;
+    const [headerFill, recordFill, pageOffset, pageRemaining, checksum, header, record] = saved;
     this.#headerFill = headerFill;
     this.#recordFill = recordFill;
-    this.#pageTarget = target;
+    this.#pageOffset = pageOffset;
+    this.#pageRemaining = pageRemaining;
     this.#expectedChecksum = checksum;
     // The check may have parsed later records over a partly filled one: put its bytes back.
     this.#header.set(header);
     this.#record.set(record);
   }
 
-  /** Parses `data`; with `apply` false only checks it. Returns the errno that refuses it, if any. */
+  /**
+   * Parses `data`; with `apply` false only checks it. Returns the errno that refuses it, if
+   * any. A record header that lies whole in `data` is read in place; only one split across
+   * writes is gathered in the session's record bytes.
+   */
   #consume(data: Uint8Array, apply: boolean): number | undefined {
     let at = 0;
+    let view: DataView | undefined;
     while (at < data.byteLength) {
       if (this.#headerFill < IMAGE_HEADER_SIZE) {
         const n = Math.min(IMAGE_HEADER_SIZE - this.#headerFill, data.byteLength - at);
@@ -111,44 +120,56 @@ export class ResumeSession {
         continue;
       }
       if (this.#expectedChecksum !== undefined) return Errno.ENOMEM;
-      if (this.#pageTarget !== undefined) {
-        const n = Math.min(this.#pageTarget.remaining, data.byteLength - at);
-        if (apply) this.#staging.set(data.subarray(at, at + n), this.#pageTarget.offset);
-        this.#pageTarget.offset += n;
-        this.#pageTarget.remaining -= n;
+      if (this.#pageRemaining > 0) {
+        const n = Math.min(this.#pageRemaining, data.byteLength - at);
+        if (apply) this.#staging.set(data.subarray(at, at + n), this.#pageOffset);
+        this.#pageOffset += n;
+        this.#pageRemaining -= n;
         at += n;
-        if (this.#pageTarget.remaining === 0) this.#pageTarget = undefined;
         continue;
       }
-      const n = Math.min(RECORD_HEADER_SIZE - this.#recordFill, data.byteLength - at);
-      this.#record.set(data.subarray(at, at + n), this.#recordFill);
-      this.#recordFill += n;
-      at += n;
-      if (this.#recordFill < RECORD_HEADER_SIZE) continue;
-      this.#recordFill = 0;
-      const view = new DataView(this.#record.buffer);
-      const tag = view.getUint32(0, true);
-      const a = view.getUint32(4, true);
-      const b = view.getUint32(8, true);
-      if (tag === TAG_PAGE) {
-        const expectedLength = a < this.#pageCount ? Math.min(this.#pageSize, this.#stateSize - a * this.#pageSize) : -1;
-        if (expectedLength < 0 || b !== expectedLength) return Errno.ENOMEM;
-        this.#pageTarget = { offset: a * this.#pageSize, remaining: b };
-      } else if (tag === TAG_DONE) {
-        if (b !== this.#stateSize) return Errno.EFAULT;
-        this.#expectedChecksum = a;
+      let refused: number | undefined;
+      if (this.#recordFill === 0 && data.byteLength - at >= RECORD_HEADER_SIZE) {
+        view ??= new DataView(data.buffer, data.byteOffset, data.byteLength);
+        refused = this.#startRecord(view.getUint32(at, true), view.getUint32(at + 4, true), view.getUint32(at + 8, true));
+        at += RECORD_HEADER_SIZE;
       } else {
-        return Errno.EFAULT;
+        const n = Math.min(RECORD_HEADER_SIZE - this.#recordFill, data.byteLength - at);
+        this.#record.set(data.subarray(at, at + n), this.#recordFill);
+        this.#recordFill += n;
+        at += n;
+        if (this.#recordFill < RECORD_HEADER_SIZE) continue;
+        this.#recordFill = 0;
+        const record = this.#recordView;
+        refused = this.#startRecord(record.getUint32(0, true), record.getUint32(4, true), record.getUint32(8, true));
       }
+      if (refused !== undefined) return refused;
     }
     return undefined;
+  }
+
+  /** Takes a record header: a page to fill, or the end record. Returns the errno that refuses it, if any. */
+  #startRecord(tag: number, a: number, b: number): number | undefined {
+    if (tag === TAG_PAGE) {
+      const expectedLength = a < this.#pageCount ? Math.min(this.#pageSize, this.#stateSize - a * this.#pageSize) : -1;
+      if (expectedLength < 0 || b !== expectedLength) return Errno.ENOMEM;
+      this.#pageOffset = a * this.#pageSize;
+      this.#pageRemaining = b;
+      return undefined;
+    }
+    if (tag === TAG_DONE) {
+      if (b !== this.#stateSize) return Errno.EFAULT;
+      this.#expectedChecksum = a;
+      return undefined;
+    }
+    return Errno.EFAULT;
   }
 
   /** The loaded state if the stream is complete and intact; `undefined` (→ EINVAL) otherwise. */
   validate(): Uint8Array | undefined {
     if (this.#failed !== undefined) return undefined;
     if (this.#headerFill < IMAGE_HEADER_SIZE || this.#expectedChecksum === undefined) return undefined;
-    if (this.#recordFill !== 0 || this.#pageTarget !== undefined) return undefined;
+    if (this.#recordFill !== 0 || this.#pageRemaining > 0) return undefined;
     return crc32(this.#staging) === this.#expectedChecksum ? this.#staging : undefined;
   }
 
