@@ -2,7 +2,6 @@ import { isUtf8 } from 'node:buffer';
 import {
   MemoryReadChannel,
   type StreamError,
-  NEWEST_COMMANDS,
   QemuFileReader,
   StreamParser,
   type SectionRecord,
@@ -136,7 +135,7 @@ export async function inspectWith(bytes: Uint8Array, onRecord: (item: InspectedR
   const extents = new BodyExtents(buf, vmdesc?.pageSize ?? 4096);
   const reader = new QemuFileReader(new MemoryReadChannel(buf));
   // The vmdesc's text is read from `buf` when wanted, not collected by the parser.
-  const parser = new StreamParser(reader, { ...parserOptions, commands: parserOptions.commands ?? NEWEST_COMMANDS, keepVmdescJson: false });
+  const parser = new StreamParser(reader, { ...parserOptions, keepVmdescJson: false });
   let count = 0;
   let lastRamBlock: string | undefined;
   for (;; count++) {

@@ -1,5 +1,5 @@
 /** The VMDESCRIPTION at the end of a stream, found without parsing what comes before it. */
-import { RecordType, VmdescError, parseVmDescription, type VmDescription } from '@savevm/stream';
+import { MAX_VMDESC_BYTES, RecordType, VmdescError, parseVmDescription, type VmDescription } from '@savevm/stream';
 
 /** What {@link readTrailingVmdesc} found at the end of a stream. */
 export interface TrailingVmdesc {
@@ -14,7 +14,7 @@ export interface TrailingVmdesc {
  * and follows an EOF byte starts (its 0x06 byte), without decoding it; undefined when there
  * is none. The JSON is `bytes[offset + 5, bytes.length)`.
  */
-export function trailingVmdescOffset(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): number | undefined {
+export function trailingVmdescOffset(bytes: Uint8Array, searchWindow = MAX_VMDESC_BYTES): number | undefined {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lowest = Math.max(1, view.length - searchWindow);
   // Candidates (0x06 bytes) are found with lastIndexOf: valid JSON holds no raw 0x06 (a control
@@ -35,7 +35,7 @@ export function trailingVmdescOffset(bytes: Uint8Array, searchWindow = 64 * 1024
  * the last `0x06, be32 J, J bytes of JSON` that ends exactly at the end of the bytes and
  * follows an EOF byte; says why when it is refused (`parseVmDescription`'s bounds).
  */
-export function readTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): TrailingVmdesc {
+export function readTrailingVmdesc(bytes: Uint8Array, searchWindow = MAX_VMDESC_BYTES): TrailingVmdesc {
   const p = trailingVmdescOffset(bytes, searchWindow);
   if (p === undefined) return { vmdesc: undefined, error: undefined };
   const json = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8', p + 5);
@@ -51,6 +51,6 @@ export function readTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 *
  * The VMDESCRIPTION at the end of a stream (see {@link readTrailingVmdesc}); undefined when
  * there is none or it was refused.
  */
-export function findTrailingVmdesc(bytes: Uint8Array, searchWindow = 64 * 1024 * 1024): VmDescription | undefined {
+export function findTrailingVmdesc(bytes: Uint8Array, searchWindow = MAX_VMDESC_BYTES): VmDescription | undefined {
   return readTrailingVmdesc(bytes, searchWindow).vmdesc;
 }

@@ -81,6 +81,7 @@ export { toQemuJson } from './grammar/qemu-json.js';
 export {
   parseVmDescription,
   VmdescError,
+  MAX_VMDESC_BYTES,
   MAX_VMDESC_VALUES,
   MAX_VMDESC_DEPTH,
   MAX_VMDESC_COUNT,

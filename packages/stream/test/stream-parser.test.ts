@@ -2,7 +2,7 @@
 // by the parser with a typed error naming the byte offset.
 import { describe, expect, it } from 'vitest';
 import { StreamError, StreamFormatError, StreamTruncatedError } from '../src/errors.js';
-import { NEWEST_COMMANDS } from '../src/grammar/constants.js';
+import { QEMU_7_2_COMMANDS } from '../src/grammar/constants.js';
 import {
   writeCommand,
   writeConfiguration,
@@ -153,11 +153,12 @@ describe('StreamParser', () => {
         writeCommand(f, id, Buffer.alloc(len));
         writeEof(f);
       });
-    expect(await rejection(await cmd(0x0b, 0))).toMatchObject({ code: 'UNKNOWN_COMMAND', offset: 17 });
-    expect((await rejection(await cmd(0x0b, 0))).message).toContain('MIG_CMD 0xb unknown (len 0x0)');
+    const qemu72 = { commands: QEMU_7_2_COMMANDS };
+    expect(await rejection(await cmd(0x0b, 0), qemu72)).toMatchObject({ code: 'UNKNOWN_COMMAND', offset: 17 });
+    expect((await rejection(await cmd(0x0b, 0), qemu72)).message).toContain('MIG_CMD 0xb unknown (len 0x0)');
     expect(await rejection(await cmd(0x00, 0))).toMatchObject({ code: 'UNKNOWN_COMMAND' });
     expect(await rejection(await cmd(2, 3))).toMatchObject({ code: 'BAD_COMMAND_LENGTH' });
-    expect(await parse(await cmd(0x0b, 0), { commands: NEWEST_COMMANDS })).toEqual(['header', 'configuration', 'command', 'eof']);
+    expect(await parse(await cmd(0x0b, 0))).toEqual(['header', 'configuration', 'command', 'eof']); // the default: the newest QEMU's commands
   });
 
   it('rejects PART and END for an unknown section id', async () => {
@@ -273,7 +274,7 @@ describe('StreamParser.read (issue 17 item 10)', () => {
       writeVmdesc(f, { page_size: 4096, devices }); // enough bytes after every record for its longest header
     });
     const r = readerOf(bytes);
-    const p = new StreamParser(r, { commands: NEWEST_COMMANDS });
+    const p = new StreamParser(r);
     const types: string[] = [];
     let synchronous = 0;
     for (;;) {
@@ -349,5 +350,33 @@ describe('StreamParser.read (issue 17 item 10)', () => {
     expect(kept).toMatchObject({ type: 'vmdesc', json: '{"page_size": 4096, "devices": []}' });
     expect(skipped).toEqual({ type: 'vmdesc', offset: kept?.offset, json: '' });
     await expect(parseAll(bytes.subarray(0, bytes.length - 1), skipBodies, { keepVmdescJson: false })).rejects.toBeInstanceOf(StreamTruncatedError);
+  });
+});
+
+describe('StreamParser.readHeaderAndConfiguration', () => {
+  it('stops before the first record, with or without a configuration, so the record reader reads every record after them', async () => {
+    const withConfiguration = readerOf(await goodStream());
+    const p = new StreamParser(withConfiguration);
+    expect(await p.readHeaderAndConfiguration()).toMatchObject({ type: 'configuration', offset: 8, machine: 'none' });
+    const first = p.recordReader.read();
+    if (first) await first;
+    expect(p.recordReader.record).toMatchObject({ type: 'start', sectionId: 7 });
+
+    const bare = readerOf(
+      await bytesOf((f) => {
+        writeHeader(f);
+        writeSectionFull(f, TIMER);
+        f.putBuffer(Buffer.alloc(24));
+        writeSectionFooter(f, 0);
+        writeEof(f);
+      }),
+    );
+    const q = new StreamParser(bare, { requireConfiguration: false });
+    expect(await q.readHeaderAndConfiguration()).toBeUndefined();
+    expect(bare.offset).toBe(8);
+    const next = q.recordReader.read();
+    if (next) await next;
+    expect(q.recordReader.record).toMatchObject({ type: 'full', offset: 8, sectionId: 0 });
+    await expect(new StreamParser(readerOf(await bytesOf((f) => writeHeader(f)))).readHeaderAndConfiguration()).rejects.toBeInstanceOf(StreamError);
   });
 });

@@ -2,13 +2,14 @@ import { StreamFormatError } from '../errors.js';
 import type { QemuFileReader } from '../file/qemu-file-reader.js';
 import {
   type CommandRule,
-  QEMU_7_2_COMMANDS,
+  NEWEST_COMMANDS,
   QEMU_VM_FILE_MAGIC,
   QEMU_VM_FILE_VERSION,
   QEMU_VM_FILE_VERSION_COMPAT,
   RecordType,
 } from './constants.js';
 import { RecordReader } from './record-reader.js';
+import { MAX_VMDESC_BYTES } from './vmdesc.js';
 import { SectionTable } from './section-table.js';
 import type {
   ConfigurationRecord,
@@ -24,11 +25,14 @@ export interface StreamParserOptions {
   requireConfiguration?: boolean;
   /** Expect a footer after every section body (QEMU's `send-section-footer`, default true). */
   sectionFooters?: boolean;
-  /** Commands accepted, with their length rules (default: QEMU 7.2's). */
+  /**
+   * Commands accepted, with their length rules (default: {@link NEWEST_COMMANDS}, the newest
+   * QEMU's; `QEMU_7_2_COMMANDS` refuses SWITCHOVER_START as QEMU 7.2 does).
+   */
   commands?: ReadonlyMap<number, CommandRule>;
   /** Read a VMDESCRIPTION after EOF when one is there (default true). */
   expectVmdesc?: boolean;
-  /** Largest VMDESCRIPTION accepted (default 64 MiB). */
+  /** Largest VMDESCRIPTION accepted (default {@link MAX_VMDESC_BYTES}, 64 MiB). */
   maxVmdescBytes?: number;
   /**
    * Keep the VMDESCRIPTION's JSON text in its record (default true); false skips its bytes
@@ -69,9 +73,9 @@ export class StreamParser {
     this.options = {
       requireConfiguration: options.requireConfiguration ?? true,
       sectionFooters: options.sectionFooters ?? true,
-      commands: options.commands ?? QEMU_7_2_COMMANDS,
+      commands: options.commands ?? NEWEST_COMMANDS,
       expectVmdesc: options.expectVmdesc ?? true,
-      maxVmdescBytes: options.maxVmdescBytes ?? 64 * 1024 * 1024,
+      maxVmdescBytes: options.maxVmdescBytes ?? MAX_VMDESC_BYTES,
       keepVmdescJson: options.keepVmdescJson ?? true,
       maxMachineNameBytes: options.maxMachineNameBytes ?? 256,
     };
@@ -85,6 +89,19 @@ export class StreamParser {
    */
   get recordReader(): RecordReader {
     return this.records;
+  }
+
+  /**
+   * Reads the header and, when there is one, the configuration section, and stops before the
+   * first record after them: a reader that goes on with {@link recordReader} (a destination)
+   * reads every section and command from there. Call it first, instead of `next()`.
+   * @returns the configuration, or undefined when the stream has none (allowed only without
+   *   `requireConfiguration`)
+   */
+  async readHeaderAndConfiguration(): Promise<ConfigurationRecord | undefined> {
+    await this.readHeader();
+    const offset = this.reader.offset;
+    return (await this.startConfiguration()) ? this.readConfiguration(offset) : undefined;
   }
 
   /** The section last yielded whose footer is still to be read, if any. */
@@ -142,6 +159,15 @@ export class StreamParser {
   }
 
   private async readConfigurationOrRecord(): Promise<StreamRecord | null> {
+    const offset = this.reader.offset;
+    return (await this.startConfiguration()) ? this.readConfiguration(offset) : this.readRecord();
+  }
+
+  /**
+   * Past the header: takes the configuration section's type byte when it is next (true), or
+   * leaves the record that is there (false; refused when the configuration is required).
+   */
+  private async startConfiguration(): Promise<boolean> {
     const r = this.reader;
     const offset = r.offset;
     await r.ensure(1, 'the configuration section');
@@ -149,12 +175,12 @@ export class StreamParser {
     this.phase = 'records';
     if (type === RecordType.CONFIGURATION) {
       r.takeU8();
-      return this.readConfiguration(offset);
+      return true;
     }
     if (this.options.requireConfiguration) {
       throw new StreamFormatError('MISSING_CONFIGURATION', offset, `configuration section missing (found type 0x${(type ?? 0).toString(16)})`);
     }
-    return this.readRecord();
+    return false;
   }
 
   private async readConfiguration(offset: number): Promise<ConfigurationRecord> {

@@ -73,6 +73,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Largest VMDESCRIPTION accepted, in bytes of JSON: what a parser reads (or skips) after EOF,
+ * and how far back from a stream's end `inspect` looks for one (see
+ * `docs/design/hostile-input.md`, "Budgets").
+ */
+export const MAX_VMDESC_BYTES = 64 * 1024 * 1024;
 /** Largest element count (`array_len`) accepted from a vmdesc (it comes from the stream). */
 export const MAX_VMDESC_COUNT = 1 << 20;
 /** Largest element size (`size`) accepted from a vmdesc. */
