@@ -199,7 +199,7 @@ export {
 export { systemClock, type MigrationClock } from './driver/clock.js';
 export { MigrationSource, type MigrationSourceDeps, type MigrateStreamOptions } from './driver/source/migration-source.js';
 export { MigrationDestination, type MigrationDestinationDeps } from './driver/destination/migration-destination.js';
-export type { IncomingOptions } from './driver/destination/incoming-run.js';
+export type { DestinationOptions } from './driver/destination/destination-run.js';
 
 // Tracing.
 export {

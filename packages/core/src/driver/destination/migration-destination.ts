@@ -5,8 +5,8 @@ import type { SaveStateRegistry } from '../../registry/registry.js';
 import type { RunStateController } from '../../run-state/run-state-controller.js';
 import type { MigrationInfo } from '../../status/migration-info.js';
 import { type MigrationClock, systemClock } from '../clock.js';
-import { asInfoObservable, createInfoSubject } from '../progress.js';
-import { type IncomingOptions, IncomingRun } from './incoming-run.js';
+import { asInfoObservable, createInfoSubject } from '../status-publisher.js';
+import { type DestinationOptions, DestinationRun } from './destination-run.js';
 
 /** What the destination driver works with. */
 export interface MigrationDestinationDeps {
@@ -19,7 +19,7 @@ export interface MigrationDestinationDeps {
 }
 
 /**
- * The incoming side (QEMU `-incoming` + `qemu_loadvm_state`): reads a migration stream
+ * The destination side (QEMU `-incoming` + `qemu_loadvm_state`): reads a migration stream
  * from a `QemuFileReader` into the registered entries, one load at a time.
  */
 export class MigrationDestination {
@@ -48,20 +48,20 @@ export class MigrationDestination {
    * the section, the idstr, the instance and the byte offset, after `loadCleanup` ran.
    * The caller owns `f`.
    */
-  async load(f: QemuFileReader, options: IncomingOptions = {}): Promise<MigrationInfo> {
+  async load(f: QemuFileReader, options: DestinationOptions = {}): Promise<MigrationInfo> {
     if (this.running) {
       throw new MigrationError({ phase: 'busy', reason: 'BLOCKED', detail: 'an incoming migration is already in progress', errno: 'EBUSY' });
     }
     this.running = true;
     try {
-      return await new IncomingRun(f, { ...this.deps, clock: this.clock, infos: this.subject }, options).run();
+      return await new DestinationRun(f, { ...this.deps, clock: this.clock, infos: this.subject }, options).run();
     } finally {
       this.running = false;
     }
   }
 
   /** Loads from a channel: wraps it in a reader, loads, then closes the channel (also on failure). */
-  async loadFromChannel(channel: ReadChannel, options: IncomingOptions = {}): Promise<MigrationInfo> {
+  async loadFromChannel(channel: ReadChannel, options: DestinationOptions = {}): Promise<MigrationInfo> {
     try {
       return await this.load(new QemuFileReader(channel), options);
     } finally {

@@ -8,7 +8,7 @@ import type { SaveStateRegistry } from '../../registry/registry.js';
 import type { RunStateController } from '../../run-state/run-state-controller.js';
 import type { MigrationInfo } from '../../status/migration-info.js';
 import { type MigrationClock, systemClock } from '../clock.js';
-import { asInfoObservable, createInfoSubject } from '../progress.js';
+import { asInfoObservable, createInfoSubject } from '../status-publisher.js';
 import { SourceRun } from './source-run.js';
 import type { MultifdSendChannels } from '../../multifd/multifd-send-channels.js';
 
@@ -42,7 +42,7 @@ export interface MigrateStreamOptions {
 }
 
 /**
- * The outgoing side (QMP `migrate`, `migrate_cancel`, `query-migrate`): writes the device
+ * The source side (QMP `migrate`, `migrate_cancel`, `query-migrate`): writes the device
  * state of every registered entry to a `QemuFileWriter`, one migration at a time.
  */
 export class MigrationSource {

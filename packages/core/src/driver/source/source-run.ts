@@ -1,5 +1,5 @@
 /**
- * One outgoing migration, top-down in the order the protocol happens (QEMU
+ * One migration's source side, top-down in the order the protocol happens (QEMU
  * migration.c + savevm.c, docs/design/handler-lifecycle.md §2):
  *
  * prepare → header → setup (START) → live loop (PART) → switchover (VM stop) →
@@ -35,13 +35,13 @@ import { RunState } from '../../run-state/run-state.js';
 import type { MigrationInfo } from '../../status/migration-info.js';
 import { MigrationStatus } from '../../status/migration-status.js';
 import { streamCompatRules, type StreamCompatRules } from '../../stream-compat.js';
-import { isTracing, trace } from '../../tracing/trace-points.js';
+import { trace } from '../../tracing/trace-points.js';
 import type { MigrationClock } from '../clock.js';
-import { hookFailure, nextTurn, streamErrno } from '../hooks.js';
+import { callHook, cleanUpEvery, streamErrno } from '../hooks.js';
 import { isPromiseLike } from '../../maybe-promise.js';
-import { ProgressTracker } from '../progress.js';
-import { ConvergenceWatch } from './convergence-watch.js';
-import { sectionHeadersOf } from './section-headers.js';
+import { StatusPublisher } from '../status-publisher.js';
+import { SectionWriter } from './section-writer.js';
+import { SwitchoverPolicy } from './switchover-policy.js';
 import { VmdescBuilder } from './vmdesc-builder.js';
 
 /** What a run needs from the outside. */
@@ -72,6 +72,11 @@ const ZERO_PENDING: PendingBytes = { mustPrecopy: 0, canPostcopy: 0 };
 /** Longest wait for the verdict of a destination that hung up while the stream was being written. */
 const HANGUP_VERDICT_WAIT_MS = 1000;
 
+/** Waits for the next turn of the event loop (so `cancel()` and I/O can run). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Whether a failure, or anything in its cause chain, is a write that failed because the peer hung up. */
 function peerHungUp(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; depth++) {
@@ -82,9 +87,11 @@ function peerHungUp(err: unknown): boolean {
   return false;
 }
 
-/** The state of one outgoing migration. Create, `run()` once; `cancel()` any time. */
+/** The state of one migration's source side. Create, `run()` once; `cancel()` any time. */
 export class SourceRun {
-  private readonly progress: ProgressTracker;
+  private readonly publisher: StatusPublisher;
+  private readonly policy: SwitchoverPolicy;
+  private readonly sections: SectionWriter;
   private readonly entries: readonly SaveStateEntry[];
   private phase: MigrationPhase = 'save-prepare';
   private cancelRequested = false;
@@ -94,40 +101,38 @@ export class SourceRun {
   private downtimeStartMs = 0;
   private readonly originalBandwidth: number;
   private readonly compat: StreamCompatRules;
-  private readonly convergence: ConvergenceWatch;
   /** The device-state hooks running at switchover, if any. */
   private deviceStateThreads: DeviceStateSaveThreads | undefined;
   /** What `saveSetup` is told: the multifd channels, when there are some. */
   private readonly setupContext: SaveSetupContext;
 
-  /** @param f the outgoing stream; @param ctx the collaborators */
+  /** @param f the stream to the destination; @param ctx the collaborators */
   constructor(
     private readonly f: QemuFileWriter,
     private readonly ctx: SourceRunContext,
   ) {
     this.entries = ctx.entries;
-    this.progress = new ProgressTracker(
-      'source',
-      ctx.entries,
-      ctx.clock,
-      ctx.infos,
-      ctx.params.downtimeLimitMs,
-      ctx.params.availSwitchoverBandwidth,
-      ctx.params.maxBandwidth,
-    );
-    this.progress.streamCompat = ctx.params.streamCompat;
+    const multifd = ctx.multifd;
+    this.policy = new SwitchoverPolicy({ params: ctx.params, clock: ctx.clock, warn: (text) => this.publisher.warn(text) });
+    this.publisher = new StatusPublisher({
+      side: 'source',
+      entries: ctx.entries,
+      clock: ctx.clock,
+      infos: ctx.infos,
+      figures: this.policy,
+      streamCompat: ctx.params.streamCompat,
+      multifdBytes: multifd && (() => multifd.stats().map((s) => s.bytes)),
+    });
+    this.sections = new SectionWriter({ f, status: this.publisher, failOnStreamError: (entry) => this.checkStream(entry) });
     this.compat = streamCompatRules(ctx.params.streamCompat);
-    this.convergence = new ConvergenceWatch(ctx.params, this.progress, ctx.clock.now());
     this.cancelled = new Promise((resolve) => (this.wakeOnCancel = resolve));
     this.originalBandwidth = f.rateLimiter.bytesPerSecond;
-    this.setupContext = { multifd: ctx.multifd };
-    const multifd = ctx.multifd;
-    if (multifd !== undefined) this.progress.multifdBytes = () => multifd.stats().map((s) => s.bytes);
+    this.setupContext = { multifd };
   }
 
   /** The current status. */
   get status(): MigrationStatus {
-    return this.progress.status;
+    return this.publisher.status;
   }
 
   /**
@@ -136,10 +141,10 @@ export class SourceRun {
    * @returns false when the run has already ended
    */
   cancel(): boolean {
-    const s = this.progress.status;
+    const s = this.publisher.status;
     if (s === 'completed' || s === 'failed' || s === 'cancelled' || this.cancelRequested) return false;
     this.cancelRequested = true;
-    this.progress.setStatus(MigrationStatus.CANCELLING);
+    this.publisher.setStatus(MigrationStatus.CANCELLING);
     this.f.shutdown();
     this.ctx.multifd?.shutdown();
     this.deviceStateThreads?.abort(new MigrationCancelledError(this.phase));
@@ -152,33 +157,33 @@ export class SourceRun {
     const runState = this.ctx.runState;
     const wasRunning = runState.isRunning;
     const oldState = runState.state;
-    this.progress.setStatus(MigrationStatus.SETUP);
+    this.publisher.setStatus(MigrationStatus.SETUP);
     try {
       await this.prepare();
       this.writeStreamHeader();
       await this.setup();
-      this.progress.markSetupDone();
-      this.progress.setStatus(MigrationStatus.ACTIVE);
+      this.publisher.markSetupDone();
+      this.publisher.setStatus(MigrationStatus.ACTIVE);
       await this.iterateUntilConverged();
       await this.switchover();
       await this.complete();
       await this.finishStream();
       await this.awaitDestinationVerdict();
-      this.progress.downtimeMs = this.ctx.clock.now() - this.downtimeStartMs;
-      this.progress.setTransferred(this.f.bytesWritten + (this.ctx.multifd?.bytesFlushed ?? 0));
-      this.progress.remainingBytes = 0; // everything was sent
-      this.progress.setStatus(MigrationStatus.COMPLETED);
+      this.publisher.setDowntime(this.ctx.clock.now() - this.downtimeStartMs);
+      this.publisher.setTransferred(this.f.bytesWritten + (this.ctx.multifd?.bytesFlushed ?? 0));
+      this.policy.notePending(0); // everything was sent
+      this.publisher.setStatus(MigrationStatus.COMPLETED);
       runState.setState(RunState.POSTMIGRATE);
     } catch (err) {
       throw await this.fail(await this.blameDestination(err), wasRunning, oldState);
     } finally {
       this.f.rateLimiter.bytesPerSecond = this.originalBandwidth;
     }
-    for (const failure of await this.cleanup()) this.progress.warnings.push(`saveCleanup: ${messageOf(failure)}`);
+    for (const failure of await this.cleanup()) this.publisher.warn(`saveCleanup: ${messageOf(failure)}`);
     for (const failure of await this.ctx.notifiers.notify({ type: 'precopy-done' })) {
-      this.progress.warnings.push(`migration notifier: ${messageOf(failure)}`);
+      this.publisher.warn(`migration notifier: ${messageOf(failure)}`);
     }
-    return this.finish();
+    return this.publisher.publishFinal();
   }
 
   // ---- prepare and setup -------------------------------------------------------------
@@ -190,22 +195,14 @@ export class SourceRun {
     for (const e of this.entries) {
       const tell = e.handlers.applyStreamCompat;
       if (tell === undefined) continue;
-      try {
-        tell.call(e.handlers, this.ctx.params.streamCompat);
-      } catch (err) {
-        throw hookFailure('save-prepare', 'applyStreamCompat', e, err);
-      }
+      callHook('save-prepare', 'applyStreamCompat', e, () => tell.call(e.handlers, this.ctx.params.streamCompat));
     }
     for (const e of this.entries) {
       const hook = e.handlers.savePrepare;
       if (hook === undefined || !e.isActive()) continue;
       this.checkCancel();
-      try {
-        const r = hook.call(e.handlers, e);
-        if (isPromiseLike(r)) await r;
-      } catch (err) {
-        throw hookFailure('save-prepare', 'savePrepare', e, err);
-      }
+      const r = callHook('save-prepare', 'savePrepare', e, () => hook.call(e.handlers, e));
+      if (isPromiseLike(r)) await r;
     }
     this.phase = 'setup-notify';
     this.checkCancel();
@@ -244,22 +241,12 @@ export class SourceRun {
       const hook = e.handlers.saveSetup;
       if (hook === undefined) continue;
       if (!e.isActive()) {
-        this.traceSkip(e, 'start', 'inactive');
+        this.sections.skip(e, 'start', 'inactive');
         continue;
       }
       this.checkCancel();
-      const before = f.bytesWritten;
-      const headers = sectionHeadersOf(e);
-      f.putBuffer(headers.start);
-      this.traceStart(e, 'start');
-      try {
-        const r = hook.call(e.handlers, f, e, this.setupContext);
-        if (isPromiseLike(r)) await r;
-      } catch (err) {
-        throw hookFailure('save-setup', 'saveSetup', e, err);
-      }
-      f.putBuffer(headers.footer);
-      this.endSection(i, e, 'start', before);
+      const r = this.sections.write({ kind: 'start', index: i, entry: e, body: () => hook.call(e.handlers, f, e, this.setupContext) });
+      if (isPromiseLike(r)) await r;
     }
     await this.flush();
   }
@@ -286,8 +273,10 @@ export class SourceRun {
       this.f.startFlush();
       this.ctx.multifd?.startFlush();
       this.checkStream(undefined);
-      this.progress.updateCounters(this.f.bytesFlushed + (this.ctx.multifd?.bytesFlushed ?? 0));
-      this.progress.publish();
+      const delivered = this.f.bytesFlushed + (this.ctx.multifd?.bytesFlushed ?? 0);
+      this.policy.measure(delivered);
+      this.publisher.setTransferred(delivered);
+      this.publisher.publish();
       if (this.f.rateLimitExceeded()) await Promise.race([this.f.waitForRateLimit(), this.cancelled]);
       else if (this.ctx.multifd?.isFull() === true) await Promise.race([this.ctx.multifd.waitForRoom().catch(() => undefined), this.cancelled]);
       else await nextTurn();
@@ -297,7 +286,7 @@ export class SourceRun {
 
   /** One decision: switch over (true) or run one iterate round (false). */
   private async iterationRun(): Promise<boolean> {
-    const threshold = this.progress.thresholdBytes;
+    const threshold = this.policy.thresholdBytes;
     // Bytes put but not yet taken by the channel go out during the downtime too.
     const queued = this.f.bytesQueued + (this.ctx.multifd?.bytesQueued ?? 0);
     let pending = await this.sumPending('estimate');
@@ -308,33 +297,17 @@ export class SourceRun {
       total = pending.mustPrecopy + pending.canPostcopy + queued;
       trace('migrate_pending_exact', { ...pending, threshold });
     }
-    this.progress.remainingBytes = total;
-    // With the VM already stopped (a snapshot of a paused VM) there is no downtime to keep
-    // short and nothing will change by waiting: everything goes now, as QEMU's savevm does.
-    const converged = total === 0 || total <= threshold || !this.ctx.runState.isRunning;
-    if (converged && this.canSwitchover()) return true;
-    // Not converging for a window of rounds: the operator's policy (docs/design/convergence.md).
-    if (!converged && this.convergence.round(total, threshold, this.ctx.clock.now()) && this.canSwitchover()) return true;
-    if (this.progress.iterations >= this.ctx.params.maxIterations) {
-      if (this.ctx.params.iterationCapPolicy === 'switchover') {
-        this.progress.iterationCapReached = true;
-        return true;
-      }
-      throw new MigrationError({
-        phase: 'iteration-cap',
-        reason: 'TIMEOUT',
-        detail:
-          `not converged after ${this.progress.iterations} iterations: ${total} bytes pending, ` +
-          `threshold ${Math.round(threshold)} bytes (downtime limit ${this.ctx.params.downtimeLimitMs} ms)`,
-        errno: 'ETIMEDOUT',
-      });
-    }
+    this.policy.notePending(total);
+    // Converged, or not converging for a window of rounds and the operator's policy says go
+    // (docs/design/convergence.md); either waits for the switchover ACK.
+    if (this.policy.judgeRound(total, this.ctx.runState.isRunning) !== 'iterate' && this.canSwitchover()) return true;
+    if (this.policy.switchoverAtCap()) return true;
     if (!(await this.iterateRound())) {
       // Nothing to send for now (no entry iterates, or every one said it is drained, as a
       // pre-copy device with no dirty data does): wait for the measuring window to close
       // instead of spinning, and keep this window's trickle out of the bandwidth estimate.
-      this.progress.markIdle();
-      await Promise.race([this.ctx.clock.sleep(this.progress.windowRemainingMs()), this.cancelled]);
+      this.policy.markIdle();
+      await Promise.race([this.ctx.clock.sleep(this.policy.windowRemainingMs()), this.cancelled]);
     }
     return false;
   }
@@ -363,14 +336,8 @@ export class SourceRun {
       const hook = kind === 'exact' ? (h.statePendingExact ?? h.statePendingEstimate) : h.statePendingEstimate;
       if (hook === undefined || !e.isActive()) continue;
       const name = kind === 'exact' && h.statePendingExact ? 'statePendingExact' : 'statePendingEstimate';
-      let p: PendingBytes;
-      try {
-        const r = hook.call(h, e);
-        p = isPromiseLike(r) ? await r : r;
-      } catch (err) {
-        throw hookFailure(kind === 'exact' ? 'pending-exact' : 'pending-estimate', name, e, err);
-      }
-      p ??= ZERO_PENDING;
+      const r = callHook(kind === 'exact' ? 'pending-exact' : 'pending-estimate', name, e, () => hook.call(h, e));
+      const p = (isPromiseLike(r) ? await r : r) ?? ZERO_PENDING;
       mustPrecopy += p.mustPrecopy;
       canPostcopy += p.canPostcopy;
     }
@@ -385,7 +352,7 @@ export class SourceRun {
    */
   private async iterateRound(): Promise<boolean> {
     const f = this.f;
-    const iteration = ++this.progress.iterations;
+    const iteration = this.policy.countIteration();
     if (!this.anyIterable()) return false;
     let drained = true;
     trace('savevm_state_iterate', { iteration });
@@ -395,28 +362,16 @@ export class SourceRun {
       const hook = h.saveLiveIterate;
       if (hook === undefined) continue;
       if (!e.isActive() || (h.isActiveIterate !== undefined && !h.isActiveIterate())) {
-        this.traceSkip(e, 'part', 'inactive');
+        this.sections.skip(e, 'part', 'inactive');
         continue;
       }
       if (f.rateLimitExceeded()) {
-        this.traceSkip(e, 'part', 'rate-limited');
+        this.sections.skip(e, 'part', 'rate-limited');
         return true;
       }
       this.checkCancel();
-      const before = f.bytesWritten;
-      const headers = sectionHeadersOf(e);
-      f.putBuffer(headers.part);
-      this.traceStart(e, 'part');
-      let done: boolean;
-      try {
-        const r = hook.call(h, f, e);
-        done = (isPromiseLike(r) ? await r : r) === true;
-      } catch (err) {
-        throw hookFailure('iterate', 'saveLiveIterate', e, err);
-      }
-      drained &&= done;
-      f.putBuffer(headers.footer);
-      this.endSection(i, e, 'part', before);
+      const r = this.sections.write({ kind: 'part', index: i, entry: e, body: () => hook.call(h, f, e) });
+      drained &&= (isPromiseLike(r) ? await r : r) === true;
     }
     return !drained;
   }
@@ -446,7 +401,7 @@ export class SourceRun {
       });
     }
     trace('migration_completion_vm_stop', { wasRunning });
-    this.progress.setStatus(MigrationStatus.DEVICE);
+    this.publisher.setStatus(MigrationStatus.DEVICE);
     this.f.rateLimiter.bytesPerSecond = 0;
   }
 
@@ -476,22 +431,12 @@ export class SourceRun {
       const hook = e.handlers.saveLiveCompletePrecopy;
       if (hook === undefined) continue;
       if (!e.isActive()) {
-        this.traceSkip(e, 'end', 'inactive');
+        this.sections.skip(e, 'end', 'inactive');
         continue;
       }
       this.checkCancel();
-      const before = f.bytesWritten;
-      const headers = sectionHeadersOf(e);
-      f.putBuffer(headers.end);
-      this.traceStart(e, 'end');
-      try {
-        const r = hook.call(e.handlers, f, e);
-        if (isPromiseLike(r)) await r;
-      } catch (err) {
-        throw hookFailure('complete-precopy', 'saveLiveCompletePrecopy', e, err);
-      }
-      f.putBuffer(headers.footer);
-      this.endSection(i, e, 'end', before);
+      const r = this.sections.write({ kind: 'end', index: i, entry: e, body: () => hook.call(e.handlers, f, e) });
+      if (isPromiseLike(r)) await r;
     }
     if (threads !== undefined) {
       await threads.join();
@@ -539,20 +484,14 @@ export class SourceRun {
       const hook = e.handlers.saveState;
       if (hook === undefined) continue;
       if (this.cancelRequested) this.checkCancel();
-      const before = f.bytesWritten;
-      const headers = sectionHeadersOf(e);
-      f.putBuffer(headers.full);
-      this.traceStart(e, 'full');
-      const bodyStart = f.bytesWritten;
-      try {
-        const r = hook.call(e.handlers, f, e);
-        if (isPromiseLike(r)) await r;
-      } catch (err) {
-        throw hookFailure('save-state', 'saveState', e, err);
-      }
-      vmdesc?.addSection(e, f.bytesWritten - bodyStart);
-      f.putBuffer(headers.footer);
-      this.endSection(i, e, 'full', before);
+      const r = this.sections.write({
+        kind: 'full',
+        index: i,
+        entry: e,
+        body: () => hook.call(e.handlers, f, e),
+        bodyWritten: vmdesc && ((bytes) => vmdesc.addSection(e, bytes)),
+      });
+      if (isPromiseLike(r)) await r;
     }
     return vmdesc;
   }
@@ -637,9 +576,9 @@ export class SourceRun {
     this.ctx.multifd?.shutdown();
     // No device-state hook may still touch its device when the VM runs again.
     await this.deviceStateThreads?.settled();
-    this.progress.errorDescription = error.message;
-    this.progress.setTransferred(this.f.bytesFlushed + (this.ctx.multifd?.bytesFlushed ?? 0));
-    if (!this.cancelRequested) this.progress.setStatus(MigrationStatus.FAILED);
+    this.publisher.setError(error);
+    this.publisher.setTransferred(this.f.bytesFlushed + (this.ctx.multifd?.bytesFlushed ?? 0));
+    if (!this.cancelRequested) this.publisher.setStatus(MigrationStatus.FAILED);
     const runState = this.ctx.runState;
     try {
       if (wasRunning) await runState.start();
@@ -655,9 +594,9 @@ export class SourceRun {
       );
     }
     for (const failure of await this.cleanup()) error.suppressed.push(failure);
-    if (this.cancelRequested) this.progress.setStatus(MigrationStatus.CANCELLED);
+    if (this.cancelRequested) this.publisher.setStatus(MigrationStatus.CANCELLED);
     for (const failure of await this.ctx.notifiers.notify({ type: 'precopy-failed', error })) error.suppressed.push(failure);
-    this.finish();
+    this.publisher.publishFinal();
     return error;
   }
 
@@ -665,24 +604,12 @@ export class SourceRun {
   private async cleanup(): Promise<MigrationError[]> {
     if (this.cleanedUp) return [];
     this.cleanedUp = true;
-    trace('savevm_state_cleanup', { entries: this.entries.length });
-    const failures: MigrationError[] = [];
-    for (const e of this.entries) {
-      const hook = e.handlers.saveCleanup;
-      if (hook === undefined) continue;
-      try {
-        const r = hook.call(e.handlers, e);
-        if (isPromiseLike(r)) await r;
-      } catch (err) {
-        failures.push(hookFailure('save-cleanup', 'saveCleanup', e, err));
-      }
-    }
-    return failures;
-  }
-
-  /** Freezes the counters and pushes the final info. */
-  private finish(): MigrationInfo {
-    return this.progress.publishFinal();
+    return cleanUpEvery(this.entries, {
+      hook: 'saveCleanup',
+      phase: 'save-cleanup',
+      tracePoint: 'savevm_state_cleanup',
+      invoke: (e) => e.handlers.saveCleanup?.(e),
+    });
   }
 
   // ---- small helpers ---------------------------------------------------------------------
@@ -714,27 +641,6 @@ export class SourceRun {
       await this.f.flush();
     } catch {
       this.checkStream(undefined);
-    }
-  }
-
-  private endSection(index: number, e: SaveStateEntry, type: 'start' | 'part' | 'end' | 'full', before: number): void {
-    const bytes = this.f.bytesWritten - before;
-    this.progress.entryBytes[index] = (this.progress.entryBytes[index] as number) + bytes;
-    if (this.f.error !== undefined) this.checkStream(e);
-    if (isTracing('savevm_section_end')) {
-      trace('savevm_section_end', { idstr: e.idstr, instanceId: e.instanceId, sectionId: e.sectionId, type, bytes });
-    }
-  }
-
-  private traceStart(e: SaveStateEntry, type: 'start' | 'part' | 'end' | 'full'): void {
-    if (isTracing('savevm_section_start')) {
-      trace('savevm_section_start', { idstr: e.idstr, instanceId: e.instanceId, sectionId: e.sectionId, type });
-    }
-  }
-
-  private traceSkip(e: SaveStateEntry, type: 'start' | 'part' | 'end' | 'full', reason: 'inactive' | 'rate-limited'): void {
-    if (isTracing('savevm_section_skip')) {
-      trace('savevm_section_skip', { idstr: e.idstr, instanceId: e.instanceId, sectionId: e.sectionId, type, reason });
     }
   }
 }

@@ -1,5 +1,5 @@
 /**
- * One incoming migration, top-down in the order QEMU's `qemu_loadvm_state` works
+ * One migration's destination side, top-down in the order QEMU's `qemu_loadvm_state` works
  * (docs/design/handler-lifecycle.md §5): header and configuration → `loadSetup` of all active
  * entries → sections until EOF (START/FULL by idstr + instance, PART/END by section id,
  * footers checked) → vmdesc read and ignored → `loadCleanup` of all → start or stay paused.
@@ -7,18 +7,14 @@
 import type { BehaviorSubject } from 'rxjs';
 import {
   type CommandRule,
+  MAX_VMDESC_BYTES,
   MigCommand,
-  NEWEST_COMMANDS,
   type QemuFileReader,
-  RecordReader,
+  type RecordReader,
   StreamError,
   StreamIoError,
   StreamParser,
-  type StreamRecord,
 } from '@savevm/stream';
-
-/** Largest vmdesc skipped after EOF (the parser's default limit). */
-const MAX_VMDESC_BYTES = 64 * 1024 * 1024;
 import { MigrationError, type MigrationPhase, type SectionRef, detailOf, messageOf } from '../../errors.js';
 import { reasonOf } from '../../failure-reason.js';
 import type { DestinationReturnPath } from '../../return-path.js';
@@ -34,9 +30,9 @@ import type { MigrationInfo } from '../../status/migration-info.js';
 import { MigrationStatus } from '../../status/migration-status.js';
 import { isTracing, trace } from '../../tracing/trace-points.js';
 import type { MigrationClock } from '../clock.js';
-import { hookFailure, streamErrno } from '../hooks.js';
+import { type HookFailurePlace, callHook, cleanUpEvery, streamErrno } from '../hooks.js';
 import { isPromiseLike } from '../../maybe-promise.js';
-import { ProgressTracker } from '../progress.js';
+import { StatusPublisher } from '../status-publisher.js';
 import { SectionIndex } from './section-index.js';
 
 /** Whether two short byte strings are equal (cheaper than Buffer.equals for idstrs). */
@@ -47,8 +43,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** Options of an incoming migration. */
-export interface IncomingOptions {
+/** Options of a load: what the destination checks, answers and does after it. */
+export interface DestinationOptions {
   /**
    * The local machine type. The stream's configuration must name it or a prefix of it
    * (QEMU compares only the received length). Undefined: any machine is accepted.
@@ -58,7 +54,7 @@ export interface IncomingOptions {
   readonly requireConfiguration?: boolean;
   /** Start the VM after a successful load (default false: leave it paused). */
   readonly autostart?: boolean;
-  /** Commands accepted, with their length rules (default: the newest QEMU's). */
+  /** Commands accepted, with their length rules (default: the `StreamParser`'s, the newest QEMU's). */
   readonly commands?: ReadonlyMap<number, CommandRule>;
   /**
    * QEMU's return path back to the source, when the transport has one. The stream opens it
@@ -94,7 +90,7 @@ export interface IncomingOptions {
 }
 
 /** What a run needs from the outside. */
-export interface IncomingRunContext {
+export interface DestinationRunContext {
   /** The local entries. */
   readonly registry: SaveStateRegistry;
   /** The VM's run state. */
@@ -105,12 +101,13 @@ export interface IncomingRunContext {
   readonly infos: BehaviorSubject<MigrationInfo>;
 }
 
-/** The state of one incoming migration. */
-export class IncomingRun {
+/** The state of one migration's destination side. */
+export class DestinationRun {
   private readonly entries: readonly SaveStateEntry[];
   /** Entry → list position, built at the first section that arrives out of list order. */
   private indexOf: Map<SaveStateEntry, number> | undefined;
-  private readonly progress: ProgressTracker;
+  private readonly publisher: StatusPublisher;
+  /** The one parser of this run: it reads the header and configuration, its record reader the rest. */
   private readonly parser: StreamParser;
   private readonly records: RecordReader;
   /** Section id (from START/FULL) → list position (QEMU `load_section_id`). */
@@ -128,33 +125,38 @@ export class IncomingRun {
   private readonly loadThreads = new LoadThreadPool();
   private readonly switchoverContext: SwitchoverStartContext = { startLoadThread: (work) => this.loadThreads.start(work) };
 
-  /** @param f the incoming stream; @param ctx the collaborators; @param options the options */
+  /** @param f the stream from the source; @param ctx the collaborators; @param options the options */
   constructor(
     private readonly f: QemuFileReader,
-    private readonly ctx: IncomingRunContext,
-    private readonly options: IncomingOptions,
+    private readonly ctx: DestinationRunContext,
+    private readonly options: DestinationOptions,
   ) {
     this.entries = ctx.registry.list();
-    this.progress = new ProgressTracker('destination', this.entries, ctx.clock, ctx.infos);
-    const commands = options.commands ?? NEWEST_COMMANDS;
-    this.parser = new StreamParser(f, { requireConfiguration: options.requireConfiguration ?? true, commands });
+    const multifd = options.multifd;
+    this.publisher = new StatusPublisher({
+      side: 'destination',
+      entries: this.entries,
+      clock: ctx.clock,
+      infos: ctx.infos,
+      multifdBytes: multifd && (() => multifd.stats().map((s) => s.bytes)),
+    });
+    const commands = options.commands;
+    this.parser = new StreamParser(f, { requireConfiguration: options.requireConfiguration ?? true, ...(commands !== undefined && { commands }) });
     this.records = this.parser.recordReader;
     this.loadVersion = new Uint32Array(this.entries.length);
-    const multifd = options.multifd;
-    if (multifd !== undefined) this.progress.multifdBytes = () => multifd.stats().map((s) => s.bytes);
   }
 
   /** Loads the whole stream; resolves with the final info or rejects with a MigrationError. */
   async run(): Promise<MigrationInfo> {
-    this.progress.setStatus(MigrationStatus.SETUP);
+    this.publisher.setStatus(MigrationStatus.SETUP);
     this.ctx.runState.setState(RunState.INMIGRATE);
     let failure: MigrationError | undefined;
     try {
-      const first = await this.readHeaderAndConfiguration();
+      await this.readHeaderAndConfiguration();
       await this.loadSetup();
-      this.progress.markSetupDone();
-      this.progress.setStatus(MigrationStatus.ACTIVE);
-      await this.loadRecords(first);
+      this.publisher.markSetupDone();
+      this.publisher.setStatus(MigrationStatus.ACTIVE);
+      await this.loadRecords();
       trace('qemu_loadvm_state_post_main', { ok: true });
     } catch (err) {
       trace('qemu_loadvm_state_post_main', { ok: false });
@@ -169,39 +171,38 @@ export class IncomingRun {
       else failure = cleanupFailure;
     }
     if (!failure) failure = await this.verify();
-    this.progress.setTransferred(this.f.offset + (this.options.multifd?.stats().reduce((n, s) => n + s.bytes, 0) ?? 0));
+    this.publisher.setTransferred(this.f.offset + (this.options.multifd?.stats().reduce((n, s) => n + s.bytes, 0) ?? 0));
     if (!failure) failure = await this.startOrPauseChecked();
     await this.options.returnPath?.shut(failure);
     if (failure) {
-      this.progress.errorDescription = failure.message;
-      this.progress.setStatus(MigrationStatus.FAILED);
-      this.finish();
+      this.publisher.setError(failure);
+      this.publisher.setStatus(MigrationStatus.FAILED);
+      this.publisher.publishFinal();
       throw failure;
     }
     await this.finishStream();
-    this.progress.setStatus(MigrationStatus.COMPLETED);
-    return this.finish();
+    this.publisher.setStatus(MigrationStatus.COMPLETED);
+    return this.publisher.publishFinal();
   }
 
-  /** The embedder's end of the transport (see {@link IncomingOptions.finishStream}); its failure is a warning. */
+  /** The embedder's end of the transport (see {@link DestinationOptions.finishStream}); its failure is a warning. */
   private async finishStream(): Promise<void> {
     const finish = this.options.finishStream;
     if (finish === undefined) return;
     try {
       await finish();
     } catch (err) {
-      this.progress.warnings.push(messageOf(err));
+      this.publisher.warn(messageOf(err));
     }
   }
 
   // ---- header, configuration, setup --------------------------------------------------------
 
-  /** Header and configuration; returns the first record after them when there was no configuration. */
-  private async readHeaderAndConfiguration(): Promise<StreamRecord | null> {
+  /** Header and configuration (the machine type a prefix of the local one). */
+  private async readHeaderAndConfiguration(): Promise<void> {
     this.phase = 'load-header';
-    await this.parser.next();
-    const record = await this.parser.next();
-    if (record?.type !== 'configuration') return record;
+    const record = await this.parser.readHeaderAndConfiguration();
+    if (record === undefined) return;
     const local = this.options.machine;
     if (local !== undefined && !local.startsWith(record.machine)) {
       throw new MigrationError({
@@ -212,7 +213,6 @@ export class IncomingRun {
         errno: 'EINVAL',
       });
     }
-    return null;
   }
 
   /**
@@ -256,14 +256,11 @@ export class IncomingRun {
     for (const e of this.entries) {
       const h = e.handlers;
       if (!e.isActive()) continue;
-      if (h.loadSetup !== undefined) {
+      const hook = h.loadSetup;
+      if (hook !== undefined) {
         const context: LoadSetupContext = { entry: e, approveSwitchover: () => this.approveSwitchover(e), multifd: this.options.multifd };
-        try {
-          const r = h.loadSetup(this.f, context);
-          if (isPromiseLike(r)) await r;
-        } catch (err) {
-          throw hookFailure('load-setup', 'loadSetup', e, err, { offset: this.f.offset });
-        }
+        const r = callHook('load-setup', 'loadSetup', e, () => hook.call(h, this.f, context), () => ({ offset: this.f.offset }));
+        if (isPromiseLike(r)) await r;
       }
       if (h.switchoverAckNeeded?.() === true) this.acksPending++;
     }
@@ -312,8 +309,7 @@ export class IncomingRun {
   // ---- the main loop -----------------------------------------------------------------------
 
   /** Dispatches every record until EOF, then reads (and ignores) the vmdesc. */
-  private async loadRecords(first: StreamRecord | null): Promise<void> {
-    if (first !== null && (await this.dispatchParsed(first))) return;
+  private async loadRecords(): Promise<void> {
     const records = this.records;
     const record = records.record;
     for (;;) {
@@ -342,38 +338,6 @@ export class IncomingRun {
   }
 
   /**
-   * The first record when the stream had no configuration section: the StreamParser
-   * already read it. Returns true at EOF.
-   */
-  private async dispatchParsed(first: StreamRecord): Promise<boolean> {
-    const r = this.records.record;
-    switch (first.type) {
-      case 'start':
-      case 'full':
-      case 'part':
-      case 'end':
-        r.type = first.type;
-        r.offset = first.offset;
-        r.bodyOffset = first.bodyOffset;
-        r.sectionId = first.sectionId;
-        r.idstrView = Buffer.from(first.idstr, 'utf8');
-        r.instanceId = first.instanceId;
-        r.versionId = first.versionId;
-        if (first.type === 'start' || first.type === 'full') await this.loadStartOrFull();
-        else await this.loadPartOrEnd();
-        return false;
-      case 'command':
-        await this.handleCommand(first.command, first.name, first.offset, first.payload);
-        return false;
-      case 'eof':
-        await this.afterEof();
-        return true;
-      default:
-        throw new MigrationError({ phase: 'load-dispatch', reason: 'BAD_STREAM', detail: `unexpected ${first.type} record`, offset: first.offset, errno: 'EINVAL' });
-    }
-  }
-
-  /**
    * After EOF: the vmdesc, read and ignored. A missing one, or a transport that fails while
    * it is read (an `exec:` source command that exited non-zero after EOF), is only a
    * warning: the state is whole, and QEMU's `qemu_loadvm_state` ignores it too.
@@ -385,10 +349,10 @@ export class IncomingRun {
       after = await this.records.readAfterEof(false, MAX_VMDESC_BYTES);
     } catch (err) {
       if (!(err instanceof StreamIoError)) throw err;
-      this.progress.warnings.push(`no vmdescription section after EOF: ${err.message}`);
+      this.publisher.warn(`no vmdescription section after EOF: ${err.message}`);
       return;
     }
-    if (after.kind === 'missing') this.progress.warnings.push(after.warning);
+    if (after.kind === 'missing') this.publisher.warn(after.warning);
   }
 
   /** START/FULL: find the entry by idstr + instance, check the version, load. */
@@ -494,35 +458,22 @@ export class IncomingRun {
     const bodyOffset = this.records.record.bodyOffset;
     const hook = entry.handlers.loadState;
     if (hook !== undefined) {
-      let result: void | PromiseLike<void>;
-      try {
-        result = hook.call(entry.handlers, this.f, versionId, entry);
-      } catch (err) {
-        throw this.loadStateFailure(entry, err);
-      }
-      if (isPromiseLike(result)) return this.awaitLoadState(result, entry, index, bodyOffset);
-    }
-    this.sectionLoaded(entry, index, bodyOffset);
-  }
-
-  private async awaitLoadState(result: PromiseLike<void>, entry: SaveStateEntry, index: number, bodyOffset: number): Promise<void> {
-    try {
-      await result;
-    } catch (err) {
-      throw this.loadStateFailure(entry, err);
+      const r = callHook('load-state', 'loadState', entry, () => hook.call(entry.handlers, this.f, versionId, entry), this.sectionPlace);
+      if (isPromiseLike(r)) return r.then(() => this.sectionLoaded(entry, index, bodyOffset));
     }
     this.sectionLoaded(entry, index, bodyOffset);
   }
 
   private sectionLoaded(entry: SaveStateEntry, index: number, bodyOffset: number): void {
-    this.progress.entryBytes[index] = (this.progress.entryBytes[index] as number) + (this.f.offset - bodyOffset);
+    this.publisher.addEntryBytes(index, this.f.offset - bodyOffset);
     this.records.expectFooter(this.records.record.sectionId, entry.idstr);
   }
 
-  private loadStateFailure(entry: SaveStateEntry, err: unknown): MigrationError {
+  /** Where a `loadState` failed: the section being loaded and the reader's offset. */
+  private readonly sectionPlace = (): HookFailurePlace => {
     const section = this.currentRef();
-    return hookFailure('load-state', 'loadState', entry, err, section ? { section, offset: this.f.offset } : { offset: this.f.offset });
-  }
+    return section ? { section, offset: this.f.offset } : { offset: this.f.offset };
+  };
 
   private setCurrent(entry: SaveStateEntry | undefined): void {
     const c = this.current;
@@ -554,12 +505,8 @@ export class IncomingRun {
         for (const e of this.entries) {
           const hook = e.handlers.switchoverStart;
           if (hook === undefined || !e.isActive()) continue;
-          try {
-            const r = hook.call(e.handlers, e, this.switchoverContext);
-            if (isPromiseLike(r)) await r;
-          } catch (err) {
-            throw hookFailure('load-state', 'switchoverStart', e, err, { offset });
-          }
+          const r = callHook('load-state', 'switchoverStart', e, () => hook.call(e.handlers, e, this.switchoverContext), () => ({ offset }));
+          if (isPromiseLike(r)) await r;
         }
         return;
       default:
@@ -603,23 +550,15 @@ export class IncomingRun {
   // ---- cleanup and the end -------------------------------------------------------------------
 
   /** `loadCleanup` of every entry, always (QEMU `qemu_loadvm_state_cleanup`). */
-  private async loadCleanup(outcome: LoadOutcome): Promise<MigrationError[]> {
-    trace('loadvm_state_cleanup', { entries: this.entries.length });
-    const failures: MigrationError[] = [];
-    for (const e of this.entries) {
-      const hook = e.handlers.loadCleanup;
-      if (hook === undefined) continue;
-      try {
-        const r = hook.call(e.handlers, e, outcome);
-        if (isPromiseLike(r)) await r;
-      } catch (err) {
-        failures.push(hookFailure('load-cleanup', 'loadCleanup', e, err));
-      }
-    }
-    return failures;
+  private loadCleanup(outcome: LoadOutcome): Promise<MigrationError[]> {
+    return cleanUpEvery(this.entries, {
+      hook: 'loadCleanup',
+      phase: 'load-cleanup',
+      tracePoint: 'loadvm_state_cleanup',
+      invoke: (e) => e.handlers.loadCleanup?.(e, outcome),
+    });
   }
 
-  /** Autostart, or leave the VM paused. */
   /** Starts the VM (autostart) or leaves it paused; returns the failure to start it. */
   private async startOrPauseChecked(): Promise<MigrationError | undefined> {
     if (this.options.autostart !== true) {
@@ -632,10 +571,6 @@ export class IncomingRun {
     } catch (err) {
       return new MigrationError({ phase: 'load-start-vm', reason: 'INTERNAL', detail: `starting the VM failed: ${messageOf(err)}`, cause: err });
     }
-  }
-
-  private finish(): MigrationInfo {
-    return this.progress.publishFinal();
   }
 
   /**
