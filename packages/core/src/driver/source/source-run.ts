@@ -21,7 +21,7 @@ import {
 } from '@savevm/stream';
 import { MigrationCancelledError, MigrationError, type MigrationPhase, messageOf } from '../../errors.js';
 import { reasonOf } from '../../failure-reason.js';
-import type { PendingBytes } from '../../handlers.js';
+import type { MaybePromise, PendingBytes } from '../../handlers.js';
 import type { SaveSetupContext } from '../../multifd/multifd-contract.js';
 import type { MultifdSendChannels } from '../../multifd/multifd-send-channels.js';
 import { DeviceStateSaveThreads } from '../../multifd/device-state-save-threads.js';
@@ -234,21 +234,31 @@ export class SourceRun {
   /** One SECTION_START per active live entry (QEMU `qemu_savevm_state_setup`). */
   private async setup(): Promise<void> {
     this.phase = 'save-setup';
-    const f = this.f;
     trace('savevm_state_setup', { entries: this.entries.length });
+    await this.writeForActiveEntries('start', (e) => {
+      const hook = e.handlers.saveSetup;
+      return hook && (() => hook.call(e.handlers, this.f, e, this.setupContext));
+    });
+    await this.flush();
+  }
+
+  /**
+   * One section of `kind` per active entry whose hook `bodyOf` finds, in list order; an
+   * inactive entry's section is skipped (traced), and a cancel stops the loop.
+   */
+  private async writeForActiveEntries(kind: 'start' | 'end', bodyOf: (e: SaveStateEntry) => (() => MaybePromise<void>) | undefined): Promise<void> {
     for (let i = 0; i < this.entries.length; i++) {
       const e = this.entries[i] as SaveStateEntry;
-      const hook = e.handlers.saveSetup;
-      if (hook === undefined) continue;
+      const body = bodyOf(e);
+      if (body === undefined) continue;
       if (!e.isActive()) {
-        this.sections.skip(e, 'start', 'inactive');
+        this.sections.skip(e, kind, 'inactive');
         continue;
       }
       this.checkCancel();
-      const r = this.sections.write({ kind: 'start', index: i, entry: e, body: () => hook.call(e.handlers, f, e, this.setupContext) });
+      const r = this.sections.write({ kind, index: i, entry: e, body });
       if (isPromiseLike(r)) await r;
     }
-    await this.flush();
   }
 
   // ---- the live loop -----------------------------------------------------------------
@@ -426,18 +436,10 @@ export class SourceRun {
     const multifd = this.ctx.multifd;
     const threads = multifd?.settings.deviceState === true ? DeviceStateSaveThreads.start(this.entries, multifd) : undefined;
     this.deviceStateThreads = threads;
-    for (let i = 0; i < this.entries.length; i++) {
-      const e = this.entries[i] as SaveStateEntry;
+    await this.writeForActiveEntries('end', (e) => {
       const hook = e.handlers.saveLiveCompletePrecopy;
-      if (hook === undefined) continue;
-      if (!e.isActive()) {
-        this.sections.skip(e, 'end', 'inactive');
-        continue;
-      }
-      this.checkCancel();
-      const r = this.sections.write({ kind: 'end', index: i, entry: e, body: () => hook.call(e.handlers, f, e) });
-      if (isPromiseLike(r)) await r;
-    }
+      return hook && (() => hook.call(e.handlers, f, e));
+    });
     if (threads !== undefined) {
       await threads.join();
       this.checkMultifd();
