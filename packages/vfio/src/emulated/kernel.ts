@@ -32,14 +32,15 @@ import {
 } from '../uapi/structs.js';
 import type { MemoryMapping, Syscalls } from '../syscalls/syscalls.js';
 import type { VfioDeviceLocation } from '../kernel/sysfs.js';
-import { EmulatedDeviceModel, type EmulatedDeviceConfig, type EmulatedSession } from './device-model.js';
+import { EmulatedDeviceModel, type EmulatedDeviceConfig } from './device-model.js';
+import type { EmulatedSession } from './data-session-slot.js';
 import { EmulatedIommufd } from './iommufd-objects.js';
 import { EmulatedType1 } from './type1-container.js';
 import { EmulatedUserMemory } from './user-memory.js';
 import { DmaLoggingControl, DmaLoggingRange, DmaLoggingReport } from '../uapi/structs.js';
 import { VfioIommuIoctl, DirtyPagesFlags } from '../uapi/type1.js';
 import { iommufdIoctlName } from '../uapi/iommufd.js';
-import type { DmaIoctlOp, IoctlFault } from './faults.js';
+import type { DmaIoctlOp, IoctlFault } from './faults/fault-settings.js';
 
 type ContainerFile = { kind: 'container'; iommuSet: boolean; groups: Set<GroupFile>; type1: EmulatedType1 | undefined };
 type GroupFile = { kind: 'group'; group: GroupNode; container: ContainerFile | undefined };

@@ -20,6 +20,7 @@ import type { VfioDevice } from '../device/types.js';
 import { locateVfioDevice, type VfioDeviceLocation, type VfioDeviceSpec } from './sysfs.js';
 import { IommufdIommu } from './iommufd-iommu.js';
 import { Type1Iommu } from './type1-iommu.js';
+import { OpenDevices } from './device-lifetimes.js';
 
 /** Options shared by the openers. */
 export interface OpenOptions {
@@ -45,19 +46,6 @@ interface GroupEntry {
   devices: number;
 }
 
-/** Closes every device of a context; returns the first failure (closing goes on past it). */
-function closeEach(devices: ReadonlySet<FdVfioDevice>): unknown {
-  let firstError: unknown;
-  for (const device of [...devices]) {
-    try {
-      device.close();
-    } catch (error) {
-      firstError ??= error;
-    }
-  }
-  return firstError;
-}
-
 /**
  * A legacy VFIO container (`/dev/vfio/vfio`, TYPE1v2 IOMMU) holding any number of groups.
  * Devices opened through it keep their group open; a group closes with its last device.
@@ -68,10 +56,9 @@ export class VfioContainer {
   readonly #sys: Syscalls;
   readonly #devRoot: string;
   readonly #groups = new Map<number, GroupEntry>();
-  readonly #devices = new Set<FdVfioDevice>();
+  readonly #devices = new OpenDevices(() => this.close());
   #iommuSet = false;
   #closed = false;
-  #closeWhenIdle = false;
 
   private constructor(sys: Syscalls, fd: number, devRoot: string) {
     this.#sys = sys;
@@ -134,21 +121,16 @@ export class VfioContainer {
       throw new VfioSyscallError(-result, 'ioctl', context);
     }
     group.devices++;
-    const device: FdVfioDevice = new FdVfioDevice(this.#sys, result, location.name, () => {
-      this.#devices.delete(device);
+    return this.#devices.add(this.#sys, result, location.name, () => {
       group.devices--;
       if (group.devices === 0) this.#detachGroup(group);
-      if (this.#closeWhenIdle && this.#devices.size === 0) this.close();
     });
-    this.#devices.add(device);
-    return device;
   }
 
   /** Closes every device still open, every group, then the container. Idempotent. */
   close(): void {
     if (this.#closed) return;
-    this.#closeWhenIdle = false;
-    let firstError = closeEach(this.#devices);
+    let firstError = this.#devices.closeAll();
     for (const group of [...this.#groups.values()]) this.#detachGroup(group);
     this.#closed = true;
     const result = this.#sys.close(this.fd);
@@ -158,7 +140,7 @@ export class VfioContainer {
 
   /** Makes the container close itself when its last device closes (used by {@link openVfioDevice}). */
   closeWhenIdle(): void {
-    this.#closeWhenIdle = true;
+    this.#devices.closeWhenIdle();
   }
 
   #attachGroup(number: number, deviceName: string): GroupEntry {
@@ -212,10 +194,9 @@ export class IommufdContext {
   readonly fd: number;
   readonly #sys: Syscalls;
   readonly #devRoot: string;
-  readonly #devices = new Set<FdVfioDevice>();
+  readonly #devices = new OpenDevices(() => this.close());
   readonly #deviceIds = new Map<VfioDevice, number>();
   #closed = false;
-  #closeWhenIdle = false;
 
   private constructor(sys: Syscalls, fd: number, devRoot: string) {
     this.#sys = sys;
@@ -281,12 +262,7 @@ export class IommufdContext {
       closeQuietly(this.#sys, fd);
       throw error;
     }
-    const device: FdVfioDevice = new FdVfioDevice(this.#sys, fd, location.name, () => {
-      this.#devices.delete(device);
-      this.#deviceIds.delete(device);
-      if (this.#closeWhenIdle && this.#devices.size === 0) this.close();
-    });
-    this.#devices.add(device);
+    const device = this.#devices.add(this.#sys, fd, location.name, (closed) => this.#deviceIds.delete(closed));
     this.#deviceIds.set(device, devId);
     return device;
   }
@@ -294,8 +270,7 @@ export class IommufdContext {
   /** Closes every device still open, then the iommufd. Idempotent. */
   close(): void {
     if (this.#closed) return;
-    this.#closeWhenIdle = false;
-    let firstError = closeEach(this.#devices);
+    let firstError = this.#devices.closeAll();
     this.#closed = true;
     const result = this.#sys.close(this.fd);
     if (result < 0) firstError ??= new VfioSyscallError(-result, 'close', { op: 'close iommufd' });
@@ -304,7 +279,7 @@ export class IommufdContext {
 
   /** Makes the context close itself when its last device closes (used by {@link openVfioDevice}). */
   closeWhenIdle(): void {
-    this.#closeWhenIdle = true;
+    this.#devices.closeWhenIdle();
   }
 }
 

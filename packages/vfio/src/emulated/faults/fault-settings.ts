@@ -1,4 +1,4 @@
-/** Fault-injection settings of the emulated device. */
+/** Fault-injection settings of the emulated device: which arc, data transfer or ioctl fails, and how. */
 
 /**
  * Make the arc `from → to` fail with `errno`. States are v2 `MigState` values in v2 mode and
