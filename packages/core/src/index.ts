@@ -209,6 +209,7 @@ export {
   type TracePayloads,
   type SectionTrace,
 } from './tracing/trace-points.js';
+export { TraceChannels, type TracePointNames } from './tracing/trace-channels.js';
 
 // Wiring.
 export {

@@ -1,8 +1,8 @@
 /**
- * Trace points of the v1 handlers through `node:diagnostics_channel`. Publishing costs
- * nothing when nobody listens.
+ * Trace points of the v1 handlers (a core `TraceChannels` set): one channel per event.
+ * Publishing costs nothing when nobody listens.
  */
-import diagnosticsChannel from 'node:diagnostics_channel';
+import { TraceChannels } from '@savevm/core';
 
 /** The channel names, one per trace event. */
 export const VfioV1TracePoint = {
@@ -34,8 +34,9 @@ export interface VfioV1TracePayloads {
   };
 }
 
-/** Publishes `payload` on `point`'s channel when someone listens. */
-export function traceVfioV1<P extends VfioV1TracePointName>(point: P, payload: VfioV1TracePayloads[P]): void {
-  const channel = diagnosticsChannel.channel(VfioV1TracePoint[point]);
-  if (channel.hasSubscribers) channel.publish(payload);
+const channels = new TraceChannels<VfioV1TracePayloads>(VfioV1TracePoint);
+
+/** Publishes a trace event (no-op without subscribers). */
+export function traceVfioV1<K extends VfioV1TracePointName>(point: K, payload: VfioV1TracePayloads[K]): void {
+  channels.publish(point, payload);
 }

@@ -1,9 +1,9 @@
 /**
- * Trace points of the VFIO v2 handlers through `node:diagnostics_channel`: one channel per
- * event, named after QEMU's trace events in hw/vfio/trace-events (the ones the 8.0 patch
- * added, plus the pre-copy ones added since). Publishing costs nothing when nobody listens.
+ * Trace points of the VFIO v2 handlers (a core `TraceChannels` set): one channel per event,
+ * named after QEMU's trace events in hw/vfio/trace-events (the ones the 8.0 patch added, plus
+ * the pre-copy ones added since). Publishing costs nothing when nobody listens.
  */
-import diagnosticsChannel from 'node:diagnostics_channel';
+import { TraceChannels } from '@savevm/core';
 
 /** The channel names, one per trace event. */
 export const VfioTracePoint = {
@@ -189,17 +189,14 @@ export interface VfioTracePayloads {
   };
 }
 
-const channels = Object.fromEntries(
-  Object.keys(VfioTracePoint).map((name) => [name, diagnosticsChannel.channel(name)]),
-) as Record<VfioTracePointName, diagnosticsChannel.Channel>;
+const channels = new TraceChannels<VfioTracePayloads>(VfioTracePoint);
 
 /** Whether anybody listens to `point` (to skip building a payload). */
 export function isVfioTracing(point: VfioTracePointName): boolean {
-  return channels[point].hasSubscribers;
+  return channels.isTracing(point);
 }
 
 /** Publishes a trace event (no-op without subscribers). */
 export function traceVfio<K extends VfioTracePointName>(point: K, payload: VfioTracePayloads[K]): void {
-  const ch = channels[point];
-  if (ch.hasSubscribers) ch.publish(payload);
+  channels.publish(point, payload);
 }

@@ -1,11 +1,11 @@
 /**
- * Trace points through `node:diagnostics_channel`: one channel per event, named after
+ * The core's trace points (a {@link TraceChannels} set): one channel per event, named after
  * QEMU's trace event (migration/trace-events, softmmu/trace-events). Subscribe with
  * `diagnostics_channel.subscribe(TracePoint.savevm_section_start, fn)`; payloads are typed
  * by {@link TracePayloads}. Publishing costs nothing when nobody listens.
  */
-import diagnosticsChannel from 'node:diagnostics_channel';
 import type { StreamCompat } from '../stream-compat.js';
+import { TraceChannels } from './trace-channels.js';
 
 /** The channel names, one per trace event. */
 export const TracePoint = {
@@ -225,22 +225,16 @@ export interface TracePayloads {
   };
 }
 
-type Channels = { readonly [K in TracePointName]: diagnosticsChannel.Channel };
-
-/** The channel objects, for publishers. */
-const channels = Object.fromEntries(
-  Object.keys(TracePoint).map((name) => [name, diagnosticsChannel.channel(name)]),
-) as unknown as Channels;
+const channels = new TraceChannels<TracePayloads>(TracePoint);
 
 /** Whether anyone listens on a trace point (check before building a costly payload). */
 export function isTracing(point: TracePointName): boolean {
-  return channels[point].hasSubscribers;
+  return channels.isTracing(point);
 }
 
 /** Publishes a trace event (no-op without subscribers). */
 export function trace<K extends TracePointName>(point: K, payload: TracePayloads[K]): void {
-  const ch = channels[point];
-  if (ch.hasSubscribers) ch.publish(payload);
+  channels.publish(point, payload);
 }
 
 /** Publishes `vm_state_notify` (used by the run-state controller). */
