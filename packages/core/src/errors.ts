@@ -1,13 +1,24 @@
 /**
  * The one error type of a migration. Like cloud-hypervisor's `MigratableError`, it says
  * where it happened: the phase, the entry (idstr, instance id) whose hook failed, the
- * section and byte offset on the load side, the original cause and its errno name.
+ * section and byte offset on the load side, the original cause and its errno name. Every
+ * error the migration API throws is one, or a subclass; the hierarchy, and the lower
+ * libraries' errors that arrive as a `cause`, are in `docs/design/errors.md`.
  */
 import { constants as osConstants } from 'node:os';
 import { StreamError, escapeWireString } from '@savevm/stream';
 
-/** Where a migration failed. Names follow the driver's order of events. */
+/**
+ * Where a migration failed. Names follow the driver's order of events; `register`,
+ * `describe` and `run-state` name the calls made outside a migration.
+ */
 export type MigrationPhase =
+  /** Registering an entry or a RAM block, or attaching a device (no provider accepts it, its region is missing), before any migration. */
+  | 'register'
+  /** Defining a vmstate description or reading QEMU's `-dump-vmstate`, before any migration. */
+  | 'describe'
+  /** Changing the VM's run state through a device's run-state change handler. */
+  | 'run-state'
   /** `migrate` was called while another migration was running. */
   | 'busy'
   /** A registered migration blocker refused the migration (before setup). */
@@ -153,6 +164,11 @@ export interface MigrationErrorInit {
   cause?: unknown;
   /** errno name (`EINVAL`, `EIO`, …); taken from the cause when not given. */
   errno?: string | undefined;
+  /**
+   * The whole message, for an error whose own words say where it happened (a registration,
+   * a transport's URI); default: "migration failed in <phase>, <entry>…: <detail>".
+   */
+  message?: string | undefined;
 }
 
 const ERRNO_NAME = /^E[A-Z0-9]+$/;
@@ -161,15 +177,14 @@ const ERRNO_NAME = /^E[A-Z0-9]+$/;
 const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(osConstants.errno).map(([name, value]) => [value, name]));
 
 /**
- * The errno name an error carries, if any: its `errnoName` (a syscall error of
- * `@savevm/vfio`), a string `errno` that looks like `EXXX` (a `MigrationError`, a VFIO state
- * transition), a positive numeric `errno` (named from the platform's table), or a Node
- * system error's `code`. The one place every package turns a cause into an errno name.
+ * The errno name an error carries, if any: its `errno` when it is a name like `EINVAL` (every
+ * error of savevm: a `MigrationError`, a `StreamError`, a `VfioError`; see
+ * `docs/design/errors.md`), a positive numeric `errno` (named from the platform's table), or
+ * a Node system error's `code`. The one place every package turns a cause into an errno name.
  */
 export function errnoNameOf(cause: unknown): string | undefined {
   if (typeof cause !== 'object' || cause === null) return undefined;
-  const { errno, code, errnoName } = cause as { errno?: unknown; code?: unknown; errnoName?: unknown };
-  if (typeof errnoName === 'string' && ERRNO_NAME.test(errnoName)) return errnoName;
+  const { errno, code } = cause as { errno?: unknown; code?: unknown };
   if (typeof errno === 'string' && ERRNO_NAME.test(errno)) return errno;
   if (typeof errno === 'number' && errno > 0) return ERRNO_NAMES.get(errno) ?? `E${errno}`;
   if (typeof code === 'string' && ERRNO_NAME.test(code)) return code;
@@ -216,7 +231,7 @@ export class MigrationError extends Error {
 
   /** @param init what happened and where */
   constructor(init: MigrationErrorInit) {
-    super(describe(init), init.cause === undefined ? undefined : { cause: init.cause });
+    super(init.message ?? describe(init), init.cause === undefined ? undefined : { cause: init.cause });
     this.name = new.target.name;
     this.phase = init.phase;
     this.reason = init.reason;

@@ -1,6 +1,8 @@
 /**
  * Typed errors raised by `@savevm/stream`. Every error names the byte offset in
- * the stream where the problem was found.
+ * the stream where the problem was found, a stable `code`, and the errno name QEMU reports
+ * for it. This package is below the migration layer: when one of its errors surfaces through
+ * a migration it is the `cause` of a `MigrationError` (see `docs/design/errors.md`).
  */
 import { escapeWireString } from './text/wire-text.js';
 
@@ -24,6 +26,9 @@ export type StreamErrorCode =
   | 'TRUNCATED'
   | 'IO';
 
+/** An errno name: `E` and capitals or digits (`EIO`, `E2BIG`). */
+const ERRNO_NAME = /^E[A-Z0-9]+$/;
+
 /** Base class of every error raised by this package. */
 export class StreamError extends Error {
   /** The byte offset in the stream at which the problem was found. */
@@ -34,17 +39,26 @@ export class StreamError extends Error {
   readonly detail: string;
 
   /**
+   * The errno name QEMU reports for it: `EIO` for a truncation (reading past the end), the
+   * channel's own errno for an I/O failure (`EIO` when it had none), `EINVAL` for anything
+   * else (a malformed stream).
+   */
+  readonly errno: string;
+
+  /**
    * @param code the cause; @param offset byte offset; @param detail human-readable cause
    * (control characters in it, which can only come from the wire, are escaped: see
-   * `docs/design/hostile-input.md`)
+   * `docs/design/hostile-input.md`); @param options the error underneath (`cause`), and the
+   * errno name when it is not the one the code implies (`errno`: an I/O failure's own)
    */
-  constructor(code: StreamErrorCode, offset: number, detail: string, options?: { cause?: unknown }) {
+  constructor(code: StreamErrorCode, offset: number, detail: string, options?: { readonly cause?: unknown; readonly errno?: string | undefined }) {
     const safe = escapeWireString(detail);
-    super(`at byte offset ${offset}: ${safe}`, options);
+    super(`at byte offset ${offset}: ${safe}`, options !== undefined && 'cause' in options ? { cause: options.cause } : undefined);
     this.name = new.target.name;
     this.code = code;
     this.offset = offset;
     this.detail = safe;
+    this.errno = options?.errno ?? (code === 'TRUNCATED' || code === 'IO' ? 'EIO' : 'EINVAL');
   }
 }
 
@@ -61,13 +75,12 @@ export class StreamTruncatedError extends StreamError {
 
 /** The underlying channel failed (write error, closed socket, shut down). */
 export class StreamIoError extends StreamError {
-  /** The errno name (`EPIPE`, `ECONNRESET`, …) when the cause had one. */
-  readonly errno: string | undefined;
+  /** The channel's errno name (`EPIPE`, `ECONNRESET`, …), `EIO` when its error had none. */
+  declare readonly errno: string;
 
   /** @param offset bytes transferred when it failed; @param cause the channel's error */
   constructor(offset: number, detail: string, cause?: unknown) {
-    super('IO', offset, detail, { cause });
     const code = (cause as { code?: unknown } | undefined)?.code;
-    this.errno = typeof code === 'string' ? code : undefined;
+    super('IO', offset, detail, { cause, errno: typeof code === 'string' && ERRNO_NAME.test(code) ? code : 'EIO' });
   }
 }

@@ -1,9 +1,10 @@
 /**
- * The one error type of this package. Like core's `MigrationError`, it says where it
- * happened (the device and the v1 phase), what went wrong (a stable `code`), and why (the
- * original `cause`, with its errno name when there is one).
+ * The one error type of this package, built as vfio-v2's: a core `MigrationError` that also
+ * names the device. It says where it happened (the device, the v1 phase and the migration
+ * phase it stands for), what went wrong (a stable `code`), why (the original `cause`), the
+ * reason code and the errno name (`docs/design/errors.md`).
  */
-import { MigrationErrorReason, errnoNameOf, reasonOf } from '@savevm/core';
+import { MigrationError, MigrationErrorReason, errnoNameOf, reasonOf, type MigrationPhase } from '@savevm/core';
 
 /** Where in the v1 protocol a failure happened. */
 export type V1Phase =
@@ -81,35 +82,54 @@ const DEFAULT_ERRNO: Readonly<Record<V1ErrorCode, string>> = {
 };
 
 /**
- * A v1 migration failure: `device` and `phase` say where, `code` what, `cause` why. Its
- * `errno` (a name such as `EIO`) is taken from the cause when it has one, so core's
- * `MigrationError` wrapping it reports the same errno; its `reason` is the one that
- * `MigrationError` takes (`reasonOf` reads it).
+ * The migration phase each v1 phase stands for. v1 reads `pending_bytes` the same way for
+ * both pending hooks; the driver asks the estimate first.
  */
-export class VfioV1Error extends Error {
+const MIGRATION_PHASE: Readonly<Record<V1Phase, MigrationPhase>> = {
+  discovery: 'register',
+  'save-setup': 'save-setup',
+  pending: 'pending-estimate',
+  iterate: 'iterate',
+  complete: 'complete-precopy',
+  'save-cleanup': 'save-cleanup',
+  'load-setup': 'load-setup',
+  load: 'load-state',
+  'load-cleanup': 'load-cleanup',
+  'run-state': 'run-state',
+  'migration-status': 'restart',
+};
+
+/**
+ * A v1 migration failure: `device` and `v1Phase` say where, `code` what, `cause` why. A
+ * `MigrationError` (as vfio-v2's `VfioV2MigrationError`): its `phase` is the migration phase
+ * `v1Phase` stands for; its `errno` (a name such as `EIO`) is the cause's when it has one,
+ * else the usual one for `code`; its `reason` is `BAD_STREAM` for `bad-stream`, else what the
+ * cause says, else `DEVICE_FAILED`. Its detail reads
+ * "vfio-v1 <device>: <v1 phase>: <detail>: <the cause's message>".
+ */
+export class VfioV1Error extends MigrationError {
   /** The device's name. */
   readonly device: string;
-  /** Where it happened. */
-  readonly phase: V1Phase;
+  /** Where in the v1 protocol it happened. */
+  readonly v1Phase: V1Phase;
   /** What went wrong. */
   readonly code: V1ErrorCode;
-  /** The bare description, without the device/phase prefix. */
-  readonly detail: string;
   /** errno name of the cause, or the usual one for `code`. */
-  readonly errno: string;
-  /** The migration's failure reason: `BAD_STREAM` for `bad-stream`, else what the cause says, else `DEVICE_FAILED`. */
-  readonly reason: MigrationErrorReason;
+  declare readonly errno: string;
 
   /** @param init what happened and where */
   constructor(init: VfioV1ErrorInit) {
     const because = init.cause instanceof Error ? `: ${init.cause.message}` : '';
-    super(`vfio-v1 ${init.device}: ${init.phase}: ${init.detail}${because}`, init.cause === undefined ? undefined : { cause: init.cause });
-    this.name = new.target.name;
+    const text = `vfio-v1 ${init.device}: ${init.phase}: ${init.detail}${because}`;
+    super({
+      phase: MIGRATION_PHASE[init.phase],
+      reason: init.code === 'bad-stream' ? MigrationErrorReason.BAD_STREAM : reasonOf(init.cause, MigrationErrorReason.DEVICE_FAILED),
+      detail: text,
+      cause: init.cause,
+      errno: errnoNameOf(init.cause) ?? DEFAULT_ERRNO[init.code],
+    });
     this.device = init.device;
-    this.phase = init.phase;
+    this.v1Phase = init.phase;
     this.code = init.code;
-    this.detail = init.detail;
-    this.errno = errnoNameOf(init.cause) ?? DEFAULT_ERRNO[init.code];
-    this.reason = init.code === 'bad-stream' ? MigrationErrorReason.BAD_STREAM : reasonOf(init.cause, MigrationErrorReason.DEVICE_FAILED);
   }
 }

@@ -38,7 +38,7 @@ describe('discovery errors', () => {
     for (const protocol of ['v2', 'none'] as const) {
       const { device } = createEmulatedDevice({ protocol });
       expect(provider.probe(device)).toEqual({ accepted: false, reason: 'no v1 migration region' });
-      expect(() => provider.create(device)).toThrow(expect.objectContaining({ code: 'region-missing', phase: 'discovery' }));
+      expect(() => provider.create(device)).toThrow(expect.objectContaining({ code: 'region-missing', v1Phase: 'discovery' }));
     }
   });
 
@@ -137,7 +137,7 @@ describe('save errors leave the source device RUNNING with its state intact', ()
     expect(error.entry).toEqual({ idstr: 'dev/vfio', instanceId: 0 });
     expect(error.errno).toBe('EIO');
     const cause = v1Cause(error);
-    expect(cause).toMatchObject({ code: 'register-io', phase: 'iterate', device: 'dev' });
+    expect(cause).toMatchObject({ code: 'register-io', v1Phase: 'iterate', device: 'dev' });
     expect(cause.message).toMatch(/reading data_offset failed/);
     expect(model.v1State).toBe(V1State.RUNNING);
     expect(snapshot(model.stateBytes)).toEqual(before);
@@ -164,7 +164,7 @@ describe('save errors leave the source device RUNNING with its state intact', ()
     await world.attacher.attach(faulty, 'dev');
     const error = await failingMigration(world);
     expect(error.phase).toBe('complete-precopy');
-    expect(v1Cause(error)).toMatchObject({ code: 'pending-not-draining', phase: 'complete' });
+    expect(v1Cause(error)).toMatchObject({ code: 'pending-not-draining', v1Phase: 'complete' });
     expect(error.message).toMatch(/pending_bytes grew from \d+ to \d+ while the device was stopped/);
     expect(inner.model.v1State).toBe(V1State.RUNNING);
   });
@@ -224,7 +224,7 @@ describe('save errors leave the source device RUNNING with its state intact', ()
     await world.attacher.attach(device, 'dev');
     const error = await failingMigration(world);
     expect(error.phase).toBe('save-setup');
-    expect(v1Cause(error)).toMatchObject({ code: 'state-refused', phase: 'save-setup' });
+    expect(v1Cause(error)).toMatchObject({ code: 'state-refused', v1Phase: 'save-setup' });
     expect(model.v1State).toBe(V1State.RUNNING);
   });
 
@@ -274,7 +274,7 @@ describe('load errors reset the destination device', () => {
       (e: unknown) => e as MigrationError,
     );
     expect(error?.phase).toBe('load-state');
-    expect(v1Cause(error)).toMatchObject({ code: 'bad-stream', phase: 'load', reason: 'BAD_STREAM' });
+    expect(v1Cause(error)).toMatchObject({ code: 'bad-stream', v1Phase: 'load', reason: 'BAD_STREAM' });
     expect(error?.reason).toBe('BAD_STREAM');
     expect(error?.message).toMatch(/unknown tag 0xffffffffef100009 at \d+/);
     expect(to.model.v1State).toBe(V1State.RUNNING);
@@ -292,7 +292,7 @@ describe('load errors reset the destination device', () => {
       () => undefined,
       (e: unknown) => e as MigrationError,
     );
-    expect(v1Cause(error)).toMatchObject({ code: 'register-io', phase: 'load', errno: 'EIO' });
+    expect(v1Cause(error)).toMatchObject({ code: 'register-io', v1Phase: 'load', errno: 'EIO' });
     expect(error?.reason).toBe('DEVICE_FAILED');
     expect(error?.message).toMatch(/writing data_size failed/);
     expect(to.model.v1State).toBe(V1State.RUNNING);
@@ -351,7 +351,7 @@ describe('the run-state hook on the destination', () => {
     } catch (e) {
       thrown = e;
     }
-    expect(thrown).toMatchObject({ code: 'device-error', phase: 'run-state', message: expect.stringMatching(/refused resuming \(0x4\) → running \(0x1\).*reset to running/) });
+    expect(thrown).toMatchObject({ code: 'device-error', v1Phase: 'run-state', message: expect.stringMatching(/refused resuming \(0x4\) → running \(0x1\).*reset to running/) });
     expect(model.v1State).toBe(V1State.RUNNING);
     expect(snapshot(model.stateBytes)).toEqual(own);
   });

@@ -47,7 +47,7 @@ export class VfioV2Provider implements HandlerProvider<VfioDevice> {
     try {
       flags = device.getMigrationFlags();
     } catch (error) {
-      const errno = error instanceof VfioSyscallError ? error.errnoName : undefined;
+      const errno = error instanceof VfioSyscallError ? error.errno : undefined;
       traceVfio('vfio_migration_probe', { device: device.name, flags: undefined, errno });
       if (errno === 'ENOTTY') {
         return { accepted: false, reason: 'VFIO_DEVICE_FEATURE GET MIGRATION: ENOTTY (no VFIO migration v2 in this kernel or driver)' };

@@ -1,7 +1,9 @@
 /**
- * Typed errors of this package. A failed syscall is a {@link VfioSyscallError} (errno, its
- * name, the syscall, the ioctl or operation, and the device); anything else that goes wrong
- * while talking to VFIO is a {@link VfioError}.
+ * Typed errors of this package. A failed syscall is a {@link VfioSyscallError} (its errno
+ * name, the number, the syscall, the ioctl or operation, and the device); anything else that
+ * goes wrong while talking to VFIO is a {@link VfioError}. This package is below the
+ * migration layer: when one of its errors surfaces through a migration it is the `cause` of a
+ * `MigrationError` (see `docs/design/errors.md`).
  */
 import { constants } from 'node:os';
 
@@ -79,38 +81,47 @@ export interface ErrorContext {
   readonly op: string;
 }
 
-/** Base class of every error this package throws. */
+/**
+ * Base class of every error this package throws. `errno` is always a name (`EINVAL`), as on
+ * every error of savevm (`docs/design/errors.md`).
+ */
 export class VfioError extends Error {
   /** Device the operation was for, if any. */
   readonly device: string | undefined;
   /** The operation that failed. */
   readonly op: string;
-  /** Creates the error; the message is prefixed with the device and operation. */
-  constructor(message: string, context: ErrorContext, options?: { cause?: unknown }) {
-    super(`${context.device !== undefined ? `${context.device}: ` : ''}${context.op}: ${message}`, options);
+  /** The errno name (`EINVAL`, `ENOTTY`…) when the kernel refused, else undefined. */
+  readonly errno: string | undefined;
+  /**
+   * Creates the error; the message is prefixed with the device and operation.
+   * @param options the error underneath (`cause`), and the errno name (`errno`) when the
+   * kernel's answer is what the error is about
+   */
+  constructor(message: string, context: ErrorContext, options?: { readonly cause?: unknown; readonly errno?: string | undefined }) {
+    super(`${context.device !== undefined ? `${context.device}: ` : ''}${context.op}: ${message}`, options !== undefined && 'cause' in options ? { cause: options.cause } : undefined);
     this.name = 'VfioError';
     this.device = context.device;
     this.op = context.op;
+    this.errno = options?.errno;
   }
 }
 
 /** A syscall (ioctl, open, read, write, …) failed with an errno. */
 export class VfioSyscallError extends VfioError {
-  /** The errno value (positive). */
-  readonly errno: number;
-  /** Its symbolic name, e.g. `ENOTTY`. */
-  readonly errnoName: string;
-  /** Node-style alias of {@link errnoName}. */
+  /** The errno name, e.g. `ENOTTY`. */
+  declare readonly errno: string;
+  /** The errno value (positive), for callers that compare numbers ({@link isErrno} takes both). */
+  readonly errnoNumber: number;
+  /** Node-style alias of {@link errno}. */
   readonly code: string;
   /** The syscall: `ioctl`, `open`, `read`, `write`, `pread`, `pwrite`, `close`. */
   readonly syscall: string;
-  /** Creates the error. */
+  /** Creates the error. @param errno the errno value (positive), as the syscall returned it */
   constructor(errno: number, syscall: string, context: ErrorContext) {
     const name = errnoName(errno);
-    super(`${syscall} failed with ${name} (${errno})`, context);
+    super(`${syscall} failed with ${name} (${errno})`, context, { errno: name });
     this.name = 'VfioSyscallError';
-    this.errno = errno;
-    this.errnoName = name;
+    this.errnoNumber = errno;
     this.code = name;
     this.syscall = syscall;
   }
@@ -119,5 +130,5 @@ export class VfioSyscallError extends VfioError {
 /** Whether `error` is a {@link VfioSyscallError} with the given errno (by value or name). */
 export function isErrno(error: unknown, errno: number | string): boolean {
   if (!(error instanceof VfioSyscallError)) return false;
-  return typeof errno === 'number' ? error.errno === errno : error.errnoName === errno;
+  return typeof errno === 'number' ? error.errnoNumber === errno : error.errno === errno;
 }

@@ -89,7 +89,7 @@ describe('data sessions (emulated kernel, through the public device interface)',
     const c = device.setState(MigState.RESUMING).dataFile!;
     device.reset();
     expect(device.getState()).toBe(MigState.RUNNING);
-    await expect(c.write(new Uint8Array(8))).rejects.toMatchObject({ errno: Errno.ENODEV, errnoName: 'ENODEV', syscall: 'write' });
+    await expect(c.write(new Uint8Array(8))).rejects.toMatchObject({ errno: 'ENODEV', errnoNumber: Errno.ENODEV, syscall: 'write' });
     device.close();
   });
 
@@ -99,10 +99,10 @@ describe('data sessions (emulated kernel, through the public device interface)',
     const save = device.setState(MigState.STOP_COPY).dataFile!;
     expect(kernel.pread(rawFd(save), new Uint8Array(8), 0)).toBe(-Errno.ESPIPE);
     expect(kernel.pwrite(rawFd(save), new Uint8Array(8), 0)).toBe(-Errno.ESPIPE);
-    await expect(save.write(new Uint8Array(8))).rejects.toMatchObject({ errno: Errno.EBADF });
+    await expect(save.write(new Uint8Array(8))).rejects.toMatchObject({ errno: 'EBADF' });
     device.setState(MigState.STOP);
     const load = device.setState(MigState.RESUMING).dataFile!;
-    await expect(load.read(new Uint8Array(8))).rejects.toMatchObject({ errno: Errno.EBADF });
+    await expect(load.read(new Uint8Array(8))).rejects.toMatchObject({ errno: 'EBADF' });
     device.close();
   });
 
@@ -112,7 +112,7 @@ describe('data sessions (emulated kernel, through the public device interface)',
     device.setState(MigState.STOP);
     const load = device.setState(MigState.RESUMING).dataFile!;
     await load.write(image);
-    await expect(load.write(new Uint8Array(1))).rejects.toMatchObject({ errno: Errno.ENOMEM });
+    await expect(load.write(new Uint8Array(1))).rejects.toMatchObject({ errno: 'ENOMEM' });
     device.close();
 
     const other = createEmulatedDevice(SMALL);
@@ -120,7 +120,7 @@ describe('data sessions (emulated kernel, through the public device interface)',
     const bad = other.device.setState(MigState.RESUMING).dataFile!;
     const corrupt = image.slice(0, 24);
     corrupt[0] = (corrupt[0] ?? 0) ^ 0xff;
-    await expect(bad.write(corrupt)).rejects.toMatchObject({ errno: Errno.EFAULT });
+    await expect(bad.write(corrupt)).rejects.toMatchObject({ errno: 'EFAULT' });
     other.device.close();
   });
 
@@ -132,10 +132,10 @@ describe('data sessions (emulated kernel, through the public device interface)',
     // The whole image plus one byte in one write: refused whole.
     const tooLong = new Uint8Array(image.byteLength + 1);
     tooLong.set(image);
-    await expect(load.write(tooLong)).rejects.toMatchObject({ errno: Errno.ENOMEM });
+    await expect(load.write(tooLong)).rejects.toMatchObject({ errno: 'ENOMEM' });
     // The right bytes afterwards load, and a byte after them is refused without spoiling them.
     await load.write(image);
-    await expect(load.write(new Uint8Array(1))).rejects.toMatchObject({ errno: Errno.ENOMEM });
+    await expect(load.write(new Uint8Array(1))).rejects.toMatchObject({ errno: 'ENOMEM' });
     device.setState(MigState.STOP);
     const source = createEmulatedDevice(SMALL);
     expect(Buffer.from(model.stateBytes).equals(Buffer.from(source.model.stateBytes))).toBe(true);
@@ -148,10 +148,10 @@ describe('data sessions (emulated kernel, through the public device interface)',
     device.setState(MigState.STOP);
     const save = device.setState(MigState.STOP_COPY).dataFile!;
     device.setState(MigState.STOP);
-    await expect(save.write(new Uint8Array(8))).rejects.toMatchObject({ errno: Errno.EBADF });
+    await expect(save.write(new Uint8Array(8))).rejects.toMatchObject({ errno: 'EBADF' });
     const load = device.setState(MigState.RESUMING).dataFile!;
     device.reset(); // ends the resuming session
-    await expect(load.read(new Uint8Array(8))).rejects.toMatchObject({ errno: Errno.EBADF });
+    await expect(load.read(new Uint8Array(8))).rejects.toMatchObject({ errno: 'EBADF' });
     device.close();
   });
 
@@ -160,10 +160,10 @@ describe('data sessions (emulated kernel, through the public device interface)',
     const old = device.setState(MigState.PRE_COPY).dataFile!;
     device.setState(MigState.RUNNING);
     device.setState(MigState.PRE_COPY).dataFile!;
-    expect(() => device.getPrecopyInfo(old)).toThrow(expect.objectContaining({ errno: Errno.ENODEV }));
+    expect(() => device.getPrecopyInfo(old)).toThrow(expect.objectContaining({ errno: 'ENODEV' }));
     device.setState(MigState.STOP);
     const load = device.setState(MigState.RESUMING).dataFile!;
-    expect(() => device.getPrecopyInfo(load)).toThrow(expect.objectContaining({ errno: Errno.ENOTTY }));
+    expect(() => device.getPrecopyInfo(load)).toThrow(expect.objectContaining({ errno: 'ENOTTY' }));
     device.close();
   });
 
@@ -181,9 +181,9 @@ describe('data sessions (emulated kernel, through the public device interface)',
       device.setState(MigState.STOP);
       const load = device.setState(MigState.RESUMING).dataFile!;
       if (bytes.byteLength > 0) await load.write(bytes);
-      expect(() => device.setState(MigState.STOP), label).toThrow(expect.objectContaining({ errno: Errno.EINVAL }));
+      expect(() => device.setState(MigState.STOP), label).toThrow(expect.objectContaining({ errno: 'EINVAL' }));
       expect(device.getState(), label).toBe(MigState.RESUMING);
-      expect(() => device.setState(MigState.STOP_COPY), label).toThrow(expect.objectContaining({ errno: Errno.EINVAL }));
+      expect(() => device.setState(MigState.STOP_COPY), label).toThrow(expect.objectContaining({ errno: 'EINVAL' }));
       expect(device.getState(), label).toBe(MigState.RESUMING);
       expect(Buffer.from(model.stateBytes).equals(before), label).toBe(true);
       device.close();
@@ -220,15 +220,15 @@ describe('data sessions (emulated kernel, through the public device interface)',
     expect(device.getPrecopyInfo(file).dirtyBytes).toBe(12 + 4096);
     expect((await drain(file, true)).byteLength).toBe(12 + 4096);
     device.setState(MigState.STOP_COPY);
-    expect(() => device.getPrecopyInfo(file)).toThrow(expect.objectContaining({ errno: Errno.EINVAL }));
+    expect(() => device.getPrecopyInfo(file)).toThrow(expect.objectContaining({ errno: 'EINVAL' }));
     device.setState(MigState.STOP);
-    expect(() => device.getPrecopyInfo(file)).toThrow(expect.objectContaining({ errno: Errno.EINVAL }));
+    expect(() => device.getPrecopyInfo(file)).toThrow(expect.objectContaining({ errno: 'EINVAL' }));
     device.close();
 
     const noPre = createEmulatedDevice({ ...SMALL, migrationFlags: 3 });
     noPre.device.setState(MigState.STOP);
     const f = noPre.device.setState(MigState.STOP_COPY).dataFile!;
-    expect(() => noPre.device.getPrecopyInfo(f)).toThrow(expect.objectContaining({ errno: Errno.ENOTTY }));
+    expect(() => noPre.device.getPrecopyInfo(f)).toThrow(expect.objectContaining({ errno: 'ENOTTY' }));
     noPre.device.close();
   });
 

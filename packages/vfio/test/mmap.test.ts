@@ -88,7 +88,7 @@ describe('mmap through LibcSyscalls (koffi), on a temporary regular file', () =>
       }
     })();
     expect(badOffset).toBeInstanceOf(VfioSyscallError);
-    expect(badOffset).toMatchObject({ errnoName: 'EINVAL', syscall: 'mmap', device: 'file-device' });
+    expect(badOffset).toMatchObject({ errno: 'EINVAL', syscall: 'mmap', device: 'file-device' });
 
     device.close();
     expect(area.mapped).toBe(false);
@@ -137,7 +137,7 @@ describe('mmap on the emulated kernel (the v1 data section)', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(VfioSyscallError);
-    expect(error).toMatchObject({ errno: Errno.EINVAL, errnoName: 'EINVAL', syscall: 'mmap' });
+    expect(error).toMatchObject({ errno: 'EINVAL', errnoNumber: Errno.EINVAL, syscall: 'mmap' });
   });
 
   it('a region without the MMAP flag is refused before any mmap; the kernel says EINVAL too', () => {

@@ -1,5 +1,6 @@
 import { INSTANCE_ID_ANY, MAX_IDSTR_LENGTH } from '@savevm/stream';
 import type { SaveVMHandlers } from '../handlers.js';
+import { RegistrationError } from './registration-error.js';
 import { SaveStateEntry } from './save-state-entry.js';
 
 /** Options of {@link SaveStateRegistry.register}. */
@@ -13,14 +14,7 @@ export interface RegisterOptions {
   priority?: number;
 }
 
-/** A registration that the registry refuses (duplicate, bad id or version). */
-export class RegistrationError extends Error {
-  /** @param detail why */
-  constructor(detail: string) {
-    super(detail);
-    this.name = new.target.name;
-  }
-}
+export { RegistrationError };
 
 function checkU32(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RegistrationError(`${name} ${v} is not a u32`);

@@ -5,9 +5,14 @@
  * the versions involved.
  */
 import { StreamError, type StreamErrorCode } from '@savevm/stream';
+import { MigrationError, MigrationErrorReason } from '../errors.js';
 
-/** A description that is wrong in itself (bad version, unknown length field, …). */
-export class VmStateDefinitionError extends Error {
+/**
+ * A description that is wrong in itself (bad version, unknown length field, …): a
+ * `MigrationError` of phase `describe`, reason `INVALID_ARGUMENT`, errno `EINVAL`
+ * (`docs/design/errors.md`).
+ */
+export class VmStateDefinitionError extends MigrationError {
   /**
    * @param description the description's name
    * @param detail what is wrong
@@ -16,12 +21,16 @@ export class VmStateDefinitionError extends Error {
     readonly description: string,
     detail: string,
   ) {
-    super(`vmstate ${description}: ${detail}`);
-    this.name = new.target.name;
+    const text = `vmstate ${description}: ${detail}`;
+    super({ phase: 'describe', reason: MigrationErrorReason.INVALID_ARGUMENT, detail: text, errno: 'EINVAL', message: text });
   }
 }
 
-/** A value in the device state that its field cannot carry, or a failing pre-save hook. */
+/**
+ * A value in the device state that its field cannot carry, or a failing pre-save hook. Thrown
+ * inside a save hook, it is the `cause` of the `MigrationError` the driver builds (reason
+ * `DEVICE_FAILED`; `docs/design/errors.md`).
+ */
 export class VmStateSaveError extends Error {
   /**
    * @param description the description's name
@@ -90,9 +99,12 @@ export interface VmStateLoadErrorInit {
 }
 
 /**
- * A vmstate body that cannot be loaded. It is a {@link StreamError} (so the migration
- * driver reports EIO for truncation, EINVAL otherwise, with the byte offset), and adds the
- * description, field and versions.
+ * A vmstate body that cannot be loaded. Like every decoder's error it is a
+ * {@link StreamError}: bytes at an offset, a stream code and the errno that code implies (EIO
+ * for a truncation, EINVAL otherwise); it adds the description, field and versions, and its
+ * own `reason` (a {@link VmStateLoadReason}). Thrown inside `loadState`, it is the `cause` of
+ * the `MigrationError` the driver builds, whose reason `reasonOf` derives from it
+ * (`docs/design/errors.md`).
  */
 export class VmStateLoadError extends StreamError {
   /** Why. */

@@ -1,6 +1,7 @@
 import { injectable, multiInject, optional } from 'inversify';
 import { messageOf } from '../errors.js';
 import { type HandlerProvider, type ProbeVerdict } from './handler-provider.js';
+import { NoHandlerProviderError } from './no-handler-provider-error.js';
 import { HANDLER_PROVIDER } from './tokens.js';
 
 /** One provider's verdict on a device. */
@@ -11,21 +12,7 @@ export interface ProviderVerdict {
   readonly verdict: ProbeVerdict;
 }
 
-/** No provider accepted a device; lists every provider's reason. */
-export class NoHandlerProviderError extends Error {
-  /** @param device names the device; @param verdicts every provider's answer, in the order asked */
-  constructor(
-    readonly device: string,
-    readonly verdicts: readonly ProviderVerdict[],
-  ) {
-    super(
-      verdicts.length === 0
-        ? `no handler provider is bound for ${device}`
-        : `no handler provider accepts ${device}: ${verdicts.map((v) => `${v.provider}: ${v.verdict.reason}`).join('; ')}`,
-    );
-    this.name = new.target.name;
-  }
-}
+export { NoHandlerProviderError };
 
 /** The provider that accepted, with every verdict gathered on the way. */
 export interface ProviderSelection<Device> {

@@ -79,8 +79,8 @@ export class TransportError extends MigrationError {
       detail: init.detail,
       cause: init.cause,
       errno: code !== undefined && ERRNO_LIKE.test(code) ? code : undefined,
+      message: `${init.uri}: ${init.phase === 'uri' ? 'invalid URI' : init.phase}: ${init.detail}`,
     });
-    this.message = `${init.uri}: ${init.phase === 'uri' ? 'invalid URI' : init.phase}: ${init.detail}`;
     this.uri = init.uri;
     this.code = code;
   }

@@ -45,7 +45,7 @@ export class VfioDmaTrackingError extends Error {
     this.device = init.device;
     this.mechanism = init.mechanism;
     this.operation = init.operation;
-    this.errno = init.cause instanceof VfioSyscallError ? init.cause.errnoName : undefined;
+    this.errno = init.cause instanceof VfioSyscallError ? init.cause.errno : undefined;
     this.code = this.errno;
   }
 }

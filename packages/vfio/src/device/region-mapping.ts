@@ -37,13 +37,13 @@ export type RegionMapRefusal =
 
 /** A mapping refused by the device layer itself (no mmap was issued). */
 export class RegionMapRefusedError extends VfioError {
-  /** Why it was refused. */
-  readonly reason: RegionMapRefusal;
+  /** Why it was refused (named `refusal`: `reason` is a migration's reason code, `docs/design/errors.md`). */
+  readonly refusal: RegionMapRefusal;
   /** Creates the error. */
-  constructor(reason: RegionMapRefusal, message: string, context: { readonly device: string; readonly op: string }) {
+  constructor(refusal: RegionMapRefusal, message: string, context: { readonly device: string; readonly op: string }) {
     super(message, context);
     this.name = 'RegionMapRefusedError';
-    this.reason = reason;
+    this.refusal = refusal;
   }
 }
 

@@ -28,8 +28,6 @@ export const DMA_DIRTY_MECHANISM_NAMES: Readonly<Record<DmaDirtyMechanism, strin
 export class DirtyTrackingUnsupported extends VfioError {
   /** The mechanism that is absent. */
   readonly mechanism: DmaDirtyMechanism;
-  /** The errno name when the kernel refused the probe (ENOTTY, EOPNOTSUPP…), else undefined. */
-  readonly errno: string | undefined;
   /** Why, in words (without the device and operation prefix). */
   readonly why: string;
 
@@ -40,10 +38,9 @@ export class DirtyTrackingUnsupported extends VfioError {
    * @param errno the errno name, when the kernel refused
    */
   constructor(mechanism: DmaDirtyMechanism, why: string, context: { readonly device?: string | undefined; readonly op: string }, errno?: string) {
-    super(`${DMA_DIRTY_MECHANISM_NAMES[mechanism]} is not available: ${why}`, context);
+    super(`${DMA_DIRTY_MECHANISM_NAMES[mechanism]} is not available: ${why}`, context, { errno });
     this.name = 'DirtyTrackingUnsupported';
     this.mechanism = mechanism;
-    this.errno = errno;
     this.why = why;
   }
 }

@@ -3,6 +3,7 @@
  * (offsets count from the start of the info buffer; `next == 0` ends the chain), and encoding
  * one (used by the emulated kernel).
  */
+import { VfioError } from '../errors.js';
 import { VfioRegionCapId } from './constants.js';
 import {
   InfoCapHeader,
@@ -50,13 +51,18 @@ export type RegionCapability =
       readonly offset: number;
     };
 
-/** Thrown when a capability chain is malformed (out of bounds, looping, truncated). */
-export class CapabilityChainError extends Error {
+/**
+ * Thrown when a capability chain is malformed (out of bounds, looping, truncated). A
+ * {@link VfioError} of the decoder: no device is involved (op `capability chain`), errno EINVAL,
+ * and the message is the bare description.
+ */
+export class CapabilityChainError extends VfioError {
   /** Byte offset of the bad capability in the info buffer. */
   readonly offset: number;
   /** Creates the error. */
   constructor(message: string, offset: number) {
-    super(message);
+    super(message, { op: 'capability chain' }, { errno: 'EINVAL' });
+    this.message = message;
     this.name = 'CapabilityChainError';
     this.offset = offset;
   }

@@ -4,9 +4,13 @@
  * offset; see `docs/design/qemu-vmstate.md`, "Errors").
  */
 import { StreamError, type StreamErrorCode } from '@savevm/stream';
+import { MigrationError, MigrationErrorReason } from '../../errors.js';
 
-/** A `-dump-vmstate` document that is not shaped as QEMU writes it. */
-export class QemuVmstateDumpError extends Error {
+/**
+ * A `-dump-vmstate` document that is not shaped as QEMU writes it: a `MigrationError` of
+ * phase `describe`, reason `INVALID_ARGUMENT`, errno `EINVAL` (`docs/design/errors.md`).
+ */
+export class QemuVmstateDumpError extends MigrationError {
   /**
    * @param path where in the JSON, e.g. `fdc.Description.Fields[3].size`
    * @param detail what is wrong there
@@ -15,8 +19,8 @@ export class QemuVmstateDumpError extends Error {
     readonly path: string,
     detail: string,
   ) {
-    super(`vmstate dump: ${path}: ${detail}`);
-    this.name = new.target.name;
+    const text = `vmstate dump: ${path}: ${detail}`;
+    super({ phase: 'describe', reason: MigrationErrorReason.INVALID_ARGUMENT, detail: text, errno: 'EINVAL', message: text });
   }
 }
 
@@ -51,7 +55,11 @@ export interface QemuSectionErrorInit {
   readonly cause?: unknown;
 }
 
-/** A FULL section its description does not decode or re-encode. */
+/**
+ * A FULL section its description does not decode or re-encode: a decoder's error, so a
+ * {@link StreamError} (code `BAD_VMDESC` or `BAD_BODY`, errno EINVAL) with its own
+ * `reason` (`docs/design/errors.md`).
+ */
 export class QemuSectionError extends StreamError {
   /** @param init the section, the field (when one is to blame), the offset, the reason and what happened */
   constructor(readonly init: QemuSectionErrorInit) {
@@ -76,7 +84,11 @@ export class QemuSectionError extends StreamError {
   }
 }
 
-/** A layout question the dump and the vmdesc could not settle; the section decoder adds the section and the offset. */
+/**
+ * A layout question the dump and the vmdesc could not settle. Internal to the section
+ * decoder, which turns it into the `cause` of a {@link QemuSectionError} with the section and
+ * the offset (`docs/design/errors.md`).
+ */
 export class QemuLayoutError extends Error {
   /**
    * @param reason `DESCRIPTION_MISMATCH`, `UNDECIDABLE` or `NO_DESCRIPTION`
