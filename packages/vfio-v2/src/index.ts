@@ -4,7 +4,8 @@
  * hook), its run-state handler and migration-status hook, and its handler provider.
  * @packageDocumentation
  */
-export { VfioV2Provider, vfioV2ContainerModule, VFIO_V2_PROVIDER_PRIORITY, describeMigrationFlags, type VfioV2OptionsFor } from './provider.js';
+export { VfioV2Provider, VFIO_V2_PROVIDER_PRIORITY, describeMigrationFlags, type VfioV2OptionsFor } from './provider.js';
+export { vfioV2ContainerModule } from './container-module.js';
 export { VfioV2DeviceMigration, VFIO_SECTION_VERSION } from './device-migration.js';
 export {
   DEFAULT_DATA_BUFFER_SIZE,

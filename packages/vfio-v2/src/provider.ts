@@ -3,8 +3,7 @@
  * answers with STOP_COPY in its flags, and says why not otherwise (ENOTTY: no migration v2 in
  * this kernel or driver; flags without STOP_COPY: unsupported).
  */
-import { ContainerModule } from 'inversify';
-import { HANDLER_PROVIDER, type DeviceMigrationSpec, type HandlerProvider, type ProbeVerdict } from '@savevm/core';
+import type { DeviceMigrationSpec, HandlerProvider, ProbeVerdict } from '@savevm/core';
 import { NOT_A_VFIO_DEVICE, VfioMigrationFlags, VfioSyscallError, isVfioDevice, type VfioDevice } from '@savevm/vfio';
 import { VfioV2DeviceMigration } from './device-migration.js';
 import type { VfioV2Options } from './options.js';
@@ -71,11 +70,4 @@ export class VfioV2Provider implements HandlerProvider<VfioDevice> {
     this.created.set(device, migration);
     return migration.spec();
   }
-}
-
-/** An inversify module binding a {@link VfioV2Provider} to the core's `HANDLER_PROVIDER`. */
-export function vfioV2ContainerModule(options: VfioV2OptionsFor = {}): ContainerModule {
-  return new ContainerModule(({ bind }) => {
-    bind<HandlerProvider>(HANDLER_PROVIDER).toConstantValue(new VfioV2Provider(options) as HandlerProvider);
-  });
 }

@@ -1,5 +1,4 @@
 import { INSTANCE_ID_ANY } from '@savevm/stream';
-import { inject, injectable, optional } from 'inversify';
 import { DeviceEvents } from '../lifecycle/device-events.js';
 import type { MigrationBlockers } from '../lifecycle/migration-blockers.js';
 import type { MigrationNotifiers } from '../lifecycle/migration-notifiers.js';
@@ -9,14 +8,6 @@ import type { Disposable } from '../run-state/change-handlers.js';
 import type { RunStateController } from '../run-state/run-state-controller.js';
 import type { HandlerProvider } from './handler-provider.js';
 import { NoHandlerProviderError, type ProviderSelector, type ProviderVerdict } from './provider-selector.js';
-import {
-  DEVICE_EVENTS,
-  MIGRATION_BLOCKERS,
-  MIGRATION_NOTIFIERS,
-  PROVIDER_SELECTOR,
-  RUN_STATE_CONTROLLER,
-  SAVE_STATE_REGISTRY,
-} from './tokens.js';
 
 /** A device made migratable. */
 export interface AttachedDevice {
@@ -43,19 +34,18 @@ export interface BlockedDevice {
  * the run-state change handler and the migration-status hook, then calls the spec's
  * `attached` hook with the VM's blockers and device events.
  */
-@injectable()
 export class DeviceMigrationAttacher {
   /** The device events attached devices emit into (the bound `DEVICE_EVENTS`, or one of its own). */
   readonly events: DeviceEvents;
 
   /** @param selector picks the provider; the rest receive the registrations */
   constructor(
-    @inject(PROVIDER_SELECTOR) private readonly selector: ProviderSelector,
-    @inject(SAVE_STATE_REGISTRY) private readonly registry: SaveStateRegistry,
-    @inject(RUN_STATE_CONTROLLER) private readonly runState: RunStateController,
-    @inject(MIGRATION_NOTIFIERS) private readonly notifiers: MigrationNotifiers,
-    @inject(MIGRATION_BLOCKERS) private readonly blockers: MigrationBlockers,
-    @inject(DEVICE_EVENTS) @optional() events?: DeviceEvents,
+    private readonly selector: ProviderSelector,
+    private readonly registry: SaveStateRegistry,
+    private readonly runState: RunStateController,
+    private readonly notifiers: MigrationNotifiers,
+    private readonly blockers: MigrationBlockers,
+    events?: DeviceEvents,
   ) {
     this.events = events ?? new DeviceEvents();
   }
