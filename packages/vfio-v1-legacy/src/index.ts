@@ -14,7 +14,7 @@ export {
 export { vfioV1ContainerModule } from './container-module.js';
 
 // The handlers and hooks.
-export { VfioV1Handlers, VFIO_V1_VERSION_ID, type VfioV1HandlerOptions } from './v1-handlers.js';
+export { VfioV1Handlers, VFIO_V1_VERSION_ID, type VfioV1HandlerOptions } from './handlers.js';
 export { VfioV1LifecycleHooks } from './lifecycle-hooks.js';
 
 // The region, its discovery and its state.
@@ -30,7 +30,8 @@ export {
 export { V1MigrationRegion } from './migration-region.js';
 export { V1Transition, applyV1Change, describeV1State, type V1StateChange, type V1Transitions } from './device-state.js';
 export { changeV1State, changeV1StateOrReset } from './set-state.js';
-export { V1ChunkSender, receiveChunk, MAX_SAVE_PIECE_BYTES } from './data-chunks.js';
+export { V1ChunkSender, MAX_SAVE_PIECE_BYTES } from './save/chunk-sender.js';
+export { receiveChunk } from './load/receive-chunk.js';
 export { V1DataSectionMappings, type V1DataPathChoice } from './data-section-mapping.js';
 
 // Tracing.

@@ -9,7 +9,7 @@ import { NOT_A_VFIO_DEVICE, VfioMultiDeviceRule, isVfioDevice, vfioIdstr, type V
 import { lookUpMigrationRegion, requireMigrationRegion } from './discovery.js';
 import { VfioV1LifecycleHooks } from './lifecycle-hooks.js';
 import { V1MigrationRegion } from './migration-region.js';
-import { VFIO_V1_VERSION_ID, VfioV1Handlers, type VfioV1HandlerOptions } from './v1-handlers.js';
+import { VFIO_V1_VERSION_ID, VfioV1Handlers, type VfioV1HandlerOptions } from './handlers.js';
 
 /** The v1 provider's priority (v2's is higher, so v2 is asked first). */
 export const VFIO_V1_PROVIDER_PRIORITY = 100;

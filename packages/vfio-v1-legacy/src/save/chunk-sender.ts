@@ -1,16 +1,12 @@
 /**
- * Moving one chunk of device data between the migration region and the stream.
- *
- * Save (docs/design/vfio-uapi.md §7.4 b–d): read `data_offset` (the device stages data),
- * read `data_size`, then the data (copied out of the mapped data section when save setup
- * mapped it, else pread), written as `be64 size` followed by the bytes. Load (§7.5, §7.6):
- * for each piece that fits the data section, read `data_offset`, write the bytes there (into
- * the mapping, else pwrite), then write `data_size`; a chunk larger than the data section is
- * split.
+ * Saving one chunk of device data from the migration region to the stream (docs/design/vfio-uapi.md
+ * §7.4 b–d): read `data_offset` (the device stages data), read `data_size`, then the data
+ * (copied out of the mapped data section when save setup mapped it, else pread), written as
+ * `be64 size` followed by the bytes.
  */
-import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
-import type { V1Phase } from './errors.js';
-import type { V1MigrationRegion } from './migration-region.js';
+import type { QemuFileWriter } from '@savevm/stream';
+import type { V1Phase } from '../errors.js';
+import type { V1MigrationRegion } from '../migration-region.js';
 
 /** Largest piece read from the region at once while saving (the scratch buffer's size limit). */
 export const MAX_SAVE_PIECE_BYTES = 1024 * 1024;
@@ -60,31 +56,5 @@ export class V1ChunkSender {
       this.#scratch = new Uint8Array(Math.min(this.maxPieceBytes, Math.max(bytes, this.#scratch?.byteLength ?? 0)));
     }
     return this.#scratch;
-  }
-}
-
-/**
- * Writes the next `size` stream bytes into the device (QEMU `vfio_load_buffer`), split into
- * pieces that fit the data section. Nothing is allocated from `size`: bytes go from the
- * reader's buffer straight to pwrite.
- */
-export async function receiveChunk(region: V1MigrationRegion, f: QemuFileReader, size: number, phase: V1Phase): Promise<void> {
-  let remaining = size;
-  while (remaining > 0) {
-    const dataOffset = region.readDataOffset(phase);
-    const piece = Math.min(remaining, region.dataSectionSize(dataOffset));
-    let written = 0;
-    await f.copyTo(
-      piece,
-      {
-        write: (bytes) => {
-          region.writeData(dataOffset + written, bytes, phase);
-          written += bytes.byteLength;
-        },
-      },
-      { what: `vfio-v1 device data (${piece} of ${size} bytes)` },
-    );
-    region.writeDataSize(piece, phase);
-    remaining -= piece;
   }
 }

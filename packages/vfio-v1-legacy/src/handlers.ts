@@ -16,7 +16,8 @@
 import type { LoadOutcome, LoadSetupContext, PendingBytes, SaveStateEntryInfo, SaveVMHandlers } from '@savevm/core';
 import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import { VfioTag } from '@savevm/vfio';
-import { V1ChunkSender, receiveChunk } from './data-chunks.js';
+import { receiveChunk } from './load/receive-chunk.js';
+import { V1ChunkSender } from './save/chunk-sender.js';
 import { V1Transition } from './device-state.js';
 import { VfioV1Error, type V1Phase } from './errors.js';
 import type { V1MigrationRegion } from './migration-region.js';
