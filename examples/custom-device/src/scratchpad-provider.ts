@@ -6,12 +6,11 @@
  */
 import 'reflect-metadata';
 import { HANDLER_PROVIDER, type DeviceMigrationSpec, type HandlerProvider, type ProbeVerdict } from '@savevm/core';
-import { ContainerModule, injectable } from 'inversify';
+import { ContainerModule } from 'inversify';
 import { Scratchpad } from './scratchpad.js';
 import { SCRATCHPAD_MINIMUM_VERSION, SCRATCHPAD_VERSION, ScratchpadMigration } from './scratchpad-migration.js';
 
 /** Makes scratchpads migratable. */
-@injectable()
 export class ScratchpadProvider implements HandlerProvider {
   /** Shown in messages. */
   readonly name = 'scratchpad';
@@ -39,5 +38,5 @@ export class ScratchpadProvider implements HandlerProvider {
 
 /** Binds {@link ScratchpadProvider} to `HANDLER_PROVIDER`; load it next to `coreContainerModule`. */
 export const scratchpadContainerModule = new ContainerModule(({ bind }) => {
-  bind<HandlerProvider>(HANDLER_PROVIDER).to(ScratchpadProvider);
+  bind<HandlerProvider>(HANDLER_PROVIDER).toConstantValue(new ScratchpadProvider());
 });

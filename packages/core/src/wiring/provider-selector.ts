@@ -1,8 +1,6 @@
-import { injectable, multiInject, optional } from 'inversify';
 import { messageOf } from '../errors.js';
 import { type HandlerProvider, type ProbeVerdict } from './handler-provider.js';
 import { NoHandlerProviderError } from './no-handler-provider-error.js';
-import { HANDLER_PROVIDER } from './tokens.js';
 
 /** One provider's verdict on a device. */
 export interface ProviderVerdict {
@@ -26,13 +24,12 @@ export interface ProviderSelection<Device> {
  * Picks the provider for a device: asks every bound `HANDLER_PROVIDER` in descending
  * priority (binding order for ties) and takes the first that accepts.
  */
-@injectable()
 export class ProviderSelector {
   /** The providers in the order they are asked. */
   readonly providers: readonly HandlerProvider[];
 
   /** @param providers every provider bound to `HANDLER_PROVIDER` */
-  constructor(@multiInject(HANDLER_PROVIDER) @optional() providers: HandlerProvider[] | undefined) {
+  constructor(providers: readonly HandlerProvider[] | undefined) {
     this.providers = (providers ?? [])
       .map((p, i) => ({ p, i }))
       .sort((a, b) => b.p.priority - a.p.priority || a.i - b.i)
