@@ -1,10 +1,11 @@
 import { ByteArrayWriter, MemoryWriteChannel, QemuFileWriter, writeSectionFooter, writeSectionFull } from '@savevm/stream';
 import { describe, expect, it } from 'vitest';
-import { MigrationError, SaveStateRegistry } from '../src/index.js';
+import { MigrationError, RunState, SaveStateRegistry, type SaveVMHandlers } from '../src/index.js';
 import { callHook, cleanUpEvery } from '../src/driver/hooks.js';
 import { SectionWriter } from '../src/driver/source/section-writer.js';
 import { StatusPublisher, createInfoSubject } from '../src/driver/status-publisher.js';
 import { FakeClock } from './helpers/fake-clock.js';
+import { World, readerOf, saveToMemory } from './helpers/world.js';
 
 function entries(): SaveStateRegistry {
   const registry = new SaveStateRegistry();
@@ -80,5 +81,42 @@ describe('the section writer', () => {
     await f.flush();
     expect(Buffer.from(channel.bytes())).toEqual(expected.bytes());
     expect(status.info().entries.map((x) => x.bytes)).toEqual([0, expected.bytes().length]);
+  });
+});
+
+describe('a round of PART sections', () => {
+  it('waits for an asynchronous saveLiveIterate after an entry that said it is not drained, before the next entry\'s section', async () => {
+    /** Writes `mark` at setup and each round (the second entry only after a turn of the event loop); reads them back. */
+    const device = (mark: number, later: boolean, rounds: { n: number }, loaded: number[]): SaveVMHandlers => ({
+      saveSetup: (f) => f.putBe32(0),
+      statePendingEstimate: () => ({ mustPrecopy: rounds.n < 3 ? 1_000_000 : 0, canPostcopy: 0 }),
+      saveLiveIterate: later
+        ? async (f) => {
+            await new Promise((resolve) => setImmediate(resolve));
+            f.putBe32(mark);
+            return true;
+          }
+        : (f) => {
+            rounds.n++;
+            f.putBe32(mark);
+            return false; // not drained: the next entry's answer no longer changes the round's
+          },
+      loadState: async (f) => {
+        loaded.push(await f.getBe32('mark'));
+      },
+    });
+    const src = new World(RunState.RUNNING);
+    const dst = new World(RunState.INMIGRATE);
+    const rounds = { n: 0 };
+    const loaded: number[] = [];
+    for (const [world, sink] of [[src, [] as number[]], [dst, loaded]] as const) {
+      world.registry.register('first', 0, 1, device(1, false, rounds, sink));
+      world.registry.register('second', 0, 1, device(2, true, rounds, sink));
+      world.registry.register('third', 0, 1, device(3, false, { n: 0 }, sink));
+    }
+    const { bytes } = await saveToMemory(src);
+    expect((await dst.destination.load(readerOf(bytes))).status).toBe('completed');
+    expect(loaded.filter((m) => m === 2)).toHaveLength(loaded.filter((m) => m === 1).length);
+    expect(loaded.filter((m) => m === 3)).toHaveLength(loaded.filter((m) => m === 1).length);
   });
 });

@@ -381,7 +381,8 @@ export class SourceRun {
       }
       this.checkCancel();
       const r = this.sections.write({ kind: 'part', index: i, entry: e, body: () => hook.call(h, f, e) });
-      drained &&= (isPromiseLike(r) ? await r : r) === true;
+      const done = (isPromiseLike(r) ? await r : r) === true; // awaited whatever `drained` already is
+      drained &&= done;
     }
     return !drained;
   }
