@@ -1,20 +1,18 @@
 /**
- * The package's errors: {@link RamBlockError} for a VMM's own mistakes with its blocks, and
- * {@link RamLoadError} for a stream the loader refuses (with QEMU's words where QEMU has
- * some, docs/design/ram-section.md §5).
+ * The package's errors, both `MigrationError`s (`docs/design/errors.md`): {@link RamBlockError}
+ * for a VMM's own mistakes with its blocks, and {@link RamLoadError} for a stream the loader
+ * refuses (with QEMU's words where QEMU has some, docs/design/ram-section.md §5).
  */
 import { MigrationError, MigrationErrorReason } from '@savevm/core';
 
 /**
  * A block that cannot be registered or used as asked: an empty or too long idstr, a length
  * that is not a whole number of pages, a duplicate, a range outside the block, a change of
- * the block list during a migration. Thrown from a hook, it fails the migration as
- * `INVALID_ARGUMENT`.
+ * the block list during a migration. A `MigrationError` of phase `register`, reason
+ * `INVALID_ARGUMENT`, errno `EINVAL`, whose message is its own words; thrown from a hook, the
+ * driver adds the entry and the hook (`docs/design/errors.md`).
  */
-export class RamBlockError extends Error {
-  /** The reason code a migration driver maps this error to. */
-  readonly reason = MigrationErrorReason.INVALID_ARGUMENT;
-
+export class RamBlockError extends MigrationError {
   /**
    * @param block the block's idstr, when the error is about one
    * @param detail what is wrong
@@ -23,8 +21,8 @@ export class RamBlockError extends Error {
     readonly block: string | undefined,
     detail: string,
   ) {
-    super(block === undefined ? detail : `RAM block "${block}": ${detail}`);
-    this.name = new.target.name;
+    const text = block === undefined ? detail : `RAM block "${block}": ${detail}`;
+    super({ phase: 'register', reason: MigrationErrorReason.INVALID_ARGUMENT, detail: text, errno: 'EINVAL', message: text });
   }
 }
 

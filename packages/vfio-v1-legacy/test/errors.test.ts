@@ -32,6 +32,18 @@ async function failingMigration(world: World): Promise<MigrationError> {
   return error as MigrationError;
 }
 
+describe('the error type', () => {
+  it('is a MigrationError built as vfio-v2\'s: the migration phase v1Phase stands for, a reason, the errno name', () => {
+    const refused = new VfioV1Error({ device: 'dev', phase: 'complete', code: 'pending-not-draining', detail: 'pending_bytes grew' });
+    expect(refused).toBeInstanceOf(MigrationError);
+    expect(refused).toMatchObject({ phase: 'complete-precopy', v1Phase: 'complete', reason: 'DEVICE_FAILED', errno: 'EIO', device: 'dev' });
+    expect(refused.message).toBe('migration failed in complete-precopy: vfio-v1 dev: complete: pending_bytes grew');
+    const bad = new VfioV1Error({ device: 'dev', phase: 'load', code: 'bad-stream', detail: 'unknown tag' });
+    expect(bad).toMatchObject({ phase: 'load-state', reason: 'BAD_STREAM', errno: 'EINVAL' });
+    expect(new VfioV1Error({ device: 'dev', phase: 'discovery', code: 'region-missing', detail: 'no region' })).toMatchObject({ phase: 'register', errno: 'ENOTTY' });
+  });
+});
+
 describe('discovery errors', () => {
   it('a device without the region: probe refuses with "no v1 migration region", create throws region-missing', () => {
     const provider = new VfioV1Provider();
