@@ -1,8 +1,9 @@
 /**
- * Typed errors of the VFIO v2 handlers. A failed state change is a
- * {@link VfioStateTransitionError} (device, from, target, what recovery did); a failed hook is
- * a {@link VfioV2MigrationError}: a core `MigrationError` that also names the device and the
- * operation, so a migration failure always says which device, which phase and why.
+ * Typed errors of the VFIO v2 handlers. A failed hook is a {@link VfioV2MigrationError}: a
+ * core `MigrationError` that also names the device and the operation, so a migration failure
+ * always says which device, which phase and why (vfio-v1-legacy's `VfioV1Error` is built the
+ * same way). A failed state change is a {@link VfioStateTransitionError} (device, from,
+ * target, what recovery did), the `cause` of one (`docs/design/errors.md`).
  */
 import { MigrationError, errnoNameOf, messageOf, reasonOf, type EntryRef, type MigrationErrorReason, type MigrationPhase } from '@savevm/core';
 import { migStateName } from '@savevm/vfio';
