@@ -77,7 +77,7 @@ class Run {
       if (file) this.files.push(file);
     } catch (error) {
       if (!(error instanceof VfioSyscallError)) throw error;
-      outcome = error.errnoName;
+      outcome = error.errno;
     }
     this.note(`${label} ${stateName(target)}: ${outcome} -> ${stateName(dev.getState())}`);
     return file;

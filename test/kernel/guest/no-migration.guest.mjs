@@ -9,9 +9,9 @@ export async function mdpyHasNoV2Migration(t) {
   assert.equal(t.fixture.mdpy.type, 'mdpy-vga');
   const device = openVfioDevice({ mdevUuid: t.fixture.mdpy.uuid }, { via: 'group' });
   t.defer(() => device.close());
-  assert.throws(() => device.getMigrationFlags(), (e) => e.errno === Errno.ENOTTY && e.errnoName === 'ENOTTY', 'GET MIGRATION: ENOTTY');
+  assert.throws(() => device.getMigrationFlags(), (e) => e.errnoNumber === Errno.ENOTTY && e.errno === 'ENOTTY', 'GET MIGRATION: ENOTTY');
   assert.equal(device.probeMigrationFlags(), undefined, 'probe: not v2-migratable');
-  assert.throws(() => device.getState(), { errnoName: 'ENOTTY' }, 'GET MIG_DEVICE_STATE: ENOTTY');
+  assert.throws(() => device.getState(), { errno: 'ENOTTY' }, 'GET MIG_DEVICE_STATE: ENOTTY');
 }
 
 export async function mdpyHasNoV1MigrationRegion(t) {

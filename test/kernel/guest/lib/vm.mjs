@@ -150,7 +150,7 @@ export function causeChain(error) {
 
 /** One line per error in the chain: `Name [errno]: message`. */
 export function describeChain(error) {
-  return causeChain(error).map((e) => `${e?.name ?? typeof e}${e?.errnoName || e?.errno ? ` [${e.errnoName ?? e.errno}]` : ''}: ${e?.message ?? String(e)}`);
+  return causeChain(error).map((e) => `${e?.name ?? typeof e}${e?.errno ? ` [${e.errno}]` : ''}: ${e?.message ?? String(e)}`);
 }
 
 /**
