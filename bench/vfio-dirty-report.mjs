@@ -13,7 +13,8 @@
 // 201 rounds each after 100 untimed ones, the four interleaved; the medians.
 // ratio = savevm ms ÷ reference ms (lower is better; the goal, reference ÷ savevm ≥ 0.8, is a ratio ≤ 1.25).
 import { DirtyBitmap, GuestRam } from '@savevm/ram';
-import { EmulatedVfioKernel, IommufdContext, VfioContainer } from '@savevm/vfio';
+import { IommufdContext, VfioContainer } from '@savevm/vfio';
+import { EmulatedVfioKernel } from '@savevm/vfio/emulated';
 import { IommufdDmaBackend, Type1DmaBackend, VfioDmaDirtyTracking } from '@savevm/vfio-v2';
 import { MigrationBlockers } from '@savevm/core';
 import { benchBytes, log, median, now, result } from './lib/common.mjs';

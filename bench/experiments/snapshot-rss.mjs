@@ -21,10 +21,25 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
-import { FdChannel, MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
-import { MigrationBlockers, MigrationDestination, MigrationNotifiers, MigrationSource, RunState, RunStateController, SaveStateRegistry } from '@savevm/core';
+import {
+  FdChannel,
+  MemoryReadChannel,
+  MemoryWriteChannel,
+  QemuFileReader,
+  QemuFileWriter,
+} from '@savevm/stream';
+import {
+  MigrationBlockers,
+  MigrationDestination,
+  MigrationNotifiers,
+  MigrationSource,
+  RunState,
+  RunStateController,
+  SaveStateRegistry,
+} from '@savevm/core';
 import { createMigrationSession } from '@savevm/session';
-import { EmulatedUserMemory, VfioMigrationFlags, createEmulatedDevice } from '@savevm/vfio';
+import { VfioMigrationFlags } from '@savevm/vfio';
+import { EmulatedUserMemory, createEmulatedDevice } from '@savevm/vfio/emulated';
 import { vfioV2ContainerModule } from '@savevm/vfio-v2';
 import { parseBytes } from '../lib/common.mjs';
 

@@ -36,7 +36,8 @@ import { subscribe } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import { createMigrationSession } from '@savevm/session';
 import { GuestRam, registerRam } from '@savevm/ram';
-import { EmulatedVfioKernel, MigState, VfioMigrationFlags, openVfioDevice } from '@savevm/vfio';
+import { MigState, VfioMigrationFlags, openVfioDevice } from '@savevm/vfio';
+import { EmulatedVfioKernel } from '@savevm/vfio/emulated';
 import { vfioV2ContainerModule } from '@savevm/vfio-v2';
 
 const PAGE = 4096;

@@ -21,7 +21,8 @@ import {
   type RunStateController,
 } from '@savevm/core';
 import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
-import { EmulatedVfioKernel, MULTI_DEVICE_BLOCKER_REASON, MigState, V1State, createEmulatedDevice, type VfioDevice } from '@savevm/vfio';
+import { MULTI_DEVICE_BLOCKER_REASON, MigState, V1State, type VfioDevice } from '@savevm/vfio';
+import { EmulatedVfioKernel, createEmulatedDevice } from '@savevm/vfio/emulated';
 import { Scratchpad, scratchpadContainerModule } from '@savevm/custom-device';
 import { vfioV1ContainerModule } from '@savevm/vfio-v1-legacy';
 import { vfioV2ContainerModule } from '@savevm/vfio-v2';

@@ -4,9 +4,14 @@
  * digest equals the digest of the whole rebuilt state.
  */
 import { createHash } from 'node:crypto';
-import { DeviceStateBytes, fillFromSeed } from '@savevm/vfio';
+import { DeviceStateBytes, fillFromSeed } from '@savevm/vfio/emulated';
 import { describe, expect, it } from 'vitest';
-import { SeededWrites, expectedSeededDigest, fillSeeded, firstSeededDifference } from '../src/devices/seeded-bytes.js';
+import {
+  SeededWrites,
+  expectedSeededDigest,
+  fillSeeded,
+  firstSeededDifference,
+} from '../src/devices/seeded-bytes.js';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 

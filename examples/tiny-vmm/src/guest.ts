@@ -4,7 +4,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { VmChangeStateHandler } from '@savevm/core';
-import type { EmulatedDeviceModel } from '@savevm/vfio';
+import type { EmulatedDeviceModel } from '@savevm/vfio/emulated';
 import type { GuestRam } from './devices/guest-ram.js';
 import type { RtcState } from './devices/rtc.js';
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MigrationError, RunState, isMigrationErrorReason } from '@savevm/core';
 import { ByteArrayWriter, MemoryReadChannel, QemuFileReader, writeSectionFull } from '@savevm/stream';
-import { Errno, V1State, createEmulatedDevice } from '@savevm/vfio';
+import { Errno, V1State } from '@savevm/vfio';
+import { createEmulatedDevice } from '@savevm/vfio/emulated';
 import {
   V1MigrationRegion,
   V1Transition,

@@ -2,9 +2,18 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MigrationCancelledError, RunState, type SaveVMHandlers } from '@savevm/core';
 import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
-import { EmulatedVfioKernel, Errno, V1State, V1_DATA_OFFSET, V1_REGION_INDEX, type MemoryMapping } from '@savevm/vfio';
+import { Errno, V1State, type MemoryMapping } from '@savevm/vfio';
+import { EmulatedVfioKernel, V1_DATA_OFFSET, V1_REGION_INDEX } from '@savevm/vfio/emulated';
 import { VfioV1TracePoint, type VfioV1TracePayloads } from '../src/index.js';
-import { LIVE, World, loadFromMemory, processFdCount, saveToMemory, snapshot, v1Device } from './helpers/world.js';
+import {
+  LIVE,
+  World,
+  loadFromMemory,
+  processFdCount,
+  saveToMemory,
+  snapshot,
+  v1Device,
+} from './helpers/world.js';
 
 const REGION_SHIFT = 2 ** 40;
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createEmulatedDevice, type VfioDevice } from '@savevm/vfio';
+import { type VfioDevice } from '@savevm/vfio';
+import { createEmulatedDevice } from '@savevm/vfio/emulated';
 import { VfioV1Provider } from '../src/index.js';
 
 /** A device with one member hidden. */

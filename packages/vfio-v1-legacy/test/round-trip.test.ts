@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MigrationError, RunState, type HandlerProvider } from '@savevm/core';
-import { EmulatedVfioKernel, MULTI_DEVICE_BLOCKER_REASON, V1State } from '@savevm/vfio';
+import { MULTI_DEVICE_BLOCKER_REASON, V1State } from '@savevm/vfio';
+import { EmulatedVfioKernel } from '@savevm/vfio/emulated';
 import { VfioV1Provider } from '../src/index.js';
 import { LIVE, World, loadFromMemory, saveToMemory, snapshot, v1Device } from './helpers/world.js';
 

@@ -2,16 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { inspectStream } from '@savevm/inspect';
 import { MemoryWriteChannel, QemuFileWriter } from '@savevm/stream';
 import type { SaveStateEntryInfo } from '@savevm/core';
+import { V1State } from '@savevm/vfio';
 import {
   IMAGE_HEADER_SIZE,
   RECORD_HEADER_SIZE,
   TAG_DONE,
   TAG_PAGE,
-  V1State,
   crc32,
   encodeImageHeader,
   encodeRecordHeader,
-} from '@savevm/vfio';
+} from '@savevm/vfio/emulated';
 import { VfioV1Provider } from '../src/index.js';
 import { LIVE, World, saveToMemory, v1Device } from './helpers/world.js';
 

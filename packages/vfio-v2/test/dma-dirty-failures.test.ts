@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DMA_DIRTY_MECHANISM_NAMES, Errno, MigState, errnoName, type DmaDirtyMechanism, type DmaIoctlOp } from '@savevm/vfio';
+import { DMA_DIRTY_MECHANISM_NAMES, Errno, MigState, errnoName, type DmaDirtyMechanism } from '@savevm/vfio';
+import { type DmaIoctlOp } from '@savevm/vfio/emulated';
 import { rigVm, type RigSpec } from './helpers/dma-rig.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'savevm-dma-fail-'));
@@ -146,7 +147,7 @@ describe('setup-time ioctls throw to the VMM, naming the device or the address s
     ];
     for (const [mechanism, op, errno, pattern] of cases) {
       const spec = specOf(mechanism);
-      const { EmulatedVfioKernel } = await import('@savevm/vfio');
+      const { EmulatedVfioKernel } = await import('@savevm/vfio/emulated');
       const original = EmulatedVfioKernel.prototype.addDevice;
       // arm the fault on the rig's kernel as soon as it has its device
       EmulatedVfioKernel.prototype.addDevice = function (this: InstanceType<typeof EmulatedVfioKernel>, ...args) {
@@ -162,7 +163,7 @@ describe('setup-time ioctls throw to the VMM, naming the device or the address s
   });
   it('a DMA logging PROBE that fails (any errno) means no logging, as in QEMU: the device gets its blocker', async () => {
     for (const errno of [ENOTTY, EIO, EINVAL]) {
-      const { EmulatedVfioKernel } = await import('@savevm/vfio');
+      const { EmulatedVfioKernel } = await import('@savevm/vfio/emulated');
       const original = EmulatedVfioKernel.prototype.addDevice;
       EmulatedVfioKernel.prototype.addDevice = function (this: InstanceType<typeof EmulatedVfioKernel>, ...args) {
         this.failIoctl({ op: 'DMA_LOGGING_PROBE', errno, times: 1 });

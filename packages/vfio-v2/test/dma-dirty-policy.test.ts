@@ -6,8 +6,16 @@
 import { describe, expect, it } from 'vitest';
 import { MigrationBlockers } from '@savevm/core';
 import { DirtyTracker, GuestRam } from '@savevm/ram';
-import { EmulatedVfioKernel, IommufdContext, VfioContainer, type EmulatedDeviceConfig } from '@savevm/vfio';
-import { IommufdDmaBackend, NO_DMA_DIRTY_TRACKING, Type1DmaBackend, VfioDmaDirtyTracking, insideRanges, loggingRanges } from '../src/index.js';
+import { IommufdContext, VfioContainer } from '@savevm/vfio';
+import { EmulatedVfioKernel, type EmulatedDeviceConfig } from '@savevm/vfio/emulated';
+import {
+  IommufdDmaBackend,
+  NO_DMA_DIRTY_TRACKING,
+  Type1DmaBackend,
+  VfioDmaDirtyTracking,
+  insideRanges,
+  loggingRanges,
+} from '../src/index.js';
 
 function type1World(configs: readonly EmulatedDeviceConfig[]) {
   const kernel = new EmulatedVfioKernel();

@@ -13,7 +13,8 @@ import {
   type ProviderSelector,
 } from '@savevm/core';
 import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
-import { MigState, createEmulatedDevice, migStateName, type VfioDevice } from '@savevm/vfio';
+import { MigState, migStateName, type VfioDevice } from '@savevm/vfio';
+import { createEmulatedDevice } from '@savevm/vfio/emulated';
 import {
   VfioTracePoint,
   VfioV2Provider,

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMigrationSession } from '@savevm/session';
 import { DEVICE_EVENTS, type DeviceEvent, type DeviceEvents, MigrationError } from '@savevm/core';
-import { MigState, createEmulatedDevice } from '@savevm/vfio';
+import { MigState } from '@savevm/vfio';
+import { createEmulatedDevice } from '@savevm/vfio/emulated';
 import {
   VFIO_MIGRATION_EVENT,
   isVfioMigrationEvent,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { VfioMigrationFlags, createEmulatedDevice, type VfioDevice } from '@savevm/vfio';
+import { VfioMigrationFlags, type VfioDevice } from '@savevm/vfio';
+import { createEmulatedDevice } from '@savevm/vfio/emulated';
 import { VfioV2Provider } from '../src/index.js';
 
 /** A device with one member hidden. */

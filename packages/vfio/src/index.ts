@@ -1,6 +1,6 @@
 /**
- * @savevm/vfio: Linux VFIO device access through the kernel ABI (koffi), and an emulated
- * kernel device behind the same interfaces.
+ * @savevm/vfio: Linux VFIO device access through the kernel ABI (koffi). The emulated kernel
+ * device behind the same interfaces is the `@savevm/vfio/emulated` entry point.
  */
 export {
   VFIO_TYPE,
@@ -96,7 +96,14 @@ export { Errno, errnoName, errnoOfNodeError, VfioError, VfioSyscallError, isErrn
 export type { ErrorContext } from './errors.js';
 export { checked, SpliceFlags, FIONREAD, MmapProt, MAP_SHARED } from './syscalls/syscalls.js';
 export type { Syscalls, MemoryMapping } from './syscalls/syscalls.js';
-export { LibcSyscalls, allocateAlignedBuffer, allocateHugePageMemory, bufferAddress, PAGE_SIZE, type HugePageMemory } from './syscalls/libc.js';
+export {
+  LibcSyscalls,
+  allocateAlignedBuffer,
+  allocateHugePageMemory,
+  bufferAddress,
+  PAGE_SIZE,
+  type HugePageMemory,
+} from './syscalls/libc.js';
 export type {
   VfioDevice,
   VfioDataFile,
@@ -121,51 +128,6 @@ export { locateVfioDevice } from './kernel/sysfs.js';
 export type { VfioDeviceLocation, VfioDeviceSpec } from './kernel/sysfs.js';
 export { VfioContainer, IommufdContext, openVfioDevice } from './kernel/open.js';
 export type { OpenOptions, OpenVfioDeviceOptions } from './kernel/open.js';
-export { EmulatedDeviceModel } from './emulated/device-model.js';
-export type { EmulatedDeviceConfig } from './emulated/device-model.js';
-export { V1_DATA_OFFSET, V1_REGION_INDEX } from './emulated/v1/v1-migration-region.js';
-export type { SetStateOutcome } from './emulated/v2/v2-state-machine.js';
-export type { EmulatedRegion } from './emulated/device-regions.js';
-export type { EmulatedSession } from './emulated/data-session-slot.js';
-export type { PreCopyEmptyRead } from './emulated/session-data-io.js';
-export type { ArcFault, DataFault, IoctlFault, DmaIoctlOp } from './emulated/faults/fault-settings.js';
-export { EmulatedDmaEngine } from './emulated/dma-engine.js';
-export type { DmaEngineConfig } from './emulated/dma-engine.js';
-export { EmulatedDmaWriter } from './emulated/dma-writer.js';
-export type { DmaWriterOptions } from './emulated/dma-writer.js';
-export { EmulatedDmaLog } from './emulated/dma-log.js';
-export type { LogRangeRequest, LoggedSpan } from './emulated/dma-log.js';
-export { DmaMappingTable, IOMMU_PAGE } from './emulated/dma-mappings.js';
-export type { DmaMapping } from './emulated/dma-mappings.js';
-export type { DmaTarget } from './emulated/dma-target.js';
-export { EmulatedUserMemory, USER_ADDRESS_LIMIT } from './emulated/user-memory.js';
-export type { UserMemoryLookup } from './emulated/user-memory.js';
-export { EmulatedType1 } from './emulated/type1-container.js';
-export type { Type1Groups } from './emulated/type1-container.js';
-export { EmulatedIommufd } from './emulated/iommufd-objects.js';
-export type { IommufdDeviceModel } from './emulated/iommufd-objects.js';
-export { orDirtyInto, writeType1Bits } from './emulated/dirty-bits.js';
-export type { SourceBits } from './emulated/dirty-bits.js';
-export { EmulatedVfioKernel } from './emulated/kernel.js';
-export type { EmulatedDeviceNode } from './emulated/kernel.js';
-export { createEmulatedDevice } from './emulated/create.js';
-export type { EmulatedDeviceSetup } from './emulated/create.js';
-export { DeviceStateBytes, Xorshift32, fillFromSeed } from './emulated/device-state.js';
-export type { DirtyListener } from './emulated/device-state.js';
-export { SaveSession } from './emulated/save-session.js';
-export { ResumeSession } from './emulated/resume-session.js';
-export { crc32 } from './emulated/checksum.js';
-export {
-  IMAGE_MAGIC,
-  IMAGE_VERSION,
-  IMAGE_HEADER_SIZE,
-  RECORD_HEADER_SIZE,
-  TAG_PAGE,
-  TAG_DONE,
-  encodeImageHeader,
-  encodeRecordHeader,
-  fullImageSize,
-} from './emulated/image-format.js';
 export {
   VfioIommuIoctl,
   Type1InfoFlags,

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  Errno,
-  FdDataFile,
-  MigState,
-  VfioIoctl,
-  createEmulatedDevice,
-  fullImageSize,
-  type VfioDataFile,
-} from '../src/index.js';
+import { Errno, FdDataFile, MigState, VfioIoctl, type VfioDataFile } from '../src/index.js';
+import { createEmulatedDevice, fullImageSize } from '../src/emulated/index.js';
 import { drain, stopCopyImage } from './helpers.js';
 
 const SMALL = { stateSize: 16 * 1024, pageSize: 4096, seed: 11 };

@@ -9,7 +9,6 @@ import {
   DmaLoggingControl,
   DmaLoggingRange,
   DmaLoggingReport,
-  EmulatedVfioKernel,
   Errno,
   FdVfioDevice,
   HwptAllocFlags,
@@ -26,8 +25,8 @@ import {
   encodeDeviceFeature,
   dmaLoggingOf,
   type DeviceDmaLogging,
-  type EmulatedDeviceConfig,
 } from '../src/index.js';
+import { EmulatedVfioKernel, type EmulatedDeviceConfig } from '../src/emulated/index.js';
 
 const MiB = 1 << 20;
 

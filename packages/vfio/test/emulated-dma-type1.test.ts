@@ -7,8 +7,6 @@ import { describe, expect, it } from 'vitest';
 import {
   DirtyPagesFlags,
   DmaUnmapFlags,
-  EmulatedDmaWriter,
-  EmulatedVfioKernel,
   Errno,
   MigState,
   Type1DirtyBitmap,
@@ -21,9 +19,9 @@ import {
   VfioIommuIoctl,
   VfioIommuType,
   VfioIoctl,
-  type EmulatedDeviceConfig,
   type VfioDevice,
 } from '../src/index.js';
+import { EmulatedDmaWriter, EmulatedVfioKernel, type EmulatedDeviceConfig } from '../src/emulated/index.js';
 
 const MiB = 1 << 20;
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Errno, MigState, createEmulatedDevice } from '../src/index.js';
+import { Errno, MigState } from '../src/index.js';
+import { createEmulatedDevice } from '../src/emulated/index.js';
 import { drain } from './helpers.js';
 
 describe('fault injection', () => {

@@ -4,11 +4,11 @@ import {
   MigState,
   VfioMigrationFlags,
   VfioSyscallError,
-  createEmulatedDevice,
   migrationPath,
   nextMigrationStep,
   type VfioDevice,
 } from '../src/index.js';
+import { createEmulatedDevice } from '../src/emulated/index.js';
 import { stopCopyImage } from './helpers.js';
 
 // ---- The table of docs/design/vfio-uapi.md §3, transcribed independently of src/ ----------

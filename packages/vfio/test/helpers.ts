@@ -1,4 +1,5 @@
-import { createEmulatedDevice, MigState, type EmulatedDeviceConfig, type VfioDataFile } from '../src/index.js';
+import { MigState, type VfioDataFile } from '../src/index.js';
+import { createEmulatedDevice, type EmulatedDeviceConfig } from '../src/emulated/index.js';
 
 /** Reads a saving data file to the end (or until `stopOnNoData` and nothing is available). */
 export async function drain(file: VfioDataFile, stopOnNoData = false, chunk = 4096): Promise<Uint8Array> {

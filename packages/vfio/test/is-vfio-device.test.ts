@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EmulatedVfioKernel, FdVfioDevice, NOT_A_VFIO_DEVICE, createEmulatedDevice, isVfioDevice, type VfioDevice } from '../src/index.js';
+import { FdVfioDevice, NOT_A_VFIO_DEVICE, isVfioDevice, type VfioDevice } from '../src/index.js';
+import { EmulatedVfioKernel, createEmulatedDevice } from '../src/emulated/index.js';
 
 /** The methods of a device, copied onto a plain object (so one can be left out). */
 function methodsOf(device: VfioDevice): Record<string, unknown> {

@@ -7,16 +7,14 @@ import {
   FdVfioDevice,
   LibcSyscalls,
   RegionMapRefusedError,
-  V1_DATA_OFFSET,
-  V1_REGION_INDEX,
   VfioError,
   VfioRegionFlags,
   VfioSyscallError,
   VfioV1Region,
-  createEmulatedDevice,
   type MemoryMapping,
   type VfioRegionInfo,
 } from '../src/index.js';
+import { V1_DATA_OFFSET, V1_REGION_INDEX, createEmulatedDevice } from '../src/emulated/index.js';
 
 const PAGE = 4096;
 

@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  EmulatedVfioKernel,
   Errno,
   IommufdContext,
   MigState,
@@ -13,6 +12,7 @@ import {
   openVfioDevice,
   type Syscalls,
 } from '../src/index.js';
+import { EmulatedVfioKernel } from '../src/emulated/index.js';
 
 const temps: string[] = [];
 afterEach(() => {

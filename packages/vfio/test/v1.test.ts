@@ -4,14 +4,13 @@ import {
   Errno,
   V1InfoOffset,
   V1State,
-  V1_DATA_OFFSET,
   VfioRegionFlags,
   VfioV1Region,
-  createEmulatedDevice,
   readU64,
   type VfioDevice,
   type VfioRegionInfo,
 } from '../src/index.js';
+import { V1_DATA_OFFSET, createEmulatedDevice } from '../src/emulated/index.js';
 
 function u32(value: number): Uint8Array {
   const b = new Uint8Array(4);

@@ -15,11 +15,11 @@ import {
   PrecopyInfo,
   VfioIoctl,
   VfioSyscallError,
-  createEmulatedDevice,
   errnoName,
   migStateName,
   openVfioDevice,
 } from '@savevm/vfio';
+import { createEmulatedDevice } from '@savevm/vfio/emulated';
 
 export const timeoutMs = 60_000;
 

@@ -14,7 +14,6 @@ import {
   DmaLoggingRange,
   DmaLoggingReport,
   DmaUnmapFlags,
-  EmulatedVfioKernel,
   HwInfo,
   HwptAlloc,
   HwptAllocFlags,
@@ -48,6 +47,7 @@ import {
   errnoName,
   parseType1Info,
 } from '@savevm/vfio';
+import { EmulatedVfioKernel } from '@savevm/vfio/emulated';
 
 export const timeoutMs = 60_000;
 

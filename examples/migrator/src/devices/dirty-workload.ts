@@ -2,7 +2,7 @@
  * The guest's side of an emulated device: changes its state at a steady rate while the
  * device runs, so pre-copy has something to chase.
  */
-import type { EmulatedDeviceModel } from '@savevm/vfio';
+import type { EmulatedDeviceModel } from '@savevm/vfio/emulated';
 
 /** How often the workload wakes up, ms. */
 const TICK_MS = 10;

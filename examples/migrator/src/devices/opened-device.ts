@@ -2,19 +2,21 @@
  * One device taking part in a migration, opened: an emulated one (its model, workload and
  * byte check) or a real VFIO one.
  */
+import { MigState, VfioContainer, migStateName, openVfioDevice, type VfioDevice } from '@savevm/vfio';
 import {
   EmulatedDmaWriter,
   EmulatedVfioKernel,
-  MigState,
-  VfioContainer,
   createEmulatedDevice,
-  migStateName,
-  openVfioDevice,
   type EmulatedDeviceModel,
-  type VfioDevice,
-} from '@savevm/vfio';
+} from '@savevm/vfio/emulated';
 import { DirtyWorkload } from './dirty-workload.js';
-import { type DeviceSpec, type EmulatedDeviceSpec, type VfioDeviceSpecText, formatMigrationFlags, isMdevUuid } from './device-spec.js';
+import {
+  type DeviceSpec,
+  type EmulatedDeviceSpec,
+  type VfioDeviceSpecText,
+  formatMigrationFlags,
+  isMdevUuid,
+} from './device-spec.js';
 import { expectedEmulatedDigest, sha256Hex } from './state-digest.js';
 
 /** What the summary says about one device's bytes. */

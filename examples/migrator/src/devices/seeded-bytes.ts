@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
-import { Xorshift32, fillFromSeed } from '@savevm/vfio';
+import { Xorshift32, fillFromSeed } from '@savevm/vfio/emulated';
 
 /** xorshift32's state for a seed, as `Xorshift32` seeds itself (0 becomes a fixed non-zero value). */
 function initialState(seed: number): number {

@@ -3,7 +3,8 @@
  * P2P and PRE_COPY). A VMM with real hardware opens it with `openVfioDevice({ sysfsPath })`
  * instead; everything after that — `session.attach` and the v2 handlers — is the same.
  */
-import { type EmulatedDeviceModel, type VfioDevice, createEmulatedDevice } from '@savevm/vfio';
+import { type VfioDevice } from '@savevm/vfio';
+import { type EmulatedDeviceModel, createEmulatedDevice } from '@savevm/vfio/emulated';
 
 /** The device's state size: 1 MiB. */
 export const GPU_STATE_SIZE = 1024 * 1024;

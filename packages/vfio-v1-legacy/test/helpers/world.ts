@@ -14,7 +14,12 @@ import {
   type MigrationParameters,
 } from '@savevm/core';
 import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
-import { createEmulatedDevice, type EmulatedDeviceConfig, type EmulatedDeviceSetup, type EmulatedVfioKernel } from '@savevm/vfio';
+import {
+  createEmulatedDevice,
+  type EmulatedDeviceConfig,
+  type EmulatedDeviceSetup,
+  type EmulatedVfioKernel,
+} from '@savevm/vfio/emulated';
 import { VfioV1Provider } from '../../src/index.js';
 
 /** One VM's worth of core services with the v1 provider bound. */

@@ -7,17 +7,20 @@
  */
 import { createMigrationSession, type MigrationSession } from '@savevm/session';
 import { GuestRam, registerRam, type RamBlock, type RamMigration } from '@savevm/ram';
+import { IommufdContext, VfioContainer, type DmaDirtyMechanism, type VfioDevice } from '@savevm/vfio';
 import {
   EmulatedDmaWriter,
   EmulatedVfioKernel,
-  IommufdContext,
-  VfioContainer,
-  type DmaDirtyMechanism,
   type EmulatedDeviceConfig,
   type EmulatedDeviceModel,
-  type VfioDevice,
-} from '@savevm/vfio';
-import { IommufdDmaBackend, Type1DmaBackend, VfioDmaDirtyTracking, vfioV2ContainerModule, type VfioDmaDeviceOptions } from '../../src/index.js';
+} from '@savevm/vfio/emulated';
+import {
+  IommufdDmaBackend,
+  Type1DmaBackend,
+  VfioDmaDirtyTracking,
+  vfioV2ContainerModule,
+  type VfioDmaDeviceOptions,
+} from '../../src/index.js';
 
 /** How the device is opened, and what it can track. */
 export interface RigSpec {
