@@ -4,7 +4,8 @@
  * per packet — measured by bench/multifd-ram-capped.mjs, where those fresh buffers cost
  * about 128 page faults each on the source.
  */
-import { MULTIFD_PAGE_SIZE, QemuFileWriter, type WriteChannel } from '@savevm/stream';
+import { QemuFileWriter, type WriteChannel } from '@savevm/stream';
+import { MULTIFD_PAGE_SIZE } from '@savevm/stream/multifd';
 import { describe, expect, it } from 'vitest';
 import { MultifdSendChannels, multifdSettingsFor } from '../src/index.js';
 

@@ -94,19 +94,3 @@ export {
 export { RamFlag } from './grammar/ram-flags.js';
 export { RecordReader, type RecordHeader, type AfterEof } from './grammar/record-reader.js';
 export { ByteArrayWriter, type BigEndianPuts } from './file/byte-sink.js';
-export {
-  MULTIFD_MAGIC,
-  MULTIFD_VERSION,
-  MULTIFD_INIT_PACKET_SIZE,
-  MULTIFD_HEADER_SIZE,
-  MULTIFD_PAGES_PER_PACKET,
-  MULTIFD_PAGE_SIZE,
-  MULTIFD_RAM_PACKET_SIZE,
-  MULTIFD_DEVICE_STATE_PACKET_SIZE,
-  MultifdFlag,
-} from './multifd/multifd-constants.js';
-export { MultifdPacketError } from './multifd/multifd-packet-error.js';
-export { encodeMultifdInit, decodeMultifdInit, formatUuid, parseUuid, UUID_SIZE, type MultifdInitPacket } from './multifd/init-packet.js';
-export { putMultifdHeader, readMultifdHeader } from './multifd/packet-header.js';
-export { encodeRamPacket, decodeRamPacket, isSyncPacket, type MultifdRamPacket, type RamPacketLimits } from './multifd/ram-packet.js';
-export { encodeDeviceStatePacket, decodeDeviceStatePacket, type MultifdDeviceStatePacket } from './multifd/device-state-packet.js';

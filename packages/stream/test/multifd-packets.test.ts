@@ -18,7 +18,7 @@ import {
   formatUuid,
   parseUuid,
   readMultifdHeader,
-} from '../src/index.js';
+} from '../src/multifd/index.js';
 
 const UUID = '11223344-5566-7788-99aa-bbccddeeff00';
 

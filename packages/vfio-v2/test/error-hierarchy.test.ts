@@ -19,7 +19,8 @@ import {
 } from '@savevm/core';
 import { QemuVmstateDumpError } from '@savevm/core/qemu-vmstate';
 import { RamBlockError, RamLoadError } from '@savevm/ram';
-import { MultifdPacketError, StreamFormatError, StreamIoError, StreamTruncatedError, VmdescError } from '@savevm/stream';
+import { StreamFormatError, StreamIoError, StreamTruncatedError, VmdescError } from '@savevm/stream';
+import { MultifdPacketError } from '@savevm/stream/multifd';
 import { CapabilityChainError, Errno, VfioError, VfioSyscallError, isErrno } from '@savevm/vfio';
 import { VfioMultifdError, VfioStateTransitionError, VfioV2MigrationError } from '../src/index.js';
 

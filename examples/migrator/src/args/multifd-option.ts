@@ -4,7 +4,7 @@
  * uuid every channel announces.
  */
 import { MAX_MULTIFD_CHANNELS } from '@savevm/core';
-import { parseUuid } from '@savevm/stream';
+import { parseUuid } from '@savevm/stream/multifd';
 import { parseCount } from './units.js';
 import { UsageError } from './usage-error.js';
 

@@ -5,18 +5,17 @@
  * go on; device-state packets go to their entry's `loadStateBuffer`. The first failure names
  * the channel, stops every loop, and is handed to the run so the main stream stops too.
  */
+import { type QemuFileReader, StreamError } from '@savevm/stream';
 import {
   MULTIFD_DEVICE_STATE_PACKET_SIZE,
   MULTIFD_HEADER_SIZE,
   MULTIFD_PAGE_SIZE,
   MULTIFD_RAM_PACKET_SIZE,
   MultifdFlag,
-  type QemuFileReader,
-  StreamError,
   decodeDeviceStatePacket,
   decodeRamPacket,
   readMultifdHeader,
-} from '@savevm/stream';
+} from '@savevm/stream/multifd';
 import { isPromiseLike } from '../maybe-promise.js';
 import { MigrationError, messageOf } from '../errors.js';
 import { reasonOf } from '../failure-reason.js';

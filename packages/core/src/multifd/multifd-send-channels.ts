@@ -5,14 +5,14 @@
  * (the writers share the main stream's limiter), and the first channel failure is kept and
  * names the channel.
  */
+import { type QemuFileWriter } from '@savevm/stream';
 import {
   MULTIFD_PAGE_SIZE,
   MULTIFD_PAGES_PER_PACKET,
   MultifdFlag,
-  type QemuFileWriter,
   encodeDeviceStatePacket,
   encodeRamPacket,
-} from '@savevm/stream';
+} from '@savevm/stream/multifd';
 import { reasonOf } from '../failure-reason.js';
 import { messageOf } from '../errors.js';
 import type { DeviceStateSender, MultifdRamSender, MultifdSettings } from './multifd-contract.js';

@@ -3,7 +3,12 @@
  * that authenticates, run core's destination driver with QEMU's return path, tell the
  * source how the load ended, close everything.
  */
-import { MigrationCancelledError, MigrationError, type MigrationDestination, type MigrationInfo } from '@savevm/core';
+import {
+  MigrationCancelledError,
+  MigrationError,
+  type MigrationDestination,
+  type MigrationInfo,
+} from '@savevm/core';
 import { formatHostPort } from '../transport/migration-uri.js';
 import { type IncomingListener, type IncomingTransport, listenIncoming } from '../transport/incoming.js';
 import { ReturnPathWriter } from '../transport/return-path.js';
@@ -11,7 +16,7 @@ import { type IncomingMultifd, acceptMultifdChannels } from '../transport/multif
 import { TransportError } from '../transport/transport-error.js';
 import { parseMigrationUri } from '../transport/migration-uri.js';
 import { MAX_MULTIFD_CHANNELS } from '@savevm/core';
-import { UUID_SIZE, parseUuid } from '@savevm/stream';
+import { UUID_SIZE, parseUuid } from '@savevm/stream/multifd';
 import type { IncomingEndpoint, IncomingParameters } from './session-options.js';
 
 /**

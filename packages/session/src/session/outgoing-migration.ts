@@ -11,7 +11,7 @@ import {
   type MigrationSource,
   multifdSettingsFor,
 } from '@savevm/core';
-import { UUID_SIZE, parseUuid } from '@savevm/stream';
+import { UUID_SIZE, parseUuid } from '@savevm/stream/multifd';
 import { type OutgoingMultifd, openMultifdChannels } from '../transport/multifd-outgoing.js';
 import { type OutgoingTransport, openOutgoing } from '../transport/outgoing.js';
 import { ReturnPathReader } from '../transport/return-path.js';

@@ -5,16 +5,19 @@
  * packet: the right magic and version, this destination's uuid, a channel id below the
  * channel count and not seen before — checked as QEMU checks it, in its words.
  */
-import { MigrationError, MultifdChannelError, MultifdReceiveChannels, type MultifdReceiveOptions } from '@savevm/core';
+import {
+  MigrationError,
+  MultifdChannelError,
+  MultifdReceiveChannels,
+  type MultifdReceiveOptions,
+} from '@savevm/core';
+import { QEMU_VM_FILE_MAGIC, type QemuFileReader, StreamError } from '@savevm/stream';
 import {
   MULTIFD_INIT_PACKET_SIZE,
-  QEMU_VM_FILE_MAGIC,
-  type QemuFileReader,
-  StreamError,
   decodeMultifdInit,
   formatUuid,
   type MultifdInitPacket,
-} from '@savevm/stream';
+} from '@savevm/stream/multifd';
 import type { IncomingListener, IncomingTransport } from './incoming.js';
 
 /** The longest wait for every channel once the first connection came, when not told (ms). */

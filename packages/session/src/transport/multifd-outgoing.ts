@@ -4,7 +4,8 @@
  * initial packet. Their writers share the main stream's rate limiter.
  */
 import { MultifdChannelError, MultifdSendChannels, type MultifdSettings } from '@savevm/core';
-import { DEFAULT_QUEUE_CAP, type RateLimiter, encodeMultifdInit } from '@savevm/stream';
+import { DEFAULT_QUEUE_CAP, type RateLimiter } from '@savevm/stream';
+import { encodeMultifdInit } from '@savevm/stream/multifd';
 import { type OutgoingTransport, openOutgoing } from './outgoing.js';
 import type { OutgoingOptions } from './transport-options.js';
 import { parseMigrationUri } from './migration-uri.js';
