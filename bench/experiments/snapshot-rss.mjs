@@ -21,22 +21,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
-import {
-  FdChannel,
-  MemoryReadChannel,
-  MemoryWriteChannel,
-  QemuFileReader,
-  QemuFileWriter,
-} from '@savevm/stream';
-import {
-  MigrationBlockers,
-  MigrationDestination,
-  MigrationNotifiers,
-  MigrationSource,
-  RunState,
-  RunStateController,
-  SaveStateRegistry,
-} from '@savevm/core';
+import { FdChannel, MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
+import { MigrationBlockers, MigrationDestination, MigrationNotifiers, MigrationSource, RunState, RunStateController, SaveStateRegistry } from '@savevm/core';
 import { createMigrationSession } from '@savevm/session';
 import { VfioMigrationFlags } from '@savevm/vfio';
 import { EmulatedUserMemory, createEmulatedDevice } from '@savevm/vfio/emulated';

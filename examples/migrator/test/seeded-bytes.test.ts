@@ -6,12 +6,7 @@
 import { createHash } from 'node:crypto';
 import { DeviceStateBytes, fillFromSeed } from '@savevm/vfio/emulated';
 import { describe, expect, it } from 'vitest';
-import {
-  SeededWrites,
-  expectedSeededDigest,
-  fillSeeded,
-  firstSeededDifference,
-} from '../src/devices/seeded-bytes.js';
+import { SeededWrites, expectedSeededDigest, fillSeeded, firstSeededDifference } from '../src/devices/seeded-bytes.js';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 

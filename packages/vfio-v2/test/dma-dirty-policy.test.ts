@@ -8,14 +8,7 @@ import { MigrationBlockers } from '@savevm/core';
 import { DirtyTracker, GuestRam } from '@savevm/ram';
 import { IommufdContext, VfioContainer } from '@savevm/vfio';
 import { EmulatedVfioKernel, type EmulatedDeviceConfig } from '@savevm/vfio/emulated';
-import {
-  IommufdDmaBackend,
-  NO_DMA_DIRTY_TRACKING,
-  Type1DmaBackend,
-  VfioDmaDirtyTracking,
-  insideRanges,
-  loggingRanges,
-} from '../src/index.js';
+import { IommufdDmaBackend, NO_DMA_DIRTY_TRACKING, Type1DmaBackend, VfioDmaDirtyTracking, insideRanges, loggingRanges } from '../src/index.js';
 
 function type1World(configs: readonly EmulatedDeviceConfig[]) {
   const kernel = new EmulatedVfioKernel();

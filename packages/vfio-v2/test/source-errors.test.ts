@@ -10,16 +10,7 @@ import { MigState, migStateName } from '@savevm/vfio';
 import { type ArcFault } from '@savevm/vfio/emulated';
 import { VfioStateTransitionError, type TransitionOutcome, type VfioV2Options } from '../src/index.js';
 import { E, failingIoctl, findInChain } from './helpers/faults.js';
-import {
-  ALL_FLAGS,
-  STOP_COPY_ONLY,
-  STOP_COPY_P2P,
-  STOP_COPY_PRE_COPY,
-  Vm,
-  processFdCount,
-  saveToMemory,
-  type DeviceSpec,
-} from './helpers/vm.js';
+import { ALL_FLAGS, STOP_COPY_ONLY, STOP_COPY_P2P, STOP_COPY_PRE_COPY, Vm, processFdCount, saveToMemory, type DeviceSpec } from './helpers/vm.js';
 
 const { RUNNING, STOP, STOP_COPY, RUNNING_P2P, PRE_COPY, PRE_COPY_P2P, ERROR } = MigState;
 

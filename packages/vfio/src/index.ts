@@ -96,14 +96,7 @@ export { Errno, errnoName, errnoOfNodeError, VfioError, VfioSyscallError, isErrn
 export type { ErrorContext } from './errors.js';
 export { checked, SpliceFlags, FIONREAD, MmapProt, MAP_SHARED } from './syscalls/syscalls.js';
 export type { Syscalls, MemoryMapping } from './syscalls/syscalls.js';
-export {
-  LibcSyscalls,
-  allocateAlignedBuffer,
-  allocateHugePageMemory,
-  bufferAddress,
-  PAGE_SIZE,
-  type HugePageMemory,
-} from './syscalls/libc.js';
+export { LibcSyscalls, allocateAlignedBuffer, allocateHugePageMemory, bufferAddress, PAGE_SIZE, type HugePageMemory } from './syscalls/libc.js';
 export type {
   VfioDevice,
   VfioDataFile,

@@ -10,13 +10,7 @@ import {
   type EmulatedDeviceModel,
 } from '@savevm/vfio/emulated';
 import { DirtyWorkload } from './dirty-workload.js';
-import {
-  type DeviceSpec,
-  type EmulatedDeviceSpec,
-  type VfioDeviceSpecText,
-  formatMigrationFlags,
-  isMdevUuid,
-} from './device-spec.js';
+import { type DeviceSpec, type EmulatedDeviceSpec, type VfioDeviceSpecText, formatMigrationFlags, isMdevUuid } from './device-spec.js';
 import { expectedEmulatedDigest, sha256Hex } from './state-digest.js';
 
 /** What the summary says about one device's bytes. */

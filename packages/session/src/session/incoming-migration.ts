@@ -3,12 +3,7 @@
  * that authenticates, run core's destination driver with QEMU's return path, tell the
  * source how the load ended, close everything.
  */
-import {
-  MigrationCancelledError,
-  MigrationError,
-  type MigrationDestination,
-  type MigrationInfo,
-} from '@savevm/core';
+import { MigrationCancelledError, MigrationError, type MigrationDestination, type MigrationInfo } from '@savevm/core';
 import { formatHostPort } from '../transport/migration-uri.js';
 import { type IncomingListener, type IncomingTransport, listenIncoming } from '../transport/incoming.js';
 import { ReturnPathWriter } from '../transport/return-path.js';

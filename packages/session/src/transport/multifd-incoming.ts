@@ -5,12 +5,7 @@
  * packet: the right magic and version, this destination's uuid, a channel id below the
  * channel count and not seen before — checked as QEMU checks it, in its words.
  */
-import {
-  MigrationError,
-  MultifdChannelError,
-  MultifdReceiveChannels,
-  type MultifdReceiveOptions,
-} from '@savevm/core';
+import { MigrationError, MultifdChannelError, MultifdReceiveChannels, type MultifdReceiveOptions } from '@savevm/core';
 import { QEMU_VM_FILE_MAGIC, type QemuFileReader, StreamError } from '@savevm/stream';
 import {
   MULTIFD_INIT_PACKET_SIZE,

@@ -1,8 +1,8 @@
 /**
  * `@savevm/stream/multifd`: the packets of QEMU's multifd channels — the initial per-channel
  * packet, the RAM packet and the device-state packet, their common header and constants. The
- * RAM and VFIO handlers use them; an embedder does not. The layouts are in
- * `docs/design/multifd.md`.
+ * multifd channels of core and the session's transports use them; an embedder does not. The
+ * layouts are in `docs/design/multifd.md`.
  * @packageDocumentation
  */
 export {

@@ -14,13 +14,7 @@ import {
   type EmulatedDeviceConfig,
   type EmulatedDeviceModel,
 } from '@savevm/vfio/emulated';
-import {
-  IommufdDmaBackend,
-  Type1DmaBackend,
-  VfioDmaDirtyTracking,
-  vfioV2ContainerModule,
-  type VfioDmaDeviceOptions,
-} from '../../src/index.js';
+import { IommufdDmaBackend, Type1DmaBackend, VfioDmaDirtyTracking, vfioV2ContainerModule, type VfioDmaDeviceOptions } from '../../src/index.js';
 
 /** How the device is opened, and what it can track. */
 export interface RigSpec {

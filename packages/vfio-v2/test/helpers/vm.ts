@@ -29,13 +29,7 @@ import {
   type RunStateController,
   type SaveStateRegistry,
 } from '@savevm/core';
-import {
-  MemoryReadChannel,
-  MemoryWriteChannel,
-  QemuFileReader,
-  QemuFileWriter,
-  SocketChannel,
-} from '@savevm/stream';
+import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter, SocketChannel } from '@savevm/stream';
 import { VfioMigrationFlags, type VfioDevice } from '@savevm/vfio';
 import { createEmulatedDevice, type EmulatedDeviceSetup } from '@savevm/vfio/emulated';
 import { VfioV2Provider, type VfioV2DeviceMigration, type VfioV2Options } from '../../src/index.js';
