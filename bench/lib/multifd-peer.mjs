@@ -31,12 +31,15 @@
 //     back to RUNNING from the STOP the previous migration left it in), its state is
 //     stop-copy only (it all moves at switchover, on the channels); ram: the VM is paused.
 //   Either side answers {error} when a migration fails.
+//
+// Like the example migrator's bin/savevm.js, each peer starts with retainFreedHeapMemory()
+// (docs/design/multifd.md, "Memory on the bulk path"): it is a process that exists to migrate.
 import { createCipheriv, createHash } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import { createMigrationSession } from '@savevm/session';
 import { GuestRam, registerRam } from '@savevm/ram';
-import { MigState, VfioMigrationFlags, openVfioDevice } from '@savevm/vfio';
+import { MigState, VfioMigrationFlags, openVfioDevice, retainFreedHeapMemory } from '@savevm/vfio';
 import { EmulatedVfioKernel } from '@savevm/vfio/emulated';
 import { vfioV2ContainerModule } from '@savevm/vfio-v2';
 
@@ -209,6 +212,7 @@ function fail(err) {
 }
 
 if (role !== 'source' && role !== 'destination') throw new Error(`unknown role ${role}`);
+if (process.env.MULTIFD_PEER_MALLOC_DEFAULTS === undefined && !retainFreedHeapMemory()) process.stderr.write('multifd peer: malloc kept its defaults\n');
 // MULTIFD_PEER_TRACE=1: every core and VFIO trace event on stderr (debugging, not for timing).
 if (process.env.MULTIFD_PEER_TRACE) {
   const { TracePoint } = await import('@savevm/core');

@@ -1,5 +1,10 @@
 #!/usr/bin/env node
+import { retainFreedHeapMemory } from '@savevm/vfio';
 import { main, processOutput } from '../dist/cli.js';
+
+// This process exists to migrate: malloc keeps freed memory for reuse rather than faulting it
+// back in page by page (docs/design/multifd.md, "Memory on the bulk path").
+retainFreedHeapMemory();
 
 // Ctrl-C or SIGTERM cancels a running migration (the VM runs again) instead of killing it.
 // A command that has not ended a second later (blocked opening a FIFO nobody writes, say)

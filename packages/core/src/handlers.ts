@@ -27,6 +27,7 @@ import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import type {
   DeviceStateSender,
   MultifdRamReceiver,
+  LoadStateBufferContext,
   SaveSetupContext,
   SwitchoverStartContext,
 } from './multifd/multifd-contract.js';
@@ -225,9 +226,10 @@ export interface SaveVMHandlers {
   /**
    * QEMU `load_state_buffer` (10.0+, destination). Takes one multifd device-state packet's
    * payload for this entry, in the order it arrived (not the order it was sent); the handler
-   * keeps and orders them itself. A throw fails the load, naming the channel.
+   * keeps and orders them itself, and may hand the payload's memory back through
+   * `context.release` once it has loaded it. A throw fails the load, naming the channel.
    */
-  loadStateBuffer?(data: Buffer, entry: SaveStateEntryInfo): MaybePromise<void>;
+  loadStateBuffer?(data: Buffer, entry: SaveStateEntryInfo, context?: LoadStateBufferContext): MaybePromise<void>;
 }
 
 /** The names of every hook, for error messages and tests. */

@@ -26,6 +26,7 @@ export type {
   DeviceStateSender,
   SaveSetupContext,
   SwitchoverStartContext,
+  LoadStateBufferContext,
 } from './multifd/multifd-contract.js';
 export { MultifdSendChannels, type MultifdChannelStats } from './multifd/multifd-send-channels.js';
 export { MultifdChannelError } from './multifd/multifd-channel-error.js';

@@ -197,6 +197,42 @@ describe('multifd receive: device-state packets', () => {
     expect((await run(channels([claim]), registryWith([])))?.reason).toBe('TRUNCATED');
   });
 
+  it('a payload released by its handler is read into again by the next packet of its size; one kept is not', async () => {
+    const seen: { data: Buffer; text: string }[] = [];
+    const registry = new SaveStateRegistry();
+    registry.register('dev', 0, 1, {
+      loadStateBuffer: (data: Buffer, _entry, context) => {
+        seen.push({ data, text: data.toString() });
+        if (seen.length !== 2) context?.release();
+      },
+    });
+    const packets = ['first', 'again', 'third', 'fourth'].map((t) => deviceStatePacket('dev', 0, Buffer.from(t)));
+    expect(await run(channels([Buffer.concat(packets)]), registry)).toBeUndefined();
+    expect(seen.map((s) => s.text)).toEqual(['first', 'again', 'third', 'fourth']);
+    expect(seen[1]?.data.buffer).toBe(seen[0]?.data.buffer); // released: reused
+    expect(seen[2]?.data.buffer).not.toBe(seen[1]?.data.buffer); // the second was kept
+    expect(seen[1]?.data.toString()).toBe('again'); // a kept payload is never overwritten
+  });
+
+  it('a payload released twice is given back once: two later packets never share memory', async () => {
+    const seen: Buffer[] = [];
+    const registry = new SaveStateRegistry();
+    registry.register('dev', 0, 1, {
+      loadStateBuffer: (data: Buffer, _entry, context) => {
+        seen.push(data);
+        if (seen.length === 1) {
+          context?.release();
+          context?.release();
+        }
+      },
+    });
+    const packets = ['aaaa', 'bbbb', 'cccc'].map((t) => deviceStatePacket('dev', 0, Buffer.from(t)));
+    expect(await run(channels([Buffer.concat(packets)]), registry)).toBeUndefined();
+    expect(seen[1]?.buffer).toBe(seen[0]?.buffer);
+    expect(seen[2]?.buffer).not.toBe(seen[1]?.buffer);
+    expect(seen.map((b) => b.toString())).toEqual(['bbbb', 'bbbb', 'cccc']);
+  });
+
   it('a loadStateBuffer that throws fails the channel with DEVICE_FAILED, naming the entry and the hook', async () => {
     const registry = new SaveStateRegistry();
     registry.register('dev', 0, 1, {

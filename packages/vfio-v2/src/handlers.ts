@@ -29,7 +29,7 @@ export function createVfioV2Handlers(saver: DeviceSaver, loader: DeviceLoader, c
     loadState: (f, _versionId, entry) => loader.loadState(f, refOf(entry)),
     loadCleanup: (entry, outcome) => loader.cleanup(refOf(entry), outcome),
     switchoverAckNeeded: () => loader.switchoverAckNeeded(),
-    loadStateBuffer: (data, entry) => loader.loadStateBuffer(data, refOf(entry)),
+    loadStateBuffer: (data, entry, context) => loader.loadStateBuffer(data, refOf(entry), context),
     switchoverStart: (_entry, context) => loader.switchoverStart(context),
   };
   if (configState === undefined) return handlers;

@@ -240,6 +240,38 @@ describe('the destination loads the buffers in index order, whatever order they 
   }
 });
 
+describe('the destination gives each data buffer back once the device has taken it', () => {
+  it('every data buffer is released once, after its write (its bytes trashed at release change nothing); the config buffer never', async () => {
+    const config = Buffer.from([9, 8, 7]);
+    const loadedConfig: Buffer[] = [];
+    const src = await sourcePackets(3 * MiB + 5, { configState: configHook(config, []) }, 7);
+    const { vm, d } = await destination({ configState: configHook(config, loadedConfig) }, 'device-state', 3 * MiB + 5);
+    const h = d.migration.handlers;
+    const work = workContext(new AbortController().signal);
+    const releases = new Map<number, number>();
+    await h.switchoverStart!(entryOf(d), work.context);
+    for (const p of shuffled(src.packets, 7)) {
+      const packet = Buffer.from(p);
+      const { index } = readVfioDeviceStateHeader(packet);
+      await h.loadStateBuffer!(packet, entryOf(d), {
+        release: () => {
+          releases.set(index, (releases.get(index) ?? 0) + 1);
+          packet.fill(0xee); // the channels would read the next packet into it now
+        },
+      });
+    }
+    await work.done();
+    const configIndex = src.packets.length - 1;
+    expect([...releases.keys()].sort((a, b) => a - b)).toEqual([...Array(configIndex).keys()]);
+    expect([...releases.values()].every((n) => n === 1)).toBe(true);
+    expect(loadedConfig).toEqual([config]);
+    await h.loadCleanup!(entryOf(d), { succeeded: true });
+    expect(Buffer.from(d.emulated.model.stateBytes).equals(Buffer.from(src.d.emulated.model.stateBytes))).toBe(true);
+    src.vm.close();
+    vm.close();
+  });
+});
+
 describe('the destination refuses, in QEMU words naming the device', () => {
   const name = '0000:00:03.0';
   const packet = (index: number, size = 16, flags = 0): Buffer => encodeVfioDeviceStatePacket(index, flags, Buffer.alloc(size, index));
@@ -370,9 +402,11 @@ describe('the destination refuses, in QEMU words naming the device', () => {
     const work = workContext(new AbortController().signal);
     const real = await realPackets();
     await h.switchoverStart!(entryOf(d), work.context);
-    await h.loadStateBuffer!(real[0]!, entryOf(d));
-    await h.loadStateBuffer!(real[1]!, entryOf(d));
+    const released: number[] = [];
+    await h.loadStateBuffer!(real[0]!, entryOf(d), { release: () => void released.push(0) });
+    await h.loadStateBuffer!(real[1]!, entryOf(d), { release: () => void released.push(1) });
     const err = await rejection(work.done());
+    expect(released).toEqual([0]); // the buffer whose write failed is not given back
     expect(err.refusal).toBe('write-failed');
     expect(err.index).toBe(1);
     expect(err.reason).toBe('DEVICE_FAILED');

@@ -96,7 +96,16 @@ export { Errno, errnoName, errnoOfNodeError, VfioError, VfioSyscallError, isErrn
 export type { ErrorContext } from './errors.js';
 export { checked, SpliceFlags, FIONREAD, MmapProt, MAP_SHARED } from './syscalls/syscalls.js';
 export type { Syscalls, MemoryMapping } from './syscalls/syscalls.js';
-export { LibcSyscalls, allocateAlignedBuffer, allocateHugePageMemory, bufferAddress, PAGE_SIZE, type HugePageMemory } from './syscalls/libc.js';
+export {
+  LibcSyscalls,
+  allocateAlignedBuffer,
+  allocateHugePageMemory,
+  bufferAddress,
+  retainFreedHeapMemory,
+  PAGE_SIZE,
+  type HugePageMemory,
+  type RetainFreedHeapMemoryOptions,
+} from './syscalls/libc.js';
 export type {
   VfioDevice,
   VfioDataFile,

@@ -93,3 +93,14 @@ export interface SwitchoverStartContext {
    */
   startLoadThread(work: (signal: AbortSignal) => Promise<void>): void;
 }
+
+/** What `loadStateBuffer` is given beside the payload on the destination. */
+export interface LoadStateBufferContext {
+  /**
+   * Gives the payload's memory back to the channels, which read a later packet into it
+   * (no fresh memory, so no page faults, per packet). Call it once the payload is no longer
+   * used (written into the device); never touch the payload afterwards. Not calling it is
+   * allowed: the memory is then left to the garbage collector. Later calls do nothing.
+   */
+  release(): void;
+}

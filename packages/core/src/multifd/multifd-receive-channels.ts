@@ -22,6 +22,7 @@ import { reasonOf } from '../failure-reason.js';
 import type { SaveStateEntry } from '../registry/save-state-entry.js';
 import type { MultifdRamReceiver, MultifdRamTarget, MultifdSettings } from './multifd-contract.js';
 import { MultifdChannelError } from './multifd-channel-error.js';
+import { PayloadBufferPool } from './payload-buffer-pool.js';
 
 /** Most bytes one device-state packet may carry (QEMU's VFIO sends 1 MiB at most); larger is refused. */
 export const MAX_DEVICE_STATE_PACKET_BYTES = 64 * 1024 * 1024;
@@ -32,6 +33,9 @@ export const MAX_DEVICE_STATE_PACKET_BYTES = 64 * 1024 * 1024;
  * 12-byte VFIO header arrives in one allocation (no second one to join two chunks).
  */
 const PAYLOAD_CHUNK = 4 * 1024 * 1024;
+
+/** Most bytes of released payload buffers kept for reuse (the rest go to the garbage collector). */
+const MAX_FREE_PAYLOAD_BYTES = 64 * 1024 * 1024;
 
 /** What the receiver works with. */
 export interface MultifdReceiveOptions {
@@ -76,6 +80,7 @@ export class MultifdReceiveChannels implements MultifdRamReceiver {
   private failureListener: ((error: MigrationError) => void) | undefined;
   private findEntry: (idstr: string, instanceId: number) => SaveStateEntry | undefined = () => undefined;
   private stopping = false;
+  private readonly payloads = new PayloadBufferPool(MAX_FREE_PAYLOAD_BYTES);
 
   /**
    * @param readers one reader per channel, in channel order, after the initial packet
@@ -250,16 +255,10 @@ export class MultifdReceiveChannels implements MultifdRamReceiver {
     if (entry === undefined) throw refuse(`Unknown idstr ${packet.idstr} or instance id ${packet.instanceId} for load state buffer`);
     const hook = entry.handlers.loadStateBuffer;
     if (hook === undefined) throw refuse(`idstr ${packet.idstr} / instance ${packet.instanceId} has no load state buffer operation`);
-    const chunks: Buffer[] = [];
-    for (let left = packet.size; left > 0; ) {
-      const chunk = Buffer.allocUnsafe(Math.min(left, PAYLOAD_CHUNK));
-      await r.readInto(chunk, 'a device state payload');
-      chunks.push(chunk);
-      left -= chunk.length;
-    }
-    const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+    const data = await this.readPayload(r, packet.size);
+    const context = { release: data.byteLength <= PAYLOAD_CHUNK ? this.payloads.releaserOf(data) : () => undefined };
     try {
-      const result = hook.call(entry.handlers, data, entry);
+      const result = hook.call(entry.handlers, data, entry, context);
       if (isPromiseLike(result)) await result;
     } catch (err) {
       throw new MultifdChannelError(channel, {
@@ -272,6 +271,26 @@ export class MultifdReceiveChannels implements MultifdRamReceiver {
         cause: err,
       });
     }
+  }
+
+  /**
+   * A payload of `size` bytes read in full: up to {@link PAYLOAD_CHUNK} into a reused buffer,
+   * larger ones chunk by chunk as they arrive (memory never grows ahead of the bytes).
+   */
+  private async readPayload(r: QemuFileReader, size: number): Promise<Buffer> {
+    if (size <= PAYLOAD_CHUNK) {
+      const data = this.payloads.take(size);
+      await r.readInto(data, 'a device state payload');
+      return data;
+    }
+    const chunks: Buffer[] = [];
+    for (let left = size; left > 0; ) {
+      const chunk = Buffer.allocUnsafe(Math.min(left, PAYLOAD_CHUNK));
+      await r.readInto(chunk, 'a device state payload');
+      chunks.push(chunk);
+      left -= chunk.length;
+    }
+    return Buffer.concat(chunks);
   }
 
   // ---- events and failure -------------------------------------------------------------

@@ -3,7 +3,7 @@
  * setup, the tag loop of `load_state`, and cleanup, which ends the session with the driver's
  * validation (RESUMING→STOP) and reports its failure naming the device.
  */
-import type { EntryRef, LoadOutcome, LoadSetupContext, MigrationErrorReason, SwitchoverStartContext } from '@savevm/core';
+import type { EntryRef, LoadOutcome, LoadSetupContext, LoadStateBufferContext, MigrationErrorReason, SwitchoverStartContext } from '@savevm/core';
 import { StreamIoError, type ByteSink, type QemuFileReader } from '@savevm/stream';
 import { MigState, VfioSyscallError, VfioTag, PAGE_SIZE, allocateAlignedBuffer, migStateName, type VfioDataFile } from '@savevm/vfio';
 import { VfioV2MigrationError } from '../errors.js';
@@ -109,7 +109,7 @@ export class DeviceLoader {
    * `load_state_buffer`: one device-state packet from the channels.
    * @throws VfioMultifdError when the device does not load from the channels, or the packet is refused
    */
-  async loadStateBuffer(data: Uint8Array, entry: EntryRef): Promise<void> {
+  async loadStateBuffer(data: Uint8Array, entry: EntryRef, context?: LoadStateBufferContext): Promise<void> {
     const multifd = this.#multifd;
     if (multifd === undefined) {
       throw new VfioMultifdError({
@@ -120,7 +120,7 @@ export class DeviceLoader {
         detail: `${this.state.name}: got device state packet but not doing multifd transfer`,
       });
     }
-    await multifd.loadStateBuffer(data);
+    await multifd.loadStateBuffer(data, context);
   }
 
   /** `switchover_start`: with multifd transfer, starts the work that loads the buffers in order. */

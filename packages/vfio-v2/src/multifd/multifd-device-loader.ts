@@ -5,7 +5,7 @@
  * SWITCHOVER_START, writes the buffers into the data_fd in index order, then applies the
  * config state through the same path as the FULL section's.
  */
-import type { EntryRef, SwitchoverStartContext } from '@savevm/core';
+import type { EntryRef, LoadStateBufferContext, SwitchoverStartContext } from '@savevm/core';
 import { errnoNameOf, reasonOf } from '@savevm/core';
 import { MemoryReadChannel, QemuFileReader } from '@savevm/stream';
 import { VfioTag } from '@savevm/vfio';
@@ -65,7 +65,7 @@ export class MultifdDeviceLoader {
    * `load_state_buffer`: checks the packet header in QEMU's order and queues the buffer.
    * @throws VfioMultifdError too short, unknown version, invalid index, or what the queue refuses
    */
-  async loadStateBuffer(packet: Uint8Array): Promise<void> {
+  async loadStateBuffer(packet: Uint8Array, context?: LoadStateBufferContext): Promise<void> {
     const device = this.state.name;
     this.#received = true;
     if (packet.byteLength < VFIO_DEVICE_STATE_HEADER_SIZE) {
@@ -76,7 +76,7 @@ export class MultifdDeviceLoader {
       throw this.#refuse('unknown-version', header.index, `${device}: packet has unknown version ${header.version}`);
     }
     const last = (header.flags & VFIO_DEVICE_STATE_CONFIG_STATE) !== 0;
-    await this.queue.put(header.index, packet.subarray(VFIO_DEVICE_STATE_HEADER_SIZE), last);
+    await this.queue.put(header.index, packet.subarray(VFIO_DEVICE_STATE_HEADER_SIZE), last, context ? () => context.release() : undefined);
   }
 
   /**
@@ -99,6 +99,7 @@ export class MultifdDeviceLoader {
 
   async #load(buffer: QueuedStateBuffer): Promise<void> {
     if (buffer.last) {
+      // Not released: the config state's loaders may keep views of its bytes.
       await this.#applyConfig(buffer);
       return;
     }
@@ -123,6 +124,7 @@ export class MultifdDeviceLoader {
         cause,
       });
     }
+    buffer.release?.();
     this.options.onLoaded?.(buffer.data.byteLength);
     traceVfio('vfio_load_state_device_data', { device, dataSize: buffer.data.byteLength });
   }

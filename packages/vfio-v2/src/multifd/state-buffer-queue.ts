@@ -24,6 +24,8 @@ export interface QueuedStateBuffer {
   readonly data: Uint8Array;
   /** Whether it is the config state, the last buffer. */
   readonly last: boolean;
+  /** Gives the payload's memory back to the channels once the device has taken it (see `LoadStateBufferContext`). */
+  readonly release?: (() => void) | undefined;
 }
 
 /** What a queue is built with. */
@@ -92,15 +94,16 @@ export class StateBufferQueue {
   }
 
   /**
-   * Queues one buffer, waiting for room while the load can make some.
+   * Queues one buffer, waiting for room while the load can make some. `release`, if given,
+   * travels with the buffer, for the load to call once the device has taken it.
    * @throws VfioMultifdError for an invalid index, a duplicate, an index already loaded, an
    *   index past the config state's, a second config state, or a buffer that does not fit
    */
-  async put(index: number, data: Uint8Array, last: boolean): Promise<void> {
+  async put(index: number, data: Uint8Array, last: boolean, release?: () => void): Promise<void> {
     this.#checkFresh(index, last);
     const size = data.byteLength;
     if (this.#queued + size <= this.options.maxQueuedBytes) {
-      this.#store(index, data, last);
+      this.#store(index, data, last, release);
       return;
     }
     this.#waiting.add(index);
@@ -125,7 +128,7 @@ export class StateBufferQueue {
     } finally {
       this.#waiting.delete(index);
     }
-    this.#store(index, data, last);
+    this.#store(index, data, last, release);
   }
 
   /**
@@ -215,8 +218,8 @@ export class StateBufferQueue {
 
   // ---- the queue ----------------------------------------------------------------------
 
-  #store(index: number, data: Uint8Array, last: boolean): void {
-    this.#buffers.set(index, { index, data, last });
+  #store(index: number, data: Uint8Array, last: boolean, release: (() => void) | undefined): void {
+    this.#buffers.set(index, { index, data, last, release });
     this.#queued += data.byteLength;
     this.#peak = Math.max(this.#peak, this.#queued);
     this.#highest = Math.max(this.#highest, index);

@@ -31,6 +31,8 @@ interface LibcBindings {
   madvise(buffer: Uint8Array, length: number, advice: number): number;
   /** An ArrayBuffer over `length` bytes at `pointer` (no copy; valid while the memory is). */
   view(pointer: unknown, length: number): ArrayBuffer;
+  /** glibc mallopt(3): 1 when the parameter was taken, 0 when refused; absent outside glibc. */
+  mallopt: ((parameter: number, value: number) => number) | undefined;
   errno(): number;
 }
 
@@ -60,6 +62,7 @@ function libc(): LibcBindings {
   const mmap = lib.func('mmap', 'void *', ['void *', 'size_t', 'int', 'int', 'int', 'long']);
   const munmap = lib.func('munmap', 'int', ['void *', 'size_t']);
   const madvise = lib.func('madvise', 'int', ['void *', 'size_t', 'int']);
+  const mallopt = optionalFunc(() => lib.func('mallopt', 'int', ['int', 'int']));
   bindings = {
     ioctlPointer: (fd, request, arg) => ioctlPtr(fd, request, arg) as number,
     ioctlValue: (fd, request, value) => ioctlInt(fd, request, value) as number,
@@ -73,9 +76,19 @@ function libc(): LibcBindings {
     munmap: (pointer, length) => munmap(pointer, length) as number,
     madvise: (buffer, length, advice) => madvise(buffer, length, advice) as number,
     view: (pointer, length) => koffi.view(pointer, length),
+    mallopt: mallopt && ((parameter, value) => mallopt(parameter, value) as number),
     errno: () => koffi.errno(),
   };
   return bindings;
+}
+
+/** A libc function that may be missing (musl has no mallopt): `undefined` then. */
+function optionalFunc<F>(bind: () => F): F | undefined {
+  try {
+    return bind();
+  } catch {
+    return undefined;
+  }
 }
 
 /** The address of a buffer's first byte (via libc memcpy through koffi). */
@@ -132,6 +145,50 @@ export function allocateHugePageMemory(size: number): HugePageMemory {
   const start = skew === 0 ? 0 : HUGE_PAGE - skew;
   const bytes = raw.subarray(start, start + size);
   return { bytes, hugePages: size > 0 && calls.madvise(bytes, size, MADV_HUGEPAGE) === 0 };
+}
+
+/** mallopt(3) parameters from glibc's `<malloc.h>`. */
+const M_TRIM_THRESHOLD = -1;
+const M_MMAP_THRESHOLD = -3;
+
+/** glibc's largest M_MMAP_THRESHOLD on 64-bit (`HEAP_MAX_SIZE / 2`); mallopt refuses more. */
+const MAX_MMAP_THRESHOLD = 32 * 1024 * 1024;
+
+/** How much freed heap memory {@link retainFreedHeapMemory} lets malloc keep. */
+export interface RetainFreedHeapMemoryOptions {
+  /** Free bytes at the heap's top kept before malloc gives them back to the kernel (default 64 MiB). */
+  readonly trimThresholdBytes?: number;
+  /** Allocations from this size up get their own mapping, unmapped when freed (default and most: 32 MiB). */
+  readonly mmapThresholdBytes?: number;
+}
+
+/**
+ * Lets glibc's malloc keep freed memory for the next allocation instead of giving it back to
+ * the kernel at once (mallopt(3) `M_TRIM_THRESHOLD` and `M_MMAP_THRESHOLD`). A migration's
+ * bulk path allocates a buffer per socket read (Node's 64 KiB) and frees it when the garbage
+ * collector runs; with glibc's defaults much of that memory goes back to the kernel and comes
+ * back fresh, a page fault per 4 KiB: about 100,000 faults and half the destination's CPU per
+ * GiB on loopback (docs/design/multifd.md, "Memory on the bulk path"). The setting is
+ * process-wide and stays: call it once, at start-up, in a process that exists to migrate
+ * (the example migrator does); the price is heap memory kept after peaks, up to the trim
+ * threshold. Returns whether malloc took both values (false where libc is not glibc or
+ * cannot be reached).
+ * @throws RangeError for a size that is not a positive integer, or an mmap threshold above 32 MiB
+ */
+export function retainFreedHeapMemory(options: RetainFreedHeapMemoryOptions = {}): boolean {
+  const trim = options.trimThresholdBytes ?? 64 * 1024 * 1024;
+  const mmap = options.mmapThresholdBytes ?? MAX_MMAP_THRESHOLD;
+  if (!Number.isSafeInteger(trim) || trim < 1 || trim > 2 ** 31 - 1) throw new RangeError(`bad trim threshold ${trim}`);
+  if (!Number.isSafeInteger(mmap) || mmap < 1 || mmap > MAX_MMAP_THRESHOLD) throw new RangeError(`bad mmap threshold ${mmap} (most ${MAX_MMAP_THRESHOLD})`);
+  let calls: LibcBindings;
+  try {
+    calls = libc();
+  } catch {
+    return false;
+  }
+  const mallopt = calls.mallopt;
+  if (mallopt === undefined) return false;
+  return mallopt(M_TRIM_THRESHOLD, trim) === 1 && mallopt(M_MMAP_THRESHOLD, mmap) === 1;
 }
 
 function fsResult<T>(run: () => T): T | number {
