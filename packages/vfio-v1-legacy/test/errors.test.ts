@@ -3,14 +3,10 @@ import { MigrationError, RunState, isMigrationErrorReason } from '@savevm/core';
 import { ByteArrayWriter, MemoryReadChannel, QemuFileReader, writeSectionFull } from '@savevm/stream';
 import { Errno, V1State } from '@savevm/vfio';
 import { createEmulatedDevice } from '@savevm/vfio/emulated';
-import {
-  V1MigrationRegion,
-  V1Transition,
-  VfioV1Error,
-  VfioV1Provider,
-  changeV1State,
-  requireMigrationRegion,
-} from '../src/index.js';
+import { V1MigrationRegion, VfioV1Error, VfioV1Provider } from '../src/index.js';
+import { V1Transition } from '../src/device-state.js';
+import { requireMigrationRegion } from '../src/discovery.js';
+import { changeV1State } from '../src/set-state.js';
 import { FaultyV1Device } from './helpers/faulty-device.js';
 import { LIVE, World, loadFromMemory, saveToMemory, snapshot, v1Device } from './helpers/world.js';
 

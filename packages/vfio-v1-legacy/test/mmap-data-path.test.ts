@@ -4,7 +4,7 @@ import { MigrationCancelledError, RunState, type SaveVMHandlers } from '@savevm/
 import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import { Errno, V1State, type MemoryMapping } from '@savevm/vfio';
 import { EmulatedVfioKernel, V1_DATA_OFFSET, V1_REGION_INDEX } from '@savevm/vfio/emulated';
-import { VfioV1TracePoint, type VfioV1TracePayloads } from '../src/index.js';
+import { VfioV1TracePoint, type VfioV1TracePayloads } from '../src/tracing.js';
 import { LIVE, World, loadFromMemory, processFdCount, saveToMemory, snapshot, v1Device } from './helpers/world.js';
 
 const REGION_SHIFT = 2 ** 40;
