@@ -123,6 +123,19 @@ describe('destination errors: each clear, load cleanup always called', () => {
     expect(e.reason).toBe('INVALID_ARGUMENT');
   });
 
+  it('a stream without its configuration section fails in phase load-header, as QEMU does before any section', async () => {
+    const bytes = await makeStream();
+    // Header (magic, version: 8 bytes), then QEMU_VM_CONFIGURATION (0x07), be32 length, the machine name.
+    expect(bytes[8]).toBe(0x07);
+    const configurationEnd = 13 + bytes.readUInt32BE(9);
+    expect(bytes[configurationEnd]).toBe(0x01); // the first SECTION_START follows
+    const e = await loadExpectingError(destination(), Buffer.concat([bytes.subarray(0, 8), bytes.subarray(configurationEnd)]));
+    expect(e.phase).toBe('load-header');
+    expect(e.reason).toBe('BAD_STREAM');
+    expect(e.errno).toBe('EINVAL');
+    expect(e.message).toMatch(/configuration/i);
+  });
+
   it('truncated stream: EIO with the offset; every cut point fails cleanly', async () => {
     const bytes = await makeStream();
     const eofAt = vmdescOffset(bytes) - 1;

@@ -104,11 +104,9 @@ export async function cleanUpEvery(entries: readonly SaveStateEntry[], cleanup: 
 }
 
 /**
- * The errno QEMU would report for a stream error: EIO for I/O failures and truncation
- * (reading past the end), EINVAL for malformed streams; undefined for other errors.
+ * The errno QEMU would report for a stream error (the error's own `errno`: EIO for I/O
+ * failures and truncation, EINVAL for malformed streams); undefined for other errors.
  */
 export function streamErrno(err: unknown): string | undefined {
-  if (!(err instanceof StreamError)) return undefined;
-  if (err.code === 'IO') return (err as { errno?: string }).errno ?? 'EIO';
-  return err.code === 'TRUNCATED' ? 'EIO' : 'EINVAL';
+  return err instanceof StreamError ? err.errno : undefined;
 }
