@@ -9,9 +9,10 @@
 export { VfioV1Provider, type VfioV1ProviderOptions } from './provider.js';
 export { vfioV1ContainerModule } from './container-module.js';
 
-// The handlers and hooks, and the migration region they drive.
-export { VfioV1Handlers, type VfioV1HandlerOptions } from './handlers.js';
-export { VfioV1LifecycleHooks } from './lifecycle-hooks.js';
+// One device's migration (its handlers and hooks), and the migration region they drive.
+export { VfioV1DeviceMigration, type VfioV1DeviceOptions } from './device-migration.js';
+export { V1DeviceSaver } from './save/device-saver.js';
+export { V1DeviceLoader } from './load/device-loader.js';
 export { V1MigrationRegion } from './migration-region.js';
 
 // Errors.

@@ -4,18 +4,18 @@
  * `VFIO_DEVICE_FEATURE GET MIGRATION` gave ENOTTY (or lacked STOP_COPY).
  */
 import type { DeviceMigrationSpec, HandlerProvider, ProbeVerdict } from '@savevm/core';
-import { INSTANCE_ID_ANY } from '@savevm/stream';
-import { NOT_A_VFIO_DEVICE, VfioMultiDeviceRule, isVfioDevice, vfioIdstr, type VfioDevice } from '@savevm/vfio';
+import { NOT_A_VFIO_DEVICE, isVfioDevice, type VfioDevice } from '@savevm/vfio';
+import { VfioV1DeviceMigration } from './device-migration.js';
 import { lookUpMigrationRegion, requireMigrationRegion } from './discovery.js';
-import { VfioV1LifecycleHooks } from './lifecycle-hooks.js';
 import { V1MigrationRegion } from './migration-region.js';
-import { VFIO_V1_VERSION_ID, VfioV1Handlers, type VfioV1HandlerOptions } from './handlers.js';
 
 /** The v1 provider's priority (v2's is higher, so v2 is asked first). */
 export const VFIO_V1_PROVIDER_PRIORITY = 100;
 
 /** Options of {@link VfioV1Provider}. */
-export interface VfioV1ProviderOptions extends VfioV1HandlerOptions {
+export interface VfioV1ProviderOptions {
+  /** Largest pread of the data section while saving, bytes (default 1 MiB). */
+  readonly maxPieceBytes?: number;
   /** The section idstr of a device (default `vfioIdstr(device.name)`: `<device name>/vfio`, QEMU's `<qdev path>/vfio`). */
   readonly idstrOf?: (device: VfioDevice) => string;
   /** Run-state handler priority (QEMU: the device's qdev tree depth; default 0). */
@@ -62,18 +62,12 @@ export class VfioV1Provider implements HandlerProvider<VfioDevice> {
    */
   create(device: VfioDevice): DeviceMigrationSpec {
     const region = new V1MigrationRegion(device, requireMigrationRegion(device));
-    const hooks = new VfioV1LifecycleHooks(region);
-    const handlerOptions = this.options.maxPieceBytes !== undefined ? { maxPieceBytes: this.options.maxPieceBytes } : {};
-    return {
-      idstr: this.options.idstrOf?.(device) ?? vfioIdstr(device.name),
-      instanceId: INSTANCE_ID_ANY,
-      versionId: VFIO_V1_VERSION_ID,
-      handlers: new VfioV1Handlers(region, handlerOptions),
-      runStateHandler: hooks.runStateHandler,
-      runStatePriority: this.options.runStatePriority ?? 0,
-      migrationNotifier: hooks.migrationNotifier,
-      attached: ({ name, blockers }) =>
-        VfioMultiDeviceRule.of(blockers).join({ name, p2p: false, exempt: this.options.allowMultiDeviceWithoutP2P ?? false }),
-    };
+    const { idstrOf, maxPieceBytes, runStatePriority, allowMultiDeviceWithoutP2P } = this.options;
+    return new VfioV1DeviceMigration(device, region, {
+      ...(idstrOf !== undefined && { idstr: idstrOf(device) }),
+      ...(maxPieceBytes !== undefined && { maxPieceBytes }),
+      ...(runStatePriority !== undefined && { runStatePriority }),
+      ...(allowMultiDeviceWithoutP2P !== undefined && { allowMultiDeviceWithoutP2P }),
+    }).spec();
   }
 }
