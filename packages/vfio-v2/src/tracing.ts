@@ -191,11 +191,6 @@ export interface VfioTracePayloads {
 
 const channels = new TraceChannels<VfioTracePayloads>(VfioTracePoint);
 
-/** Whether anybody listens to `point` (to skip building a payload). */
-export function isVfioTracing(point: VfioTracePointName): boolean {
-  return channels.isTracing(point);
-}
-
 /** Publishes a trace event (no-op without subscribers). */
 export function traceVfio<K extends VfioTracePointName>(point: K, payload: VfioTracePayloads[K]): void {
   channels.publish(point, payload);

@@ -8,7 +8,9 @@ import { MigrationBlockers } from '@savevm/core';
 import { DirtyTracker, GuestRam } from '@savevm/ram';
 import { IommufdContext, VfioContainer } from '@savevm/vfio';
 import { EmulatedVfioKernel, type EmulatedDeviceConfig } from '@savevm/vfio/emulated';
-import { IommufdDmaBackend, NO_DMA_DIRTY_TRACKING, Type1DmaBackend, VfioDmaDirtyTracking, insideRanges, loggingRanges } from '../src/index.js';
+import { IommufdDmaBackend, Type1DmaBackend, VfioDmaDirtyTracking } from '../src/index.js';
+import { insideRanges, loggingRanges } from '../src/dirty/dma-log-ranges.js';
+import { NO_DMA_DIRTY_TRACKING } from '../src/dirty/vfio-dma-dirty-tracking.js';
 
 function type1World(configs: readonly EmulatedDeviceConfig[]) {
   const kernel = new EmulatedVfioKernel();

@@ -15,11 +15,11 @@ import { createEmulatedDevice } from '@savevm/vfio/emulated';
 import {
   VFIO_MIGRATION_EVENT,
   isVfioMigrationEvent,
-  vfioMigrationStateName,
   vfioV2ContainerModule,
   type VfioMigrationEvent,
   type VfioV2Options,
 } from '../src/index.js';
+import { vfioMigrationStateName } from '../src/migration-events.js';
 import { E } from './helpers/faults.js';
 import { ALL_FLAGS, STOP_COPY_ONLY, Vm, loadFromMemory, makePair, saveToMemory } from './helpers/vm.js';
 

@@ -8,14 +8,8 @@ import type { DeviceStateSender, LoadSetupContext, MultifdRamSender, SaveStateEn
 import { MemoryReadChannel, MemoryWriteChannel, QemuFileReader, QemuFileWriter } from '@savevm/stream';
 import { MigState } from '@savevm/vfio';
 import { describe, expect, it } from 'vitest';
-import {
-  VFIO_DEVICE_STATE_CONFIG_STATE,
-  VfioMultifdError,
-  encodeVfioDeviceStatePacket,
-  readVfioDeviceStateHeader,
-  type VfioConfigStateHook,
-  type VfioV2Options,
-} from '../src/index.js';
+import { VfioMultifdError, type VfioConfigStateHook, type VfioV2Options } from '../src/index.js';
+import { VFIO_DEVICE_STATE_CONFIG_STATE, encodeVfioDeviceStatePacket, readVfioDeviceStateHeader } from '../src/multifd/device-state-packet.js';
 import { E } from './helpers/faults.js';
 import { TAG } from './helpers/stream-layout.js';
 import { STOP_COPY_ONLY, Vm, type VmDevice } from './helpers/vm.js';
