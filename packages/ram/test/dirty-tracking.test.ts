@@ -11,11 +11,10 @@ import {
   GuestRam,
   RamBlockError,
   RamMigration,
-  isZeroPage,
-  zeroPageTest,
   type DirtySource,
   type RamBlock,
 } from '../src/index.js';
+import { isZeroPage, zeroPageTest } from '../src/zero-page.js';
 import { memoryWriter } from './helpers/bytes.js';
 
 type Op =
