@@ -11,43 +11,13 @@ export { IncomingMigration } from './session/incoming-migration.js';
 export type { MigrateParameters, IncomingParameters, IncomingEndpoint, ConnectedPeer } from './session/session-options.js';
 
 // Transports by URI (tcp:, unix:, file:, fd:, exec:; TLS with mutual authentication).
-export {
-  parseMigrationUri,
-  formatMigrationUri,
-  formatHostPort,
-  MIGRATION_URI_SCHEMES,
-  type MigrationUri,
-  type MigrationUriScheme,
-  type TcpUri,
-  type UnixUri,
-  type FileUri,
-  type FdUri,
-  type ExecUri,
-} from './transport/migration-uri.js';
+export { formatHostPort } from './transport/migration-uri.js';
 export { TransportError, type TransportPhase, type TransportErrorInit } from './transport/transport-error.js';
-export {
-  loadTlsCredentials,
-  tlsPeerIdentity,
-  TLS_MIN_VERSION,
-  type TlsCredentials,
-  type TlsCredentialFiles,
-  type PeerIdentity,
-} from './transport/tls-credentials.js';
-export {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_LISTEN_ADDRESS,
-  type TransportOptions,
-  type OutgoingOptions,
-  type IncomingTransportOptions,
-} from './transport/transport-options.js';
-export { WatchdogChannel } from './transport/watchdog-channel.js';
-export { ReturnPathReader, ReturnPathWriter } from './transport/return-path.js';
-export { ExecChannel } from './transport/exec-channel.js';
+export { loadTlsCredentials, type TlsCredentials, type TlsCredentialFiles, type PeerIdentity } from './transport/tls-credentials.js';
+export type { TransportOptions, OutgoingOptions, IncomingTransportOptions } from './transport/transport-options.js';
 export { openOutgoing, type OutgoingTransport } from './transport/outgoing.js';
-export {
-  listenIncoming,
-  isLoopbackAddress,
-  type IncomingListener,
-  type IncomingTransport,
-  type ListenAddress,
-} from './transport/incoming.js';
+export { listenIncoming, type IncomingListener, type IncomingTransport, type ListenAddress } from './transport/incoming.js';
+export { WatchdogChannel } from './transport/watchdog-channel.js';
+
+// QEMU's return path.
+export { ReturnPathReader, ReturnPathWriter } from './transport/return-path.js';

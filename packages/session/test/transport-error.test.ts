@@ -1,6 +1,7 @@
 import { MigrationError } from '@savevm/core';
 import { describe, expect, it } from 'vitest';
-import { TransportError, openOutgoing, parseMigrationUri, type TransportPhase } from '../src/index.js';
+import { TransportError, openOutgoing, type TransportPhase } from '../src/index.js';
+import { parseMigrationUri } from '../src/transport/migration-uri.js';
 
 describe('TransportError is a MigrationError with a reason from its phase', () => {
   it.each([

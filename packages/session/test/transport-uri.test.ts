@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TransportError, formatMigrationUri, openOutgoing, parseMigrationUri, listenIncoming } from '../src/index.js';
+import { TransportError, openOutgoing, listenIncoming } from '../src/index.js';
+import { formatMigrationUri, parseMigrationUri } from '../src/transport/migration-uri.js';
 
 describe('parseMigrationUri', () => {
   it('reads every scheme', () => {
