@@ -22,7 +22,6 @@ export { decodeRamBody, type RamBodySummary, type RamBlockInfo } from './ram-bod
 export { decodeVfioBody, type VfioBodySummary } from './vfio-body.js';
 export {
   decodeDeviceBody,
-  decodeFields,
   decodeStruct,
   DecodeBudget,
   type DecodedField,

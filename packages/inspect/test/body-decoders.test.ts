@@ -5,9 +5,9 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { MemoryReadChannel, QemuFileReader, StreamError, StreamTruncatedError, type VmdescDevice, type VmdescField } from '@savevm/stream';
 import { MemoryBodySource, decodeInMemory } from '../src/body-source.js';
-import { DecodeBudget, decodeDeviceBody, decodeFields, decodeRamBody, decodeVfioBody, inspectStream } from '../src/index.js';
+import { DecodeBudget, decodeDeviceBody, decodeRamBody, decodeVfioBody, inspectStream } from '../src/index.js';
 import { VmdescIndex } from '../src/vmdesc-index.js';
-import { decodeFlatDeviceBody, deviceBodyDecoder } from '../src/vmstate-body.js';
+import { decodeFields, decodeFlatDeviceBody, deviceBodyDecoder } from '../src/vmstate-body.js';
 import { ALL_VECTORS, vectorBytes } from './fixtures/vectors.js';
 
 /** A reader whose channel hands out at most `chunk` bytes per read (so decoders wait for more). */
