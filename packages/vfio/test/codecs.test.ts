@@ -1,24 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { fc, test as fcTest } from '@fast-check/vitest';
 import {
-  DeviceAttachIommufdPt,
-  DeviceBindIommufd,
-  DeviceFeatureHeader,
-  DeviceInfo,
   DeviceMigrationInfoV1,
   DmaLoggingControl,
   DmaLoggingRange,
   DmaLoggingReport,
-  FeatureMigDataSize,
-  FeatureMigState,
-  FeatureMigration,
-  GroupStatus,
-  InfoCapHeader,
   PrecopyInfo,
-  RegionInfo,
-  RegionInfoCapSparseMmapHead,
-  RegionInfoCapType,
-  SparseMmapArea,
   VfioIoctl,
   VfioFeature,
   VfioFeatureFlags,
@@ -26,13 +13,27 @@ import {
   MigState,
   V1State,
   encodeDeviceFeature,
-  encodeCapabilityChain,
-  parseCapabilityChain,
   CapabilityChainError,
   isValidV1State,
   isV1ErrorState,
   type StructCodec,
 } from '../src/index.js';
+import { encodeCapabilityChain, parseCapabilityChain } from '../src/uapi/capabilities.js';
+import {
+  DeviceAttachIommufdPt,
+  DeviceBindIommufd,
+  DeviceFeatureHeader,
+  DeviceInfo,
+  FeatureMigDataSize,
+  FeatureMigration,
+  FeatureMigState,
+  GroupStatus,
+  InfoCapHeader,
+  RegionInfo,
+  RegionInfoCapSparseMmapHead,
+  RegionInfoCapType,
+  SparseMmapArea,
+} from '../src/uapi/structs.js';
 
 /** Field offsets and sizes, written from the tables of docs/design/vfio-uapi.md §2 / §7.2 / §1 (not from the code). */
 const SPEC_LAYOUTS: ReadonlyArray<[StructCodec<never>, number, ReadonlyArray<[string, number, number]>]> = [

@@ -28,12 +28,6 @@ import {
   IommuTestMockDomain,
   IommufdIoctl,
   IommufdIommu,
-  IommufdMinSize,
-  IovaRange,
-  Type1CapDmaAvail,
-  Type1CapId,
-  Type1CapIovaRangeHead,
-  Type1CapMigration,
   Type1DirtyBitmap,
   Type1DirtyBitmapGet,
   Type1DmaMap,
@@ -47,12 +41,15 @@ import {
   VfioIoctl,
   DeviceDmaLogging,
   dirtyBitmapBytes,
-  encodeType1InfoCaps,
   parseType1Info,
   CapabilityChainError,
   type StructCodec,
   type Syscalls,
 } from '../src/index.js';
+import { IommufdMinSize } from '../src/uapi/iommufd.js';
+import { encodeType1InfoCaps } from '../src/uapi/type1-info.js';
+import { IovaRange, Type1CapDmaAvail, Type1CapIovaRangeHead, Type1CapMigration } from '../src/uapi/type1-structs.js';
+import { Type1CapId } from '../src/uapi/type1.js';
 
 type Layout = readonly [StructCodec<never>, number, ReadonlyArray<readonly [string, number, number]>];
 

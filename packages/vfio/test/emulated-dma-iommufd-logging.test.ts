@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  DeviceFeatureHeader,
   DmaLoggingControl,
   DmaLoggingRange,
   DmaLoggingReport,
@@ -26,6 +25,7 @@ import {
   dmaLoggingOf,
   type DeviceDmaLogging,
 } from '../src/index.js';
+import { DeviceFeatureHeader } from '../src/uapi/structs.js';
 import { EmulatedVfioKernel, type EmulatedDeviceConfig } from '../src/emulated/index.js';
 
 const MiB = 1 << 20;

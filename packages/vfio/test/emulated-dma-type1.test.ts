@@ -17,10 +17,10 @@ import {
   VfioBitmap,
   VfioContainer,
   VfioIommuIoctl,
-  VfioIommuType,
   VfioIoctl,
   type VfioDevice,
 } from '../src/index.js';
+import { VfioIommuType } from '../src/uapi/constants.js';
 import { EmulatedDmaWriter, EmulatedVfioKernel, type EmulatedDeviceConfig } from '../src/emulated/index.js';
 
 const MiB = 1 << 20;

@@ -4,10 +4,10 @@ import {
   MigState,
   VfioMigrationFlags,
   VfioSyscallError,
-  migrationPath,
   nextMigrationStep,
   type VfioDevice,
 } from '../src/index.js';
+import { migrationPath } from '../src/uapi/fsm.js';
 import { createEmulatedDevice } from '../src/emulated/index.js';
 import { stopCopyImage } from './helpers.js';
 

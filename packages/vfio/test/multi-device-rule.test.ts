@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MULTI_DEVICE_BLOCKER_OWNER, MULTI_DEVICE_BLOCKER_REASON, VfioMultiDeviceRule, type MultiDeviceBlockerSink } from '../src/index.js';
+import { MULTI_DEVICE_BLOCKER_REASON, VfioMultiDeviceRule, type MultiDeviceBlockerSink } from '../src/index.js';
+import { MULTI_DEVICE_BLOCKER_OWNER } from '../src/migration/multi-device-rule.js';
 
 /** A blocker list like core's MigrationBlockers. */
 function sink(): MultiDeviceBlockerSink & { readonly list: { reason: string; owner: string | undefined }[] } {

@@ -8,11 +8,11 @@ import {
   VfioIoctl,
   VfioSyscallError,
   allocateAlignedBuffer,
-  bufferAddress,
   encodeDeviceFeature,
   VfioFeatureFlags,
   VfioFeature,
 } from '../src/index.js';
+import { bufferAddress } from '../src/syscalls/libc.js';
 
 describe('libc syscalls through koffi', () => {
   it('VFIO_DEVICE_FEATURE on /dev/null gives ENOTTY (raw)', () => {

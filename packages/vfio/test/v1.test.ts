@@ -6,10 +6,10 @@ import {
   V1State,
   VfioRegionFlags,
   VfioV1Region,
-  readU64,
   type VfioDevice,
   type VfioRegionInfo,
 } from '../src/index.js';
+import { readU64 } from '../src/uapi/structs.js';
 import { V1_DATA_OFFSET, createEmulatedDevice } from '../src/emulated/index.js';
 
 function u32(value: number): Uint8Array {
