@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Errno, FdDataFile, MigState, VfioIoctl, type VfioDataFile } from '../src/index.js';
-import { createEmulatedDevice, fullImageSize } from '../src/emulated/index.js';
+import { createEmulatedDevice } from '../src/emulated/index.js';
+import { fullImageSize } from '../src/emulated/image-format.js';
 import { drain, stopCopyImage } from './helpers.js';
 
 const SMALL = { stateSize: 16 * 1024, pageSize: 4096, seed: 11 };

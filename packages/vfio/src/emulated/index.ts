@@ -19,17 +19,11 @@ export { EmulatedDmaWriter } from './dma-writer.js';
 export type { DmaWriterOptions } from './dma-writer.js';
 export { EmulatedDmaLog } from './dma-log.js';
 export type { LogRangeRequest, LoggedSpan } from './dma-log.js';
-export { DmaMappingTable, IOMMU_PAGE } from './dma-mappings.js';
+export { DmaMappingTable } from './dma-mappings.js';
 export type { DmaMapping } from './dma-mappings.js';
 export type { DmaTarget } from './dma-target.js';
-export { EmulatedUserMemory, USER_ADDRESS_LIMIT } from './user-memory.js';
+export { EmulatedUserMemory } from './user-memory.js';
 export type { UserMemoryLookup } from './user-memory.js';
-export { EmulatedType1 } from './type1-container.js';
-export type { Type1Groups } from './type1-container.js';
-export { EmulatedIommufd } from './iommufd-objects.js';
-export type { IommufdDeviceModel } from './iommufd-objects.js';
-export { orDirtyInto, writeType1Bits } from './dirty-bits.js';
-export type { SourceBits } from './dirty-bits.js';
 export { EmulatedVfioKernel } from './kernel.js';
 export type { EmulatedDeviceNode } from './kernel.js';
 export { createEmulatedDevice } from './create.js';
@@ -40,13 +34,10 @@ export { SaveSession } from './save-session.js';
 export { ResumeSession } from './resume-session.js';
 export { crc32 } from './checksum.js';
 export {
-  IMAGE_MAGIC,
-  IMAGE_VERSION,
   IMAGE_HEADER_SIZE,
   RECORD_HEADER_SIZE,
   TAG_PAGE,
   TAG_DONE,
   encodeImageHeader,
   encodeRecordHeader,
-  fullImageSize,
 } from './image-format.js';
