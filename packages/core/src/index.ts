@@ -5,7 +5,6 @@
  * picks a handler provider by probing.
  * @packageDocumentation
  */
-import 'reflect-metadata';
 
 // The contract a device implements.
 export type {
@@ -46,7 +45,6 @@ export {
   MigrationErrorReason,
   errnoNameOf,
   messageOf,
-  detailOf,
   type MigrationPhase,
   type MigrationErrorInit,
   type EntryRef,
@@ -59,12 +57,7 @@ export { SaveStateRegistry, RegistrationError, type RegisterOptions } from './re
 export { SaveStateEntry } from './registry/save-state-entry.js';
 
 // Declarative state (QEMU's VMStateDescription).
-export {
-  defineVmState,
-  MAX_VMSTATE_LENGTH,
-  type VmStateDescription,
-  type VmStateSubsection,
-} from './vmstate/description.js';
+export { defineVmState, type VmStateDescription, type VmStateSubsection } from './vmstate/description.js';
 export {
   vmstateFields,
   vmstateElements,
@@ -97,35 +90,23 @@ export {
 } from './vmstate/errors.js';
 export { saveVmState } from './vmstate/save.js';
 export { loadVmState } from './vmstate/load.js';
-export { decodeVmState, type DecodedVmState, type DecodedVmStateValue } from './vmstate/decode.js';
+export type { DecodedVmState, DecodedVmStateValue } from './vmstate/decode.js';
 export { applyVmState } from './vmstate/apply.js';
-export { savedVmdescOf, recordSavedVmdesc } from './vmstate/vmdesc-record.js';
+export { recordSavedVmdesc } from './vmstate/vmdesc-record.js';
 export {
   registerVmState,
   vmStateHandlers,
   type VmStateHandlers,
   type RegisterVmStateOptions,
 } from './vmstate/register.js';
-export {
-  qemuTimerVmState,
-  qemuTimerIcountVmState,
-  createQemuTimerState,
-  type QemuTimerState,
-} from './vmstate/qemu-timer.js';
+export { qemuTimerVmState, createQemuTimerState, type QemuTimerState } from './vmstate/qemu-timer.js';
 export {
   qemuGlobalStateVmState,
-  qemuGlobalState10VmState,
   qemuGlobalStateHandlers,
   registerQemuGlobalState,
-  normalizeGlobalState,
-  vmWasSuspendedOf,
   createQemuGlobalState,
-  runStateOf,
   runStateNameOf,
-  GLOBALSTATE_RUNSTATE_BYTES,
-  GLOBALSTATE_RUNSTATE_BYTES_10_0,
   type QemuGlobalState,
-  type QemuGlobalState10,
   type QemuGlobalStateHandlers,
 } from './vmstate/qemu-globalstate.js';
 
@@ -152,8 +133,6 @@ export {
 
 // QEMU's return path, as the drivers see it.
 export {
-  DEFAULT_VERDICT_TIMEOUT_MS,
-  describeVerdict,
   type DestinationVerdict,
   type VerdictLoaded,
   type VerdictFailed,
@@ -166,38 +145,19 @@ export {
 
 // Parameters, status and progress.
 export {
-  DEFAULT_DOWNTIME_LIMIT_MS,
-  MAX_DOWNTIME_LIMIT_MS,
-  DEFAULT_MAX_BANDWIDTH,
-  DEFAULT_MIGRATION_PARAMETERS,
-  resolveParameters,
   type MigrationParameters,
   type IterationCapPolicy,
   type SwitchoverAckGate,
-  DEFAULT_STALL_WINDOW_ROUNDS,
   DEFAULT_CONVERGENCE_POLICY,
   type ConvergencePolicy,
 } from './parameters.js';
 export { ConvergenceMonitor, type ConvergenceAction } from './driver/convergence-policy.js';
-export {
-  MigrationStatus,
-  isMigrationRunning,
-  hasMigrationFailed,
-  isMigrationFinished,
-} from './status/migration-status.js';
+export { MigrationStatus } from './status/migration-status.js';
 export type { MigrationInfo, EntryProgress, ConvergenceInfo, MultifdChannelProgress } from './status/migration-info.js';
-export {
-  STREAM_COMPATS,
-  DEFAULT_STREAM_COMPAT,
-  isStreamCompat,
-  streamCompatRules,
-  type StreamCompat,
-  type StreamCompatRules,
-  type GlobalStateLayout,
-} from './stream-compat.js';
+export { DEFAULT_STREAM_COMPAT, type StreamCompat, type GlobalStateLayout } from './stream-compat.js';
 
 // The drivers.
-export { systemClock, type MigrationClock } from './driver/clock.js';
+export type { MigrationClock } from './driver/clock.js';
 export { MigrationSource, type MigrationSourceDeps, type MigrateStreamOptions } from './driver/source/migration-source.js';
 export { MigrationDestination, type MigrationDestinationDeps } from './driver/destination/migration-destination.js';
 export type { DestinationOptions } from './driver/destination/destination-run.js';
@@ -205,7 +165,6 @@ export type { DestinationOptions } from './driver/destination/destination-run.js
 // Tracing.
 export {
   TracePoint,
-  isTracing,
   type TracePointName,
   type TracePayloads,
   type SectionTrace,

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { QemuFileReader, QemuFileWriter } from '@savevm/stream';
-import { ConvergenceMonitor, type MigrationInfo, RunState, resolveParameters } from '../src/index.js';
+import { ConvergenceMonitor, type MigrationInfo, RunState } from '../src/index.js';
+import { resolveParameters } from '../src/parameters.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { World, readerOf, saveToMemory } from './helpers/world.js';
 

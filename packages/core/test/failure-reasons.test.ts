@@ -5,11 +5,11 @@ import {
   MigrationErrorReason,
   RunState,
   VmStateLoadError,
-  detailOf,
   isMigrationErrorReason,
   reasonOf,
   type SaveVMHandlers,
 } from '../src/index.js';
+import { detailOf } from '../src/errors.js';
 import { BlobDevice } from './helpers/devices.js';
 import { World, readerOf, saveToMemory } from './helpers/world.js';
 

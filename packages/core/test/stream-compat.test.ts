@@ -7,16 +7,15 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { findTrailingVmdesc, inspectStream } from '@savevm/inspect';
 import { describe, expect, it } from 'vitest';
 import {
-  DEFAULT_MIGRATION_PARAMETERS,
   DEFAULT_STREAM_COMPAT,
   RunState,
   TracePoint,
   createQemuGlobalState,
   registerQemuGlobalState,
-  resolveParameters,
-  streamCompatRules,
   type StreamCompat,
 } from '../src/index.js';
+import { DEFAULT_MIGRATION_PARAMETERS, resolveParameters } from '../src/parameters.js';
+import { streamCompatRules } from '../src/stream-compat.js';
 import { BlobDevice, RamLikeDevice } from './helpers/devices.js';
 import { World, saveToMemory } from './helpers/world.js';
 

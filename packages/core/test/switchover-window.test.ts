@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveParameters } from '../src/index.js';
+import { resolveParameters } from '../src/parameters.js';
 import { SwitchoverPolicy } from '../src/driver/source/switchover-policy.js';
 import { FakeClock } from './helpers/fake-clock.js';
 

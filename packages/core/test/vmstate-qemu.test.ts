@@ -19,12 +19,11 @@ import {
   qemuGlobalStateHandlers,
   registerQemuGlobalState,
   registerVmState,
-  runStateOf,
-  vmWasSuspendedOf,
   saveVmState,
   type QemuTimerState,
   type SaveVMHandlers,
 } from '../src/index.js';
+import { runStateOf, vmWasSuspendedOf } from '../src/vmstate/qemu-globalstate.js';
 import { World, readerOf, saveToMemory } from './helpers/world.js';
 
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/qemu-7.2/', import.meta.url));

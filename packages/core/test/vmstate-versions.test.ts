@@ -12,7 +12,6 @@ import {
   RunState,
   VmStateLoadError,
   createQemuGlobalState,
-  decodeVmState,
   defineVmState,
   loadVmState,
   qemuGlobalStateVmState,
@@ -22,6 +21,7 @@ import {
   type VmStateDescription,
   type VmStateLoadReason,
 } from '../src/index.js';
+import { decodeVmState } from '../src/vmstate/decode.js';
 import { World, readerOf, saveToMemory } from './helpers/world.js';
 
 interface Regs {
