@@ -8,14 +8,12 @@
 export type { QemuDumpDescription, QemuDumpDevice, QemuDumpField, QemuVmstateDump } from './dump-model.js';
 export { parseQemuVmstateDump } from './dump-parse.js';
 export { QemuVmstateDumpError, QemuSectionError, QemuLayoutError, type QemuSectionReason, type QemuSectionErrorInit } from './errors.js';
-export { scalarTypeOf, type QemuState } from './leaf-field.js';
-export { SENT_SUBSECTIONS_KEY } from './sent-marks.js';
-export { layoutFromDump, layoutFromDumpAndVmdesc, layoutFromVmdesc, type SentStruct, type QemuLayoutPlace } from './section-layout.js';
+export type { QemuState } from './leaf-field.js';
+export { layoutFromDump, layoutFromVmdesc, type SentStruct, type QemuLayoutPlace } from './section-layout.js';
 export {
   decodeQemuSection,
   encodeQemuSection,
   reencodeQemuSection,
-  vmsdNameOfIdstr,
   type QemuSectionBody,
   type ReencodedQemuSection,
   type DecodedQemuSection,
