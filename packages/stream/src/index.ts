@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export type { ByteSink, ReadChannel, WriteChannel } from './channels/channel.js';
-export { isSpliceInput, isSpliceTarget, type SpliceInput, type SpliceSink, type SpliceSource, type SpliceTarget } from './channels/splice.js';
+export type { SpliceInput, SpliceSink, SpliceSource, SpliceTarget } from './channels/splice.js';
 export { MemoryReadChannel, MemoryWriteChannel } from './channels/memory-channel.js';
 export { FdChannel, defaultFdIoMode, openFileChannel, type FdIoMode } from './channels/fd-channel.js';
 export { SocketChannel } from './channels/socket-channel.js';
@@ -24,15 +24,12 @@ export {
 export { QemuFileReader, type CopyOptions } from './file/qemu-file-reader.js';
 export {
   QEMU_VM_FILE_MAGIC,
-  QEMU_VM_FILE_VERSION,
-  QEMU_VM_FILE_VERSION_COMPAT,
   RecordType,
   MigCommand,
   QEMU_7_2_COMMANDS,
   NEWEST_COMMANDS,
   MAX_IDSTR_LENGTH,
   INSTANCE_ID_ANY,
-  type MigCommandId,
   type CommandRule,
 } from './grammar/constants.js';
 export type {
@@ -63,7 +60,6 @@ export {
 export { isSectionFooterAt, SECTION_FOOTER_SIZE } from './grammar/section-footer.js';
 export {
   ReturnPathMessage,
-  RETURN_PATH_MESSAGE_MAX,
   RETURN_PATH_MAX_PAYLOAD,
   SAVEVM_RP_MSG_FAILURE_TEXT,
   SAVEVM_WORDS_PING_VALUE,
@@ -73,7 +69,6 @@ export {
   encodeReturnPathMessage,
   be32Payload,
   failureTextPayload,
-  type ReturnPathMessageType,
 } from './grammar/return-path-messages.js';
 export { StreamParser, type StreamParserOptions } from './grammar/stream-parser.js';
 export { escapeWireString, escapeJsonText, stringifyForTerminal, hasRawControlCharacters } from './text/wire-text.js';

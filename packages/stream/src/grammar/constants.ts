@@ -59,9 +59,6 @@ export const MigCommand = {
   SWITCHOVER_START: 11,
 } as const;
 
-/** A MIG_CMD value. */
-export type MigCommandId = (typeof MigCommand)[keyof typeof MigCommand];
-
 /** Name and payload length rule of each command; `lengths` undefined means variable. */
 export interface CommandRule {
   /** QEMU's name, e.g. `OPEN_RETURN_PATH`. */

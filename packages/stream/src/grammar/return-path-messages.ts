@@ -25,9 +25,6 @@ export const ReturnPathMessage = {
   SWITCHOVER_ACK: 7,
 } as const;
 
-/** A return-path message type. */
-export type ReturnPathMessageType = (typeof ReturnPathMessage)[keyof typeof ReturnPathMessage];
-
 /** The first type QEMU 10.0 rejects as invalid (`MIG_RP_MSG_MAX`). */
 export const RETURN_PATH_MESSAGE_MAX = 8;
 

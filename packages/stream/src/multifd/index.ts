@@ -6,8 +6,6 @@
  * @packageDocumentation
  */
 export {
-  MULTIFD_MAGIC,
-  MULTIFD_VERSION,
   MULTIFD_INIT_PACKET_SIZE,
   MULTIFD_HEADER_SIZE,
   MULTIFD_PAGES_PER_PACKET,
@@ -18,6 +16,6 @@ export {
 } from './multifd-constants.js';
 export { MultifdPacketError } from './multifd-packet-error.js';
 export { encodeMultifdInit, decodeMultifdInit, formatUuid, parseUuid, UUID_SIZE, type MultifdInitPacket } from './init-packet.js';
-export { putMultifdHeader, readMultifdHeader } from './packet-header.js';
-export { encodeRamPacket, decodeRamPacket, isSyncPacket, type MultifdRamPacket, type RamPacketLimits } from './ram-packet.js';
+export { readMultifdHeader } from './packet-header.js';
+export { encodeRamPacket, decodeRamPacket, type MultifdRamPacket, type RamPacketLimits } from './ram-packet.js';
 export { encodeDeviceStatePacket, decodeDeviceStatePacket, type MultifdDeviceStatePacket } from './device-state-packet.js';

@@ -11,7 +11,6 @@ import {
   MULTIFD_PAGES_PER_PACKET,
   MULTIFD_RAMBLOCK_FIELD_SIZE,
   MULTIFD_RAM_PACKET_SIZE,
-  MultifdFlag,
 } from './multifd-constants.js';
 import { MultifdPacketError } from './multifd-packet-error.js';
 import { putMultifdHeader } from './packet-header.js';
@@ -122,9 +121,4 @@ export function decodeRamPacket(bytes: Buffer, offset: number, limits: RamPacket
     ramBlock: nameField.toString('utf8', 0, nul < 0 ? nameField.length : nul),
     offsets,
   };
-}
-
-/** Whether a RAM packet is a barrier (SYNC). */
-export function isSyncPacket(packet: MultifdRamPacket): boolean {
-  return (packet.flags & MultifdFlag.SYNC) !== 0;
 }
