@@ -255,8 +255,8 @@ export class MultifdReceiveChannels implements MultifdRamReceiver {
     if (entry === undefined) throw refuse(`Unknown idstr ${packet.idstr} or instance id ${packet.instanceId} for load state buffer`);
     const hook = entry.handlers.loadStateBuffer;
     if (hook === undefined) throw refuse(`idstr ${packet.idstr} / instance ${packet.instanceId} has no load state buffer operation`);
-    const data = await this.readPayload(r, packet.size);
-    const context = { release: data.byteLength <= PAYLOAD_CHUNK ? this.payloads.releaserOf(data) : () => undefined };
+    const { data, release } = await this.readPayload(r, packet.size);
+    const context = { release };
     try {
       const result = hook.call(entry.handlers, data, entry, context);
       if (isPromiseLike(result)) await result;
@@ -274,14 +274,16 @@ export class MultifdReceiveChannels implements MultifdRamReceiver {
   }
 
   /**
-   * A payload of `size` bytes read in full: up to {@link PAYLOAD_CHUNK} into a reused buffer,
-   * larger ones chunk by chunk as they arrive (memory never grows ahead of the bytes).
+   * A payload of `size` bytes read in full, and what gives its memory back: up to
+   * {@link PAYLOAD_CHUNK} into a reused buffer, which `release` returns to the pool; larger
+   * ones chunk by chunk as they arrive (memory never grows ahead of the bytes), left to the
+   * garbage collector.
    */
-  private async readPayload(r: QemuFileReader, size: number): Promise<Buffer> {
+  private async readPayload(r: QemuFileReader, size: number): Promise<{ data: Buffer; release: () => void }> {
     if (size <= PAYLOAD_CHUNK) {
       const data = this.payloads.take(size);
       await r.readInto(data, 'a device state payload');
-      return data;
+      return { data, release: this.payloads.releaserOf(data) };
     }
     const chunks: Buffer[] = [];
     for (let left = size; left > 0; ) {
@@ -290,7 +292,7 @@ export class MultifdReceiveChannels implements MultifdRamReceiver {
       chunks.push(chunk);
       left -= chunk.length;
     }
-    return Buffer.concat(chunks);
+    return { data: Buffer.concat(chunks), release: () => undefined };
   }
 
   // ---- events and failure -------------------------------------------------------------
