@@ -13,10 +13,15 @@ import { decodeFlatDeviceBody, deviceBodyDecoder, type DecodedStruct } from './v
 /** How a section body's extent was found. */
 export type BodyDecoding = 'ram' | 'vfio' | 'vmdesc' | 'footer-scan';
 
-/** A section body's size and what decoding it found. */
+/**
+ * A section with its body's size and what decoding found: what inspection hands over for a
+ * section (an `InspectedRecord`, built once).
+ */
 export interface BodyExtent {
+  /** The section. */
+  readonly record: SectionRecord;
   /** Body size in bytes. */
-  readonly size: number;
+  readonly bodySize: number;
   /** How the size was found. */
   readonly decoding: BodyDecoding;
   /** Field-by-field contents (`vmdesc`). */
@@ -96,13 +101,13 @@ export class BodyExtents {
     const selfDelimited = vfio ?? ram;
     if (selfDelimited) return selfDelimited;
     const scanned = scanForFooter(this.bytes, section);
-    if (scanned !== undefined) return { size: scanned, decoding: 'footer-scan' };
+    if (scanned !== undefined) return { record: section, bodySize: scanned, decoding: 'footer-scan' };
     if (vmdesc) return vmdesc;
     throw new StreamTruncatedError(this.bytes.length, `the body and footer of section ${section.sectionId} (${section.idstr})`);
   }
 
   private footerFollows(section: SectionRecord, extent: BodyExtent): boolean {
-    return isSectionFooterAt(this.bytes, section.bodyOffset + extent.size, section.sectionId);
+    return isSectionFooterAt(this.bytes, section.bodyOffset + extent.bodySize, section.sectionId);
   }
 
   /** Runs `decoder` over the source; undefined when the body does not decode (a stream error). */
@@ -118,24 +123,25 @@ export class BodyExtents {
   private decodeVfio(section: SectionRecord): BodyExtent | undefined {
     const source = this.source.reset(section.bodyOffset);
     const vfio = this.attempt(vfioBodyDecoder(source));
-    return vfio && { size: source.offset - section.bodyOffset, decoding: 'vfio', vfio };
+    return vfio && { record: section, bodySize: source.offset - section.bodyOffset, decoding: 'vfio', vfio };
   }
 
   private decodeVmdesc(section: SectionRecord, device: VmdescDevice): BodyExtent | undefined {
-    const flat = decodeFlatDeviceBody(this.bytes, section.bodyOffset, device);
+    // The section's idstr names the body: the entry may be an earlier one worded the same.
+    const flat = decodeFlatDeviceBody(this.bytes, section.bodyOffset, device, section.idstr);
     if (flat === null) return undefined;
     if (flat !== undefined) {
       const last = flat.fields[flat.fields.length - 1];
-      return { size: last === undefined ? 0 : last.offset + last.size - section.bodyOffset, decoding: 'vmdesc', fields: flat };
+      return { record: section, bodySize: last === undefined ? 0 : last.offset + last.size - section.bodyOffset, decoding: 'vmdesc', fields: flat };
     }
     const source = this.source.reset(section.bodyOffset);
-    const fields = this.attempt(deviceBodyDecoder(source, device));
-    return fields && { size: source.offset - section.bodyOffset, decoding: 'vmdesc', fields };
+    const fields = this.attempt(deviceBodyDecoder(source, device, section.idstr));
+    return fields && { record: section, bodySize: source.offset - section.bodyOffset, decoding: 'vmdesc', fields };
   }
 
   private decodeRam(section: SectionRecord, lastRamBlock: string | undefined): BodyExtent | undefined {
     const source = this.source.reset(section.bodyOffset);
     const ram = this.attempt(ramBodyDecoder(source, this.pageSize, lastRamBlock));
-    return ram && { size: source.offset - section.bodyOffset, decoding: 'ram', ram };
+    return ram && { record: section, bodySize: source.offset - section.bodyOffset, decoding: 'ram', ram };
   }
 }

@@ -4,13 +4,12 @@ import {
   type StreamError,
   QemuFileReader,
   StreamParser,
-  type SectionRecord,
   type StreamParserOptions,
   type StreamRecord,
   type VmDescription,
   type VmdescRecord,
 } from '@savevm/stream';
-import { BodyExtents, type BodyDecoding, type BodyExtent } from './body-extent.js';
+import { BodyExtents, type BodyDecoding } from './body-extent.js';
 import type { RamBodySummary } from './ram-body.js';
 import { StreamVmdesc } from './stream-vmdesc.js';
 import type { VfioBodySummary } from './vfio-body.js';
@@ -72,15 +71,6 @@ export interface RecordsInspection {
   readonly warnings: string[];
   /** The stream's own VMDESCRIPTION, parsed whole when first asked for; undefined when it had no valid one. */
   vmdesc(): VmDescription | undefined;
-}
-
-/** A section record with its body's extent, as inspection reports it. */
-function inspectedSection(record: SectionRecord, extent: BodyExtent): InspectedRecord {
-  const { size, decoding } = extent;
-  if (extent.fields) return { record, bodySize: size, decoding, fields: extent.fields };
-  if (extent.ram) return { record, bodySize: size, decoding, ram: extent.ram };
-  if (extent.vfio) return { record, bodySize: size, decoding, vfio: extent.vfio };
-  return { record, bodySize: size, decoding };
 }
 
 /** The vmdesc record at `offset`: its JSON decoded only when read, its size counted without decoding when it is UTF-8. */
@@ -152,9 +142,9 @@ export async function inspectWith(bytes: Uint8Array, onRecord: (item: InspectedR
         const device = record.type === 'full' && devices !== undefined ? devices.find(record.idstr, record.instanceId) : undefined;
         const extent = extents.find(record, device, lastRamBlock);
         if (extent.ram) lastRamBlock = extent.ram.lastBlock;
-        if (reader.available >= extent.size) reader.takeSkip(extent.size);
-        else await reader.skip(extent.size, `the body of section ${record.sectionId}`);
-        onRecord(inspectedSection(record, extent));
+        if (reader.available >= extent.bodySize) reader.takeSkip(extent.bodySize);
+        else await reader.skip(extent.bodySize, `the body of section ${record.sectionId}`);
+        onRecord(extent);
         break;
       }
       case 'command':

@@ -7,7 +7,12 @@ import type { VmdescTable } from './vmdesc-scan.js';
 
 /** Finds a FULL section's vmdesc entry by its idstr and instance id. */
 export interface VmdescLookup {
-  /** The entry describing section `idstr`, instance `instanceId`, if any. */
+  /**
+   * The entry describing section `idstr`, instance `instanceId`, if any: what it says of the
+   * body. Its `name` and `instance_id` may be those of an earlier entry that describes the
+   * body in the same words (one object for 100,000 devices of one kind), so a caller names
+   * the body by the section's idstr, not by the entry's `name`.
+   */
   find(idstr: string, instanceId: number): VmdescDevice | undefined;
 }
 
@@ -17,8 +22,8 @@ export interface VmdescLookup {
  * a later entry for a section replaces an earlier one — but over the table of where each
  * entry is: only the entry found is parsed (`JSON.parse` of its own text). An entry whose
  * text after its `name` and `instance_id` the scan found to be the same bytes as an earlier
- * one's (as for 100,000 devices of one kind) is that one, parsed once, with its own name
- * and instance id. The objects it returns share their fields with other entries; none is
+ * one's (as for 100,000 devices of one kind) is that one, parsed once and returned as it is
+ * (see {@link VmdescLookup.find}: no object per section). None of the objects it returns is
  * changed.
  */
 export class VmdescEntries implements VmdescLookup {
@@ -44,12 +49,12 @@ export class VmdescEntries implements VmdescLookup {
     const at = this.next;
     if (at < this.table.count && this.table.instanceIds[at] === instanceId && this.nameIs(at, idstr)) {
       this.next = at + 1;
-      return this.entry(at, idstr);
+      return this.entry(at);
     }
     const found = this.positions().get(idstr)?.get(instanceId);
     if (found === undefined) return undefined;
     this.next = found + 1;
-    return this.entry(found, idstr);
+    return this.entry(found);
   }
 
   /** Whether entry `i`'s name is `idstr`. */
@@ -72,18 +77,15 @@ export class VmdescEntries implements VmdescLookup {
     return JSON.parse(this.json.toString('utf8', s, e)) as string;
   }
 
-  /** Entry `i`, whose name is `name`. */
-  private entry(i: number, name: string): VmdescDevice {
+  /** Entry `i`, or the earlier entry whose text after `name` and `instance_id` is the same. */
+  private entry(i: number): VmdescDevice {
     const t = this.table.templates[i] as number;
     if (t < 0) return this.parse(i);
-    // Entries whose text after `name` and `instance_id` is the same as entry t's: entry t
-    // parsed once, with their own name and instance id.
     if (t !== this.templateIndex || this.template === undefined) {
       this.template = this.parse(t);
       this.templateIndex = t;
     }
-    if (t === i) return this.template;
-    return { ...this.template, name, instance_id: this.table.instanceIds[i] as number };
+    return this.template;
   }
 
   /** Entry `i`, parsed from its own text. */

@@ -34,9 +34,12 @@ export interface DecodedStruct {
   readonly vmsdName: string;
   /** Its fields. */
   readonly fields: DecodedField[];
-  /** Its subsections as they appeared in the stream. */
-  readonly subsections: DecodedStruct[];
+  /** Its subsections as they appeared in the stream (one shared empty list when there are none). */
+  readonly subsections: readonly DecodedStruct[];
 }
+
+/** The subsections of every description that has none. */
+const NO_SUBSECTIONS: readonly DecodedStruct[] = Object.freeze([]);
 
 const INTEGER_TYPE = /^(u?int)(8|16|32|64)\b/;
 
@@ -199,7 +202,8 @@ export function* fieldsDecoder(source: BodySource, fields: readonly VmdescField[
   return out;
 }
 
-function* subsectionsDecoder(source: BodySource, subs: readonly VmdescStruct[], budget: DecodeBudget): BodyDecoder<DecodedStruct[]> {
+function* subsectionsDecoder(source: BodySource, subs: readonly VmdescStruct[], budget: DecodeBudget): BodyDecoder<readonly DecodedStruct[]> {
+  if (subs.length === 0) return NO_SUBSECTIONS;
   const out: DecodedStruct[] = [];
   for (const sub of subs) {
     const at = source.offset;
@@ -238,17 +242,22 @@ function* structDecoder(
   budget: DecodeBudget,
 ): BodyDecoder<DecodedStruct> {
   const decoded = yield* fieldsDecoder(source, fields, budget);
-  return { vmsdName, fields: decoded, subsections: subsections === undefined ? [] : yield* subsectionsDecoder(source, subsections, budget) };
+  return { vmsdName, fields: decoded, subsections: subsections === undefined ? NO_SUBSECTIONS : yield* subsectionsDecoder(source, subsections, budget) };
 }
 
-/** Decodes a FULL section body field by field from its vmdesc entry (the generator under {@link decodeDeviceBody}). */
-export function* deviceBodyDecoder(source: BodySource, device: VmdescDevice): BodyDecoder<DecodedStruct> {
+/**
+ * Decodes a FULL section body field by field from its vmdesc entry (the generator under
+ * {@link decodeDeviceBody}).
+ * @param name the section's idstr, which names a description without a `vmsd_name` (by
+ *   default the entry's `name`; see `VmdescLookup.find` for when they differ)
+ */
+export function* deviceBodyDecoder(source: BodySource, device: VmdescDevice, name = device.name): BodyDecoder<DecodedStruct> {
   const budget = new DecodeBudget();
   if (!device.fields) {
-    if (device.size === undefined) throw new StreamFormatError('BAD_VMDESC', source.offset, `vmdesc entry ${device.name} has neither fields nor size`);
-    return { vmsdName: device.name, fields: yield* fieldsDecoder(source, [{ name: 'data', type: 'buffer', size: device.size }], budget), subsections: [] };
+    if (device.size === undefined) throw new StreamFormatError('BAD_VMDESC', source.offset, `vmdesc entry ${name} has neither fields nor size`);
+    return { vmsdName: name, fields: yield* fieldsDecoder(source, [{ name: 'data', type: 'buffer', size: device.size }], budget), subsections: NO_SUBSECTIONS };
   }
-  return yield* structDecoder(source, device.vmsd_name ?? device.name, device.fields, device.subsections, budget);
+  return yield* structDecoder(source, device.vmsd_name ?? name, device.fields, device.subsections, budget);
 }
 
 /** Whether every field of `fields` is a plain scalar: no array, no nesting, no bool read QEMU's way. */
@@ -264,19 +273,20 @@ function isFlat(fields: readonly VmdescField[]): boolean {
  * old-style device): decoded in one loop, to what {@link deviceBodyDecoder} gives, without
  * its generators (most entries are flat; see `docs/design/hostile-input.md`, "Cost"). The
  * body's size is the sum of its fields' sizes.
+ * @param name the section's idstr (as for {@link deviceBodyDecoder})
  * @returns the body, null when the bytes end first (the generators' truncation error),
  *   undefined when the entry is not flat (decode it with the generators)
  */
-export function decodeFlatDeviceBody(buf: Buffer, start: number, device: VmdescDevice): DecodedStruct | null | undefined {
+export function decodeFlatDeviceBody(buf: Buffer, start: number, device: VmdescDevice, name = device.name): DecodedStruct | null | undefined {
   let vmsdName: string;
   let fields: readonly VmdescField[];
   if (device.fields) {
     if (device.subsections !== undefined && device.subsections.length > 0) return undefined;
-    vmsdName = device.vmsd_name ?? device.name;
+    vmsdName = device.vmsd_name ?? name;
     fields = device.fields;
   } else {
     if (device.size === undefined) return undefined;
-    vmsdName = device.name;
+    vmsdName = name;
     fields = [{ name: 'data', type: 'buffer', size: device.size }];
   }
   if (!isFlat(fields)) return undefined;
@@ -289,7 +299,7 @@ export function decodeFlatDeviceBody(buf: Buffer, start: number, device: VmdescD
     out[i] = { name: f.name, type: f.type, offset: at, size, value: scalarAt(buf, at, at + size, f) };
     at += size;
   }
-  return { vmsdName, fields: out, subsections: [] };
+  return { vmsdName, fields: out, subsections: NO_SUBSECTIONS };
 }
 
 /**

@@ -12,6 +12,8 @@ import {
   writeSectionStart,
   writeVmdesc,
   type QemuFileWriter,
+  type VmdescDevice,
+  type VmdescField,
 } from '@savevm/stream';
 import { VfioTag } from '@savevm/vfio';
 import { findTrailingVmdesc, inspectRecords, inspectStream, type InspectedRecord } from '../src/index.js';
@@ -60,6 +62,31 @@ describe('inspectStream', () => {
     const timer = records.find((r) => r.record.type === 'full');
     expect(timer?.decoding).toBe('vmdesc');
     expect(timer?.fields?.fields.map((f) => f.value)).toEqual([-5n, '0000000000000000', 7n]);
+  });
+
+  it('names each of many devices worded the same by its own idstr, in both the flat and the generator decoding', async () => {
+    const entry = (name: string, fields: VmdescField[]): VmdescDevice => ({ name, instance_id: 0, fields });
+    const flat: VmdescField[] = [{ name: 'data', type: 'buffer', size: 2 }];
+    const nested: VmdescField[] = [{ name: 'count', type: 'uint8', size: 1, array_len: 2 }];
+    const bytes = await bytesOf((f: QemuFileWriter) => {
+      writeHeader(f);
+      writeConfiguration(f, 'none');
+      ['a0', 'a1', 'a2', 'b0', 'b1'].forEach((idstr, sectionId) => {
+        writeSectionFull(f, { sectionId, idstr, instanceId: 0, versionId: 1 });
+        f.putBuffer(Buffer.from([sectionId, 0xee]));
+        writeSectionFooter(f, sectionId);
+      });
+      writeEof(f);
+      writeVmdesc(f, { page_size: 4096, devices: [entry('a0', flat), entry('a1', flat), entry('a2', flat), entry('b0', nested), entry('b1', nested)] });
+    });
+    for (const whole of [false, true]) {
+      const records: InspectedRecord[] = [];
+      if (whole) records.push(...(await inspectStream(bytes)).records);
+      else await inspectRecords(bytes, (r) => records.push(r));
+      const full = records.filter((r) => r.record.type === 'full');
+      expect(full.map((r) => r.fields?.vmsdName)).toEqual(['a0', 'a1', 'a2', 'b0', 'b1']);
+      expect(full.map((r) => r.fields?.fields[0]?.value)).toEqual(['00ee', '01ee', '02ee', [3, 238], [4, 238]]);
+    }
   });
 
   it('reports a missing footer, a wrong footer id and an unknown record after a decoded body precisely', async () => {

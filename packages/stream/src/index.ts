@@ -87,5 +87,5 @@ export {
   type VmdescStruct,
 } from './grammar/vmdesc.js';
 export { RamFlag } from './grammar/ram-flags.js';
-export { RecordReader, type RecordHeader, type AfterEof } from './grammar/record-reader.js';
+export { RecordReader, type RecordHeader, type AfterEof, idstrOf } from './grammar/record-reader.js';
 export { ByteArrayWriter, type BigEndianPuts } from './file/byte-sink.js';

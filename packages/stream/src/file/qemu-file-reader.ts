@@ -206,6 +206,25 @@ export class QemuFileReader {
     return hi * TWO_32 + lo;
   }
 
+  /**
+   * The look-ahead buffer, in which {@link takeAt} says where the bytes it took are (valid
+   * until the next read).
+   */
+  get buffered(): Buffer {
+    return this.buf;
+  }
+
+  /**
+   * Takes `n` buffered bytes and returns where they start in {@link buffered}: a
+   * {@link takeView} that makes no view (a hot path that reads a few bytes per record).
+   */
+  takeAt(n: number): number {
+    this.check(n);
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+
   /** Takes `n` buffered bytes as a view into the look-ahead buffer (valid until the next read). */
   takeView(n: number): Buffer {
     this.check(n);

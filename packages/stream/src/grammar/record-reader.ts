@@ -15,8 +15,15 @@ export interface RecordHeader {
   bodyOffset: number;
   /** Section id (sections). */
   sectionId: number;
-  /** idstr bytes, valid until the next read (START/FULL). */
-  idstrView: Buffer;
+  /**
+   * The buffer that holds the idstr's bytes at `[idstrStart, idstrEnd)` (START/FULL), valid
+   * until the next read: no view is made per record (see {@link idstrOf}).
+   */
+  idstrBytes: Buffer;
+  /** Where the idstr starts in {@link idstrBytes}. */
+  idstrStart: number;
+  /** Where the idstr ends in {@link idstrBytes}. */
+  idstrEnd: number;
   /** Instance id (START/FULL). */
   instanceId: number;
   /** Version id (START/FULL). */
@@ -27,6 +34,12 @@ export interface RecordHeader {
   commandName: string;
   /** Command payload (commands). */
   commandPayload: Uint8Array;
+}
+
+/** The idstr of a START/FULL record header, decoded (UTF-8). */
+export function idstrOf(h: RecordHeader): string {
+  // No encoding argument: UTF-8 by the shortest path.
+  return h.idstrBytes.toString(undefined, h.idstrStart, h.idstrEnd);
 }
 
 /** What follows EOF: the VMDESCRIPTION (when there is one) or QEMU's warning. */
@@ -63,7 +76,9 @@ export class RecordReader {
     offset: 0,
     bodyOffset: 0,
     sectionId: 0,
-    idstrView: Buffer.alloc(0),
+    idstrBytes: Buffer.alloc(0),
+    idstrStart: 0,
+    idstrEnd: 0,
     instanceId: 0,
     versionId: 0,
     command: 0,
@@ -181,7 +196,10 @@ export class RecordReader {
   private takeFullHeaderEnd(): void {
     const r = this.record;
     const f = this.f;
-    r.idstrView = f.takeView(this.idstrLength);
+    const n = this.idstrLength;
+    r.idstrStart = f.takeAt(n);
+    r.idstrEnd = r.idstrStart + n;
+    r.idstrBytes = f.buffered;
     r.instanceId = f.takeBe32();
     r.versionId = f.takeBe32();
     r.bodyOffset = f.offset;

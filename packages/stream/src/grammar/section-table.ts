@@ -1,7 +1,7 @@
 import type { SectionIdentity } from './records.js';
 
 /** Columns start this long and double. */
-const INITIAL_IDS = 64;
+const INITIAL_IDS = 1024;
 const INITIAL_NAME_BYTES = 1024;
 
 /**
@@ -31,9 +31,9 @@ export class SectionTable {
 
   /**
    * Records the identity of `sectionId` (replacing an earlier one).
-   * @param idstrBytes the idstr as it came (decoded, it is `idstr`)
+   * @param bytes holds the idstr as it came, at `[start, end)` (decoded, it is `idstr`)
    */
-  set(sectionId: number, idstrBytes: Uint8Array, idstr: string, instanceId: number, versionId: number): void {
+  set(sectionId: number, bytes: Uint8Array, start: number, end: number, idstr: string, instanceId: number, versionId: number): void {
     if (this.last?.sectionId === sectionId) this.last = undefined;
     const id = sectionId;
     if (id > this.count) {
@@ -46,12 +46,12 @@ export class SectionTable {
       // An id held in the map until the columns reached it now lives in them.
       if (this.sparse.size > 0) this.sparse.delete(id);
     }
-    const n = idstrBytes.length;
+    const n = end - start;
     if (this.namesEnd + n > this.names.length) this.growNames(n);
     const names = this.names;
     const at = this.namesEnd;
     // At most 255 bytes: a loop costs less than TypedArray.set's call.
-    for (let i = 0; i < n; i++) names[at + i] = idstrBytes[i] as number;
+    for (let i = 0; i < n; i++) names[at + i] = bytes[start + i] as number;
     this.nameStarts[id] = at;
     this.namesEnd = at + n;
     this.nameEnds[id] = at + n;

@@ -8,7 +8,7 @@ import {
   QEMU_VM_FILE_VERSION_COMPAT,
   RecordType,
 } from './constants.js';
-import { RecordReader } from './record-reader.js';
+import { RecordReader, idstrOf } from './record-reader.js';
 import { MAX_VMDESC_BYTES } from './vmdesc.js';
 import { SectionTable } from './section-table.js';
 import type {
@@ -241,11 +241,11 @@ export class StreamParser {
           offset: h.offset,
           bodyOffset: h.bodyOffset,
           sectionId: h.sectionId,
-          idstr: h.idstrView.toString(), // UTF-8, by the shortest path (no encoding argument to look up)
+          idstr: idstrOf(h),
           instanceId: h.instanceId,
           versionId: h.versionId,
         };
-        this.sections.set(h.sectionId, h.idstrView, record.idstr, h.instanceId, h.versionId);
+        this.sections.set(h.sectionId, h.idstrBytes, h.idstrStart, h.idstrEnd, record.idstr, h.instanceId, h.versionId);
         return this.openBody(record);
       }
       case 'part':

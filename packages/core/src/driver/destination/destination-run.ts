@@ -10,10 +10,12 @@ import {
   MAX_VMDESC_BYTES,
   MigCommand,
   type QemuFileReader,
+  type RecordHeader,
   type RecordReader,
   StreamError,
   StreamIoError,
   StreamParser,
+  idstrOf,
 } from '@savevm/stream';
 import { MigrationError, type MigrationPhase, type SectionRef, detailOf, messageOf } from '../../errors.js';
 import { reasonOf } from '../../failure-reason.js';
@@ -36,10 +38,10 @@ import { StatusPublisher } from '../status-publisher.js';
 import { SectionIndex } from './section-index.js';
 
 /** Whether two short byte strings are equal (cheaper than Buffer.equals for idstrs). */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+function sameBytes(a: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
   const n = a.length;
-  if (n !== b.length) return false;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  if (n !== end - start) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[start + i]) return false;
   return true;
 }
 
@@ -359,11 +361,11 @@ export class DestinationRun {
   private loadStartOrFull(): void | Promise<void> {
     const r = this.records.record;
     this.setCurrent(undefined);
-    const index = this.matchEntry(r.idstrView, r.instanceId);
+    const index = this.matchEntry(r, r.instanceId);
     const entry = index === undefined ? undefined : (this.entries[index] as SaveStateEntry);
     if (isTracing('qemu_loadvm_state_section_startfull')) {
       const { sectionId, instanceId, versionId } = r;
-      trace('qemu_loadvm_state_section_startfull', { sectionId, idstr: r.idstrView.toString('utf8'), instanceId, versionId });
+      trace('qemu_loadvm_state_section_startfull', { sectionId, idstr: idstrOf(r), instanceId, versionId });
     }
     if (entry === undefined || index === undefined || entry.versionId < r.versionId || r.versionId < entry.minimumVersionId) {
       this.refuseSection(entry);
@@ -375,16 +377,16 @@ export class DestinationRun {
   }
 
   /**
-   * The list position of the entry named by (idstr bytes, instance). Sections usually
+   * The list position of the entry named by (the record's idstr bytes, instance). Sections usually
    * arrive in the order of the local list, so the entry after the last match is tried
    * first, comparing bytes; otherwise the idstr is decoded and looked up.
    */
-  private matchEntry(idstr: Buffer, instanceId: number): number | undefined {
+  private matchEntry(h: RecordHeader, instanceId: number): number | undefined {
     const guess = this.entries[this.nextGuess];
-    if (guess !== undefined && guess.instanceId === instanceId && sameBytes(guess.idstrBytes, idstr)) {
+    if (guess !== undefined && guess.instanceId === instanceId && sameBytes(guess.idstrBytes, h.idstrBytes, h.idstrStart, h.idstrEnd)) {
       return this.nextGuess++;
     }
-    const entry = this.ctx.registry.find(idstr.toString('utf8'), instanceId);
+    const entry = this.ctx.registry.find(idstrOf(h), instanceId);
     if (entry === undefined) return undefined;
     this.indexOf ??= new Map(this.entries.map((e, i) => [e, i]));
     const index = this.indexOf.get(entry);
@@ -395,7 +397,7 @@ export class DestinationRun {
   /** Throws the error for a START/FULL whose entry is unknown or whose version is refused. */
   private refuseSection(entry: SaveStateEntry | undefined): never {
     const r = this.records.record;
-    const idstr = r.idstrView.toString('utf8');
+    const idstr = idstrOf(r);
     const { instanceId, versionId } = r;
     const section = this.currentRef();
     const ref = { idstr, instanceId };
