@@ -2,7 +2,7 @@
 // over and dropped — over a stream of 100,000 small FULL sections (16 bytes of state each,
 // with the source's vmdesc), against the destination's own parse of the same bytes
 // (MigrationDestination.load, handlers that read the 16 bytes) in the same run. Value and
-// reference are sections per second (median of BENCH_RUNS runs after a warm-up), so ratio =
+// reference are sections per second (median of BENCH_RUNS, default 11, runs after a warm-up), so ratio =
 // inspect ÷ destination: the goal is ≥ 0.5, and ≤ 5 µs per section (printed on stderr, with
 // `inspectStream`, which collects every record, for comparison; issue 17 item 10). Run after
 // `npm run build`.
@@ -13,7 +13,7 @@ import { median, result } from './lib/common.mjs';
 
 const SECTIONS = 100_000;
 const STATE_BYTES = 16;
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const RUNS = Number(process.env.BENCH_RUNS ?? 11);
 
 /**
  * The devices' state, one slab for all of them: 200,000 small `Buffer.alloc`s would be as

@@ -4,6 +4,7 @@ import {
   type StreamError,
   QemuFileReader,
   StreamParser,
+  type SectionRecord,
   type StreamParserOptions,
   type StreamRecord,
   type VmDescription,
@@ -12,6 +13,7 @@ import {
 import { BodyExtents, type BodyDecoding } from './body-extent.js';
 import type { RamBodySummary } from './ram-body.js';
 import { StreamVmdesc } from './stream-vmdesc.js';
+import type { VmdescLookup } from './vmdesc-entries.js';
 import type { VfioBodySummary } from './vfio-body.js';
 import type { DecodedStruct } from './vmstate-body.js';
 
@@ -91,6 +93,48 @@ function inspectedVmdesc(buf: Buffer, offset: number): InspectedRecord {
 }
 
 /**
+ * What inspection makes of each record, one call per record: a small synchronous function
+ * that the JIT optimizes on its own, so that the async loop around it stays short.
+ */
+class RecordInspector {
+  /** The block the previous `ram` section's last page named. */
+  private lastRamBlock: string | undefined;
+
+  /**
+   * @param buf the whole stream
+   * @param devices the vmdesc's entries (none when it has none or was refused)
+   * @param extents finds where section bodies end
+   */
+  constructor(
+    private readonly buf: Buffer,
+    private readonly devices: VmdescLookup | undefined,
+    private readonly extents: BodyExtents,
+  ) {}
+
+  /** `record` with what inspection learned about it (a section's body is not consumed). */
+  inspect(record: StreamRecord): InspectedRecord {
+    switch (record.type) {
+      case 'start':
+      case 'full':
+      case 'part':
+      case 'end': {
+        // Only a FULL section is decoded from its vmdesc entry.
+        const device = record.type === 'full' && this.devices !== undefined ? this.devices.find(record.idstr, record.instanceId) : undefined;
+        const extent = this.extents.find(record, device, this.lastRamBlock);
+        if (extent.ram) this.lastRamBlock = extent.ram.lastBlock;
+        return extent;
+      }
+      case 'command':
+        return { record, bodySize: record.payload.length };
+      case 'vmdesc':
+        return inspectedVmdesc(this.buf, record.offset);
+      default:
+        return { record };
+    }
+  }
+}
+
+/**
  * Reads a whole stream held in memory and hands every record, with its body size, to
  * `onRecord` as soon as it is read, keeping none of them: what the inspection holds beside
  * the bytes is one record and the table of the vmdesc's entries, whatever the stream's
@@ -121,41 +165,23 @@ export async function inspectWith(bytes: Uint8Array, onRecord: (item: InspectedR
   const { signal, ...parserOptions } = options;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const vmdesc = StreamVmdesc.find(buf, wholeVmdesc);
-  const devices = vmdesc?.entries;
-  const extents = new BodyExtents(buf, vmdesc?.pageSize ?? 4096);
   const reader = new QemuFileReader(new MemoryReadChannel(buf));
   // The vmdesc's text is read from `buf` when wanted, not collected by the parser.
   const parser = new StreamParser(reader, { ...parserOptions, keepVmdescJson: false });
-  let count = 0;
-  let lastRamBlock: string | undefined;
-  for (;; count++) {
+  const inspector = new RecordInspector(buf, vmdesc?.entries, new BodyExtents(buf, vmdesc?.pageSize ?? 4096));
+  for (let count = 0; ; count++) {
     if (signal && count % RECORDS_PER_TURN === 0) await turn(signal, reader.offset);
     let record = parser.read();
     if (record instanceof Promise) record = await record;
     if (!record) break;
-    switch (record.type) {
-      case 'start':
-      case 'full':
-      case 'part':
-      case 'end': {
-        // Only a FULL section is decoded from its vmdesc entry.
-        const device = record.type === 'full' && devices !== undefined ? devices.find(record.idstr, record.instanceId) : undefined;
-        const extent = extents.find(record, device, lastRamBlock);
-        if (extent.ram) lastRamBlock = extent.ram.lastBlock;
-        if (reader.available >= extent.bodySize) reader.takeSkip(extent.bodySize);
-        else await reader.skip(extent.bodySize, `the body of section ${record.sectionId}`);
-        onRecord(extent);
-        break;
-      }
-      case 'command':
-        onRecord({ record, bodySize: record.payload.length });
-        break;
-      case 'vmdesc':
-        onRecord(inspectedVmdesc(buf, record.offset));
-        break;
-      default:
-        onRecord({ record });
+    const item = inspector.inspect(record);
+    // A section's body is skipped here, as the parser leaves it.
+    if (item.decoding !== undefined) {
+      const size = item.bodySize as number;
+      if (reader.available >= size) reader.takeSkip(size);
+      else await reader.skip(size, `the body of section ${(record as SectionRecord).sectionId}`);
     }
+    onRecord(item);
   }
   // The destination ignores the vmdesc, so a refused one is a warning, not an invalid stream.
   const error = vmdesc?.error;
