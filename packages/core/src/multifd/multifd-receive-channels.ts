@@ -231,9 +231,12 @@ export class MultifdReceiveChannels implements MultifdRamReceiver {
         });
       }
     }
-    for (let i = 0; i < packet.normalPages; i++) {
-      const offset = packet.offsets[i] as number;
-      await r.readInto(memory.subarray(offset, offset + MULTIFD_PAGE_SIZE), 'a multifd page');
+    // Pages at consecutive offsets are read as one run, straight into guest memory.
+    for (let i = 0; i < packet.normalPages; ) {
+      const start = packet.offsets[i] as number;
+      let end = start + MULTIFD_PAGE_SIZE;
+      for (i++; i < packet.normalPages && packet.offsets[i] === end; i++) end += MULTIFD_PAGE_SIZE;
+      await r.readInto(memory.subarray(start, end), 'a multifd page');
     }
     for (let i = packet.normalPages; i < pages; i++) {
       const offset = packet.offsets[i] as number;

@@ -11,6 +11,8 @@ const READ_HIGH_WATER = 4 * 1024 * 1024;
  */
 export class SocketChannel implements ReadChannel, WriteChannel {
   private readonly queue: Buffer[] = [];
+  /** Bytes of `queue[0]` already taken. */
+  private headTaken = 0;
   private queued = 0;
   private ended = false;
   private failure: Error | undefined;
@@ -95,11 +97,17 @@ export class SocketChannel implements ReadChannel, WriteChannel {
     let n = 0;
     while (n < into.length && this.queue.length > 0) {
       const head = this.queue[0] as Buffer;
-      const k = Math.min(head.length, into.length - n);
-      into.set(k === head.length ? head : head.subarray(0, k), n);
+      const from = this.headTaken;
+      const k = Math.min(head.length - from, into.length - n);
+      // Copied without a view of the chunk: a reader that takes a page at a time makes none.
+      head.copy(into, n, from, from + k);
       n += k;
-      if (k === head.length) this.queue.shift();
-      else this.queue[0] = head.subarray(k);
+      if (from + k === head.length) {
+        this.queue.shift();
+        this.headTaken = 0;
+      } else {
+        this.headTaken = from + k;
+      }
     }
     this.queued -= n;
     if (this.queued < READ_HIGH_WATER / 2 && this.socket.isPaused()) this.socket.resume();

@@ -300,19 +300,47 @@ export class QemuFileReader {
     return Buffer.concat(parts, n);
   }
 
-  /** Fills `target` completely from the stream. */
+  /**
+   * Fills `target` completely from the stream: what is buffered first, then the rest read
+   * from the channel straight into `target` (one copy; the look-ahead is not refilled).
+   */
   async readInto(target: Uint8Array, what = `${target.length} bytes`): Promise<void> {
-    let filled = 0;
-    await this.copyTo(
-      target.length,
-      {
-        write: (chunk) => {
-          target.set(chunk, filled);
-          filled += chunk.length;
-        },
-      },
-      { what },
-    );
+    if (this.firstError) throw this.firstError;
+    const n = target.length;
+    const buffered = Math.min(n, this.end - this.pos);
+    if (buffered > 0) {
+      this.buf.copy(target, 0, this.pos, this.pos + buffered);
+      this.pos += buffered;
+    }
+    let filled = buffered;
+    if (filled === n) return;
+    // The look-ahead is empty now: read the rest directly.
+    this.base += this.pos;
+    this.pos = this.end = 0;
+    while (filled < n) filled += await this.readPastLookAhead(target.subarray(filled), what);
+  }
+
+  /**
+   * Reads at least one byte from the channel into `into`, past an empty look-ahead, and
+   * advances the stream offset; a channel at its end fails the stream as truncated in `what`.
+   */
+  private async readPastLookAhead(into: Uint8Array, what: string): Promise<number> {
+    let got = 0;
+    if (!this.atEnd) {
+      try {
+        const r = this.channel.read(into);
+        got = typeof r === 'number' ? r : await r;
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.fail(new StreamIoError(this.base, `read failed: ${message}`, err));
+      }
+    }
+    if (got === 0) {
+      this.atEnd = true;
+      this.fail(new StreamTruncatedError(this.base, what));
+    }
+    this.base += got;
+    return got;
   }
 
   /** Skips `n` bytes. */
@@ -367,23 +395,7 @@ export class QemuFileReader {
           continue;
         }
       }
-      const want = Math.min(remaining, into.length);
-      let got: number;
-      if (this.atEnd) got = 0;
-      else {
-        try {
-          const r = this.channel.read(into.subarray(0, want));
-          got = typeof r === 'number' ? r : await r;
-        } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          this.fail(new StreamIoError(this.base, `read failed: ${message}`, err));
-        }
-      }
-      if (got === 0) {
-        this.atEnd = true;
-        this.fail(new StreamTruncatedError(this.base, what));
-      }
-      this.base += got;
+      const got = await this.readPastLookAhead(into.subarray(0, Math.min(remaining, into.length)), what);
       remaining -= got;
       const w = sink.write(into.subarray(0, got));
       if (w) await w;
