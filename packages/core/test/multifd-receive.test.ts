@@ -5,6 +5,7 @@
  * naming the channel — byte layouts as the tables of multifd.md §2–§3 give them, not as our encoder writes.
  */
 import { MemoryReadChannel, QemuFileReader } from '@savevm/stream';
+import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { MigrationError, MultifdChannelError, MultifdReceiveChannels, SaveStateRegistry } from '../src/index.js';
 
@@ -71,6 +72,22 @@ describe('multifd receive: RAM packets', () => {
     expect(memory.subarray(4096, 2 * 4096).every((b) => b === 0xee)).toBe(true);
     expect(pages).toBe(3);
   });
+
+  test.prop([fc.uniqueArray(fc.nat({ max: 63 }), { minLength: 1, maxLength: 64 }), fc.boolean()], { numRuns: 50 })(
+    'each page lands at its own offset, whether the offsets run consecutively or not',
+    async (indices, sorted) => {
+      const order = sorted ? [...indices].sort((a, b) => a - b) : indices;
+      const memory = Buffer.alloc(64 * 4096, 0xee);
+      const packet = ramPacket({ normal: order.length, pagesAlloc: 128, offsets: order.map((p) => p * 4096) });
+      const m = channels([Buffer.concat([packet, ...order.map((p) => page(p + 1))])]);
+      m.setRamTarget({ blockBytes: () => memory });
+      expect(await run(m)).toBeUndefined();
+      for (let p = 0; p < 64; p++) {
+        const want = order.includes(p) ? p + 1 : 0xee;
+        expect(memory.subarray(p * 4096, (p + 1) * 4096).every((b) => b === want)).toBe(true);
+      }
+    },
+  );
 
   it('a 7.2 packet with a stale next_packet_size is sized by normal_pages', async () => {
     const memory = Buffer.alloc(4 * 4096);

@@ -123,6 +123,36 @@ describe('channels', () => {
     serverSide.destroy();
   });
 
+  it('hands out a socket\'s bytes in order to reads that split its chunks at any size', async () => {
+    const sent = pattern(3 << 20, 17);
+    const server = net.createServer((s) => {
+      // Writes of uneven sizes, so chunks arrive split and joined in many ways.
+      let at = 0;
+      for (let k = 1; at < sent.length; k++) {
+        const n = Math.min(sent.length - at, (k * 7919) % 200_000 + 1);
+        s.write(sent.subarray(at, at + n));
+        at += n;
+      }
+      s.end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => server.close());
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const channel = new SocketChannel(client);
+    const got = Buffer.alloc(sent.length + 1);
+    const sizes = [1, 13, 4096, 4097, 65_536, 333_333];
+    let at = 0;
+    for (let i = 0; ; i++) {
+      const size = sizes[i % sizes.length] as number;
+      const n = await channel.read(got.subarray(at, Math.min(got.length, at + size)));
+      if (n === 0) break;
+      at += n;
+    }
+    expect(at).toBe(sent.length);
+    expect(got.subarray(0, at).equals(sent)).toBe(true);
+  });
+
   it('fails a write to a socket whose peer went away with a sticky StreamIoError', async () => {
     const server = net.createServer((s) => s.destroy());
     server.listen(0, '127.0.0.1');

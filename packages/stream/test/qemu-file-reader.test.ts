@@ -1,3 +1,4 @@
+import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import type { ReadChannel } from '../src/channels/channel.js';
 import { StreamFormatError, StreamIoError, StreamTruncatedError } from '../src/errors.js';
@@ -133,5 +134,67 @@ describe('QemuFileReader.peek', () => {
     expect((await r.peek(20)).toString()).toBe('123456789');
     expect((await r.getBytes(9)).toString()).toBe('123456789');
     expect((await r.peek(4)).length).toBe(0);
+  });
+});
+
+describe('QemuFileReader.readInto', () => {
+  const opArb = fc.oneof(
+    fc.record({ op: fc.constant<'u8'>('u8'), n: fc.constant(1) }),
+    fc.record({ op: fc.constant<'bytes'>('bytes'), n: fc.nat({ max: 3 * READ_BUF_SIZE }) }),
+    fc.record({ op: fc.constant<'into'>('into'), n: fc.nat({ max: 3 * READ_BUF_SIZE }) }),
+  );
+
+  test.prop([fc.array(opArb, { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 70_000 }), fc.nat()], {
+    numRuns: 60,
+  })('interleaved with other reads, gives the stream\'s bytes in order at any chunking', async (ops, step, seed) => {
+    const total = ops.reduce((a, o) => a + o.n, 0);
+    const src = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) src[i] = (i * 31 + seed) & 0xff;
+    const r = new QemuFileReader(new TrickleChannel(src, step));
+    let at = 0;
+    for (const { op, n } of ops) {
+      if (op === 'u8') expect(await r.getU8()).toBe(src[at]);
+      else if (op === 'bytes') expect((await r.getBytes(n)).equals(src.subarray(at, at + n))).toBe(true);
+      else {
+        const target = new Uint8Array(n);
+        await r.readInto(target);
+        expect(Buffer.from(target).equals(src.subarray(at, at + n))).toBe(true);
+      }
+      at += n;
+      expect(r.offset).toBe(at);
+    }
+    expect(await r.isAtEnd()).toBe(true);
+  });
+
+  it('reports truncation past the look-ahead at the offset where bytes ran out, and keeps the error', async () => {
+    const src = Buffer.alloc(200_000, 7);
+    const r = new QemuFileReader(new TrickleChannel(src, 40_000));
+    await r.getU8();
+    const err = await r.readInto(new Uint8Array(300_000), 'a page run').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamTruncatedError);
+    expect((err as StreamTruncatedError).offset).toBe(200_000);
+    expect((err as Error).message).toContain('a page run');
+    await expect(r.readInto(new Uint8Array(1))).rejects.toBe(err);
+  });
+
+  it('turns a channel failure while reading past the look-ahead into a sticky StreamIoError', async () => {
+    let calls = 0;
+    const r = new QemuFileReader({
+      read: (into: Uint8Array) => {
+        if (calls++ === 0) {
+          into.fill(1, 0, 10);
+          return 10;
+        }
+        return Promise.reject(Object.assign(new Error('reset'), { code: 'ECONNRESET' }));
+      },
+      close: async () => undefined,
+      shutdown: () => undefined,
+    });
+    await r.getU8();
+    const err = await r.readInto(new Uint8Array(100)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamIoError);
+    expect((err as StreamIoError).errno).toBe('ECONNRESET');
+    expect((err as StreamIoError).offset).toBe(10);
+    await expect(r.getU8()).rejects.toBe(err);
   });
 });
