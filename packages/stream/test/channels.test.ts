@@ -139,6 +139,7 @@ describe('channels', () => {
     await once(server, 'listening');
     cleanups.push(() => server.close());
     const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    cleanups.push(() => client.destroy());
     const channel = new SocketChannel(client);
     const got = Buffer.alloc(sent.length + 1);
     const sizes = [1, 13, 4096, 4097, 65_536, 333_333];
