@@ -9,7 +9,8 @@ import { retainFreedHeapMemory } from '../src/index.js';
 
 /**
  * A child that mallocs 256 chunks of 64 KiB (Node's socket read size), touches and frees
- * them, and prints how many free bytes glibc still holds (mallinfo2 `fordblks`).
+ * them, and prints how many free bytes glibc still holds (mallinfo2 `fordblks`) and how
+ * large the free chunk at the heap's top is (`keepcost`), the part `free` may give back.
  */
 const CHILD = `
 import koffi from 'koffi';
@@ -24,11 +25,19 @@ const applied = process.argv[1] === 'retain' ? retainFreedHeapMemory() : false;
 const chunks = [];
 for (let i = 0; i < 256; i++) { const p = malloc(65536); memset(p, 1, 65536); chunks.push(p); }
 for (const p of chunks) free(p);
-process.stdout.write(JSON.stringify({ applied, freeBytes: Number(mallinfo2().fordblks) }));
+const info = mallinfo2();
+process.stdout.write(JSON.stringify({ applied, freeBytes: Number(info.fordblks), topBytes: Number(info.keepcost) }));
 `;
 
-function child(mode: 'retain' | 'defaults'): { applied: boolean; freeBytes: number } {
-  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', CHILD, mode], { encoding: 'utf8' })) as { applied: boolean; freeBytes: number };
+/** What the child reports: whether the setting took, free heap bytes, and the top chunk's size. */
+interface HeapReport {
+  applied: boolean;
+  freeBytes: number;
+  topBytes: number;
+}
+
+function child(mode: 'retain' | 'defaults'): HeapReport {
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', CHILD, mode], { encoding: 'utf8' })) as HeapReport;
 }
 
 describe('retainFreedHeapMemory', () => {
@@ -36,7 +45,11 @@ describe('retainFreedHeapMemory', () => {
     const retained = child('retain');
     expect(retained.applied).toBe(true);
     expect(retained.freeBytes).toBeGreaterThanOrEqual(16 * 1024 * 1024);
-    expect(child('defaults').freeBytes).toBeLessThan(4 * 1024 * 1024);
+    // By default `free` trims the heap's top back to the kernel. The test reads the top chunk
+    // rather than all free bytes: an allocation another part of Node makes while the loop
+    // runs can land above the chunks and pin them below it (seen under load: 18 MB free, but
+    // a 200 KB top), so the total free is not a measure of the setting.
+    expect(child('defaults').topBytes).toBeLessThan(1024 * 1024);
   });
 
   it.each([
