@@ -2,8 +2,7 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import type { ReadChannel } from '../src/channels/channel.js';
 import { StreamFormatError, StreamIoError, StreamTruncatedError } from '../src/errors.js';
-import { READ_BUF_SIZE } from '../src/file/qemu-file-reader.js';
-import { QemuFileReader } from '../src/file/qemu-file-reader.js';
+import { QemuFileReader, READ_BUF_SIZE } from '../src/file/qemu-file-reader.js';
 import { hex, readerOf } from './helpers.js';
 
 /** Delivers the source a few bytes at a time, asynchronously. */
@@ -19,6 +18,22 @@ class TrickleChannel implements ReadChannel {
   }
   async close(): Promise<void> {}
   shutdown(): void {}
+}
+
+/** Gives `goodBytes` bytes of 1s, then fails every read as a reset connection does. */
+function resetAfter(goodBytes: number): ReadChannel {
+  let given = 0;
+  return {
+    read: (into: Uint8Array) => {
+      if (given === goodBytes) return Promise.reject(Object.assign(new Error('reset'), { code: 'ECONNRESET' }));
+      const n = Math.min(into.length, goodBytes - given);
+      into.fill(1, 0, n);
+      given += n;
+      return n;
+    },
+    close: async () => undefined,
+    shutdown: () => undefined,
+  };
 }
 
 describe('QemuFileReader', () => {
@@ -87,11 +102,7 @@ describe('QemuFileReader', () => {
   });
 
   it('turns a channel failure into a sticky StreamIoError', async () => {
-    const r = new QemuFileReader({
-      read: () => Promise.reject(Object.assign(new Error('reset'), { code: 'ECONNRESET' })),
-      close: async () => undefined,
-      shutdown: () => undefined,
-    });
+    const r = new QemuFileReader(resetAfter(0));
     const err = await r.getU8().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StreamIoError);
     expect((err as StreamIoError).errno).toBe('ECONNRESET');
@@ -178,18 +189,7 @@ describe('QemuFileReader.readInto', () => {
   });
 
   it('turns a channel failure while reading past the look-ahead into a sticky StreamIoError', async () => {
-    let calls = 0;
-    const r = new QemuFileReader({
-      read: (into: Uint8Array) => {
-        if (calls++ === 0) {
-          into.fill(1, 0, 10);
-          return 10;
-        }
-        return Promise.reject(Object.assign(new Error('reset'), { code: 'ECONNRESET' }));
-      },
-      close: async () => undefined,
-      shutdown: () => undefined,
-    });
+    const r = new QemuFileReader(resetAfter(10));
     await r.getU8();
     const err = await r.readInto(new Uint8Array(100)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StreamIoError);
